@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * coord.h - request coordination: memcached semantics (expiry, cas, add/
+ * replace, append/prepend, incr/decr, touch, flush_all) over the storage
+ * interface. Single node for now (N=1): the coordinator applies every request
+ * to the local store; replication later adds peers behind the same calls.
+ *
+ * Threads: one struct coord is shared by all workers; each worker owns one
+ * struct coord_thread (scratch buffers, no locking). Writers of one key are
+ * serialised by striped locks inside the coordinator, so read-modify-write
+ * commands are atomic across connections and threads.
+ *
+ * Completion: coord_execute fills *resp. It returns RC_OK when the reply may
+ * go out now, or RC_EAGAIN when the reply is final but must wait until the
+ * write is durable: the caller polls store_sync_check(store, *ticket) after
+ * each sync notification.
+ */
+#ifndef RC_COORD_COORD_H
+#define RC_COORD_COORD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/request.h"
+#include "store/store.h"
+
+struct coord;
+struct coord_thread;
+
+struct coord_config {
+    uint64_t max_item_size; /* append/prepend results beyond this are refused */
+    bool use_cas;           /* false (-C): cas values are reported as 0 */
+    bool flush_enabled;     /* false (-F): flush_all is refused */
+    unsigned sweep_per_sec; /* expired items the sweeper may remove per second */
+};
+
+/* Figures the coordinator keeps (read by `stats`). */
+struct coord_stats {
+    uint64_t curr_items;
+    uint64_t total_items;
+    uint64_t bytes;          /* bytes of values stored */
+    uint64_t reclaimed;      /* expired or flushed items removed */
+    uint64_t expired_unfetched;
+    uint64_t sweeps;         /* completed sweeper passes */
+};
+
+int coord_create(const struct coord_config *cfg, struct store *st, struct coord **out);
+void coord_destroy(struct coord *co);                 /* NULL ok; stops the sweeper */
+struct store *coord_store(struct coord *co);
+
+int coord_thread_create(struct coord *co, struct coord_thread **out);
+void coord_thread_destroy(struct coord_thread *ct);   /* NULL ok */
+
+/* Execute key ki of req (ki = 0 for single-key and keyless commands). */
+int coord_execute(struct coord_thread *ct, const struct request *req, size_t ki,
+                  struct response *resp, uint64_t *ticket);
+
+void coord_get_stats(struct coord *co, struct coord_stats *out);
+/* Current wall-clock second as the coordinator sees it (for `stats time`). */
+int64_t coord_now(struct coord *co);
+
+#endif

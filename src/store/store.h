@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * store.h - the storage engine interface: a durable map from key bytes to
+ * value bytes (encoded records; see kv/record.h), plus a small metadata table
+ * and the durability (group commit) machinery.
+ *
+ * Engines: Berkeley DB (the real one) and an in-memory engine for tests; both
+ * sit behind the function table in engine.h and pass the same test suite.
+ * Storage knows nothing of sockets or protocols.
+ *
+ * Threads: every function is safe to call from any thread concurrently. Atomic
+ * read-modify-write of one key is the caller's job (the coordinator serialises
+ * writers of a key); each single call here is atomic and crash-consistent.
+ *
+ * Durability (enum store_sync):
+ *   ALWAYS  a write returns once committed in memory; it is on disk once
+ *           store_sync_check(ticket) says RC_OK. One background flush makes
+ *           every write committed before it durable, so concurrent writers
+ *           share one fsync (group commit).
+ *   BATCH   a write returns after its log record reached the OS (survives a
+ *           process crash); an fsync follows at least every sync_interval_ms.
+ *   NONE    a write returns with its log record in Berkeley DB's buffer only.
+ */
+#ifndef RC_STORE_STORE_H
+#define RC_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+
+struct store; /* opaque */
+
+enum store_sync { STORE_SYNC_ALWAYS = 0, STORE_SYNC_BATCH, STORE_SYNC_NONE, STORE_SYNC__COUNT };
+enum store_kind { STORE_KIND_BDB = 0, STORE_KIND_MEM, STORE_KIND__COUNT };
+
+struct store_config {
+    enum store_kind kind;
+    const char *data_dir;        /* environment home, created if missing (BDB) */
+    enum store_sync sync;
+    unsigned sync_interval_ms;   /* BATCH: fsync at least this often (default 1000) */
+    uint64_t cache_bytes;        /* Berkeley DB cache size (-m) */
+    unsigned checkpoint_kbytes;  /* checkpoint after this much log (0 = default) */
+};
+
+const char *store_sync_name(enum store_sync s);     /* "always", "batch", "none" */
+int store_sync_parse(const char *s, enum store_sync *out);
+
+/* Open (running recovery) or create the store. *out owned by the caller. */
+int store_open(const struct store_config *cfg, struct store **out);
+/* Stop background threads, checkpoint, close. NULL is a no-op. */
+void store_close(struct store *st);
+
+/* Item table. `val` is reset and filled; RC_ENOTFOUND when absent. */
+int store_get(struct store *st, const void *key, size_t nkey, struct buf *val);
+int store_put(struct store *st, const void *key, size_t nkey, const void *val, size_t nval);
+/* RC_ENOTFOUND when absent. */
+int store_delete(struct store *st, const void *key, size_t nkey);
+
+/* Visit up to `max` items in key order, strictly after the key in *cursor
+ * (an empty cursor starts at the beginning). *cursor is left holding the last
+ * key visited; *done is set true once the end is reached. The callback must
+ * not call back into the store; a non-zero return stops the scan early and is
+ * returned. Pointers passed to it are valid only during the call. */
+typedef int (*store_scan_fn)(void *arg, const void *key, size_t nkey, const void *val,
+                             size_t nval);
+int store_scan(struct store *st, struct buf *cursor, size_t max, store_scan_fn fn, void *arg,
+               bool *done);
+
+/* Remove every item (used by tests and by flush reclamation). */
+int store_truncate(struct store *st);
+
+/* Metadata table (node identity, cas high-water mark, flush time): small
+ * named values, each put synced to disk before it returns. */
+int store_meta_get(struct store *st, const char *name, struct buf *val);
+int store_meta_put(struct store *st, const char *name, const void *val, size_t nval);
+
+/* Durability under STORE_SYNC_ALWAYS. After a successful write, take a
+ * ticket; the write is durable when store_sync_check returns RC_OK. It
+ * returns RC_EAGAIN while the flush is pending and RC_EIO/RC_ENOSPC if the
+ * flush that covered it failed. In other modes tickets are 0 and always OK. */
+uint64_t store_sync_ticket(struct store *st);
+int store_sync_check(struct store *st, uint64_t ticket);
+/* notify(arg) runs on the sync thread after every completed (or failed)
+ * flush; it must be cheap and thread-safe. Up to 64 subscribers. */
+int store_sync_subscribe(struct store *st, void (*notify)(void *arg), void *arg);
+
+/* Engine figures for `stats store`: emit(arg, name, value) per figure. */
+typedef void (*store_stat_fn)(void *arg, const char *name, const char *value);
+void store_stats(struct store *st, store_stat_fn emit, void *arg);
+
+#endif
