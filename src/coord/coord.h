@@ -40,7 +40,6 @@ struct coord_stats {
     uint64_t total_items;
     uint64_t bytes;          /* bytes of values stored */
     uint64_t reclaimed;      /* expired or flushed items removed */
-    uint64_t expired_unfetched;
     uint64_t sweeps;         /* completed sweeper passes */
 };
 

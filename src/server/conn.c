@@ -1,3 +1,550 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* placeholder: being written */
-typedef int rc_placeholder_server_conn_c;
+/*
+ * conn.c - a client connection's state machine, on its worker thread.
+ *
+ *   socket --read--> rbuf --text_parse--> request --coord_execute--> response
+ *        <--write--  out  <--release--  held (+marks) <--text_encode--'
+ *
+ * Replies leave in request order. A reply to a write that must first reach
+ * the disk (--sync=always) is parked in `held` behind a mark naming its
+ * durability ticket; every later reply queues behind it. When the store's
+ * sync thread reports progress, marks whose tickets are durable release
+ * their bytes to `out`; a mark whose flush failed has its reply replaced by
+ * a SERVER_ERROR line. So no reply is sent before an earlier write is
+ * durable, and the worker never blocks on the disk.
+ *
+ * Flow control: parsing pauses (reads stop) while more than CONN_OUT_HIGH
+ * bytes wait to be written, and resumes when the socket drains.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/status.h"
+#include "base/util.h"
+#include "proto/text.h"
+#include "server/conn.h"
+#include "server/server.h"
+
+#define CONN_READ_CHUNK 16384
+#define CONN_OUT_HIGH (1024 * 1024)
+#define CONN_BUF_KEEP 65536
+
+struct conn_mark {
+    uint64_t ticket;
+    size_t start, end; /* the reply's bytes in held */
+};
+
+struct conn {
+    struct worker *w;         /* borrowed: owner */
+    struct conn *prev, *next; /* worker's list */
+    int fd;                   /* owned */
+    struct event *rev, *wev;  /* owned */
+    struct buf rbuf;          /* input; bytes before rpos are consumed */
+    size_t rpos;
+    size_t need;              /* parser's hint: total bytes needed */
+    size_t swallow;           /* input bytes still to discard */
+    struct buf out;           /* replies ready to send */
+    size_t out_sent;
+    struct buf held;          /* replies waiting for durability */
+    struct conn_mark *marks;  /* FIFO over held */
+    size_t nmarks, marks_cap;
+    struct text_parser parser;
+    uint64_t last_active_ms;
+    bool reading;             /* rev is armed */
+    bool closing;             /* close once out is written */
+    bool stopping;            /* server stopping: no more requests */
+};
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_process(struct conn *c);
+
+struct conn *
+conn_next(struct conn *c)
+{
+    return c->next;
+}
+
+int
+conn_create(struct worker *w, int fd)
+{
+    struct conn *c = rc_calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        close(fd);
+        return RC_ENOMEM;
+    }
+    c->w = w;
+    c->fd = fd;
+    buf_init(&c->rbuf);
+    buf_init(&c->out);
+    buf_init(&c->held);
+    text_parser_init(&c->parser, w->srv->cfg->max_item_size);
+    c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+    c->wev = event_new(w->base, fd, EV_WRITE, conn_write_cb, c);
+    if (c->rev == NULL || c->wev == NULL || event_add(c->rev, NULL) != 0) {
+        if (c->rev != NULL) {
+            event_free(c->rev);
+        }
+        if (c->wev != NULL) {
+            event_free(c->wev);
+        }
+        text_parser_deinit(&c->parser);
+        rc_free(c);
+        close(fd);
+        return RC_ENOMEM;
+    }
+    c->reading = true;
+    c->last_active_ms = util_mono_ms();
+    c->next = w->conns;
+    if (w->conns != NULL) {
+        w->conns->prev = c;
+    }
+    w->conns = c;
+    w->nconns++;
+    atomic_fetch_add(&w->srv->conn_structures, 1);
+    log_debug("<%d new connection on worker %d", fd, w->id);
+    return RC_OK;
+}
+
+void
+conn_close(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    log_debug("<%d connection closed", c->fd);
+    event_free(c->rev);
+    event_free(c->wev);
+    close(c->fd);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        w->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    w->nconns--;
+    atomic_fetch_sub(&w->srv->curr_conns, 1);
+    atomic_fetch_sub(&w->srv->conn_structures, 1);
+    buf_deinit(&c->rbuf);
+    buf_deinit(&c->out);
+    buf_deinit(&c->held);
+    rc_free(c->marks);
+    text_parser_deinit(&c->parser);
+    rc_free(c);
+}
+
+/* ------------------------------------------------------------------ output */
+
+static size_t
+conn_pending(const struct conn *c)
+{
+    return c->out.len - c->out_sent + c->held.len;
+}
+
+static void
+conn_set_reading(struct conn *c, bool on)
+{
+    if (on == c->reading) {
+        return;
+    }
+    if (on) {
+        event_add(c->rev, NULL);
+    } else {
+        event_del(c->rev);
+    }
+    c->reading = on;
+}
+
+/* Write what is ready. Returns false if the connection was closed. */
+static bool
+conn_flush(struct conn *c)
+{
+    while (c->out_sent < c->out.len) {
+        ssize_t n = write(c->fd, c->out.data + c->out_sent, c->out.len - c->out_sent);
+
+        if (n > 0) {
+            c->out_sent += (size_t)n;
+            stats_add(&c->w->stats, STAT_bytes_written, (uint64_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            event_add(c->wev, NULL);
+            return true;
+        }
+        conn_close(c);
+        return false;
+    }
+    buf_reset(&c->out);
+    c->out_sent = 0;
+    buf_shrink(&c->out, CONN_BUF_KEEP);
+    if (c->held.len == 0 && (c->closing || (c->stopping && c->nmarks == 0))) {
+        conn_close(c);
+        return false;
+    }
+    return true;
+}
+
+static int
+conn_push_mark(struct conn *c, uint64_t ticket, size_t start, size_t end)
+{
+    if (c->nmarks == c->marks_cap) {
+        size_t cap = c->marks_cap ? c->marks_cap * 2 : 8;
+        struct conn_mark *m = rc_realloc(c->marks, cap * sizeof(*m));
+
+        if (m == NULL) {
+            return RC_ENOMEM;
+        }
+        c->marks = m;
+        c->marks_cap = cap;
+    }
+    c->marks[c->nmarks++] = (struct conn_mark){ ticket, start, end };
+    return RC_OK;
+}
+
+/* Move replies whose writes are durable from held to out. */
+static void
+conn_release(struct conn *c)
+{
+    struct store *st = c->w->srv->st;
+    size_t pos = 0, done = 0;
+
+    while (done < c->nmarks) {
+        struct conn_mark *m = &c->marks[done];
+        int rc = store_sync_check(st, m->ticket);
+
+        if (rc == RC_EAGAIN) {
+            break;
+        }
+        buf_append(&c->out, c->held.data + pos, m->start - pos);
+        if (rc == RC_OK) {
+            buf_append(&c->out, c->held.data + m->start, m->end - m->start);
+        } else {
+            buf_printf(&c->out, "SERVER_ERROR %s\r\n", rc_strerror(rc));
+            stats_add(&c->w->stats, STAT_storage_errors, 1);
+        }
+        pos = m->end;
+        done++;
+    }
+    if (done == c->nmarks) {
+        buf_append(&c->out, c->held.data + pos, c->held.len - pos);
+        buf_reset(&c->held);
+        buf_shrink(&c->held, CONN_BUF_KEEP);
+        c->nmarks = 0;
+        return;
+    }
+    buf_consume(&c->held, pos);
+    memmove(c->marks, c->marks + done, (c->nmarks - done) * sizeof(*c->marks));
+    c->nmarks -= done;
+    for (size_t i = 0; i < c->nmarks; i++) {
+        c->marks[i].start -= pos;
+        c->marks[i].end -= pos;
+    }
+}
+
+void
+conn_on_sync(struct conn *c)
+{
+    if (c->nmarks == 0) {
+        return;
+    }
+    conn_release(c);
+    if (!conn_flush(c)) {
+        return;
+    }
+    if (c->nmarks == 0 && !c->closing) {
+        conn_process(c); /* requests may be waiting on flow control */
+    }
+}
+
+/* The buffer a new reply goes into: out when nothing is held, else held. */
+static struct buf *
+conn_reply_buf(struct conn *c)
+{
+    return c->nmarks == 0 ? &c->out : &c->held;
+}
+
+/* A reply was just appended at dst[start..]; if it needs durability, move
+ * it behind a mark. */
+static void
+conn_reply_done(struct conn *c, struct buf *dst, size_t start, uint64_t ticket)
+{
+    if (ticket == 0 || dst->len == start) {
+        return;
+    }
+    stats_add(&c->w->stats, STAT_durable_waits, 1);
+    if (dst == &c->out) {
+        size_t hstart = c->held.len;
+
+        buf_append(&c->held, c->out.data + start, c->out.len - start);
+        c->out.len = start;
+        conn_push_mark(c, ticket, hstart, c->held.len);
+    } else {
+        conn_push_mark(c, ticket, start, dst->len);
+    }
+}
+
+/* ------------------------------------------------------------------ execute */
+
+static void
+conn_count_get(struct conn *c, const struct request *req, size_t ki, const struct response *r)
+{
+    struct thread_stats *ts = &c->w->stats;
+    bool hit = r->status == RC_OK;
+    bool touch = req->cmd == REQ_GAT || req->cmd == REQ_GATS;
+
+    stats_add(ts, STAT_cmd_get, 1);
+    if (touch) {
+        stats_add(ts, STAT_cmd_touch, 1);
+        stats_add(ts, hit ? STAT_touch_hits : STAT_touch_misses, 1);
+    }
+    stats_add(ts, hit ? STAT_get_hits : STAT_get_misses, 1);
+    if (r->miss == RESP_MISS_EXPIRED) {
+        stats_add(ts, STAT_get_expired, 1);
+    } else if (r->miss == RESP_MISS_FLUSHED) {
+        stats_add(ts, STAT_get_flushed, 1);
+    }
+    if (stats_prefix_enabled(c->w->srv->prefix)) {
+        stats_prefix_record(c->w->srv->prefix, req->keys[ki].key, req->keys[ki].nkey,
+                            PREFIX_GET, hit);
+    }
+}
+
+static void
+conn_count(struct conn *c, const struct request *req, const struct response *r)
+{
+    struct thread_stats *ts = &c->w->stats;
+    bool ok = r->status == RC_OK;
+    struct stats_prefix *sp = c->w->srv->prefix;
+
+    switch (req->cmd) {
+    case REQ_SET: case REQ_ADD: case REQ_REPLACE: case REQ_APPEND: case REQ_PREPEND:
+        stats_add(ts, STAT_cmd_set, 1);
+        break;
+    case REQ_CAS:
+        stats_add(ts, STAT_cmd_set, 1);
+        stats_add(ts, ok ? STAT_cas_hits : r->status == RC_EEXISTS ? STAT_cas_badval
+                                                                   : STAT_cas_misses, 1);
+        break;
+    case REQ_DELETE:
+        stats_add(ts, ok ? STAT_delete_hits : STAT_delete_misses, 1);
+        break;
+    case REQ_INCR:
+    case REQ_DECR:
+        /* memcached counts a non-numeric value as neither hit nor miss. */
+        if (ok || r->status == RC_ENOTFOUND) {
+            bool incr = req->cmd == REQ_INCR;
+
+            stats_add(ts, ok ? (incr ? STAT_incr_hits : STAT_decr_hits)
+                             : (incr ? STAT_incr_misses : STAT_decr_misses), 1);
+        }
+        break;
+    case REQ_TOUCH:
+        stats_add(ts, STAT_cmd_touch, 1);
+        stats_add(ts, ok ? STAT_touch_hits : STAT_touch_misses, 1);
+        break;
+    case REQ_FLUSH_ALL:
+        stats_add(ts, STAT_cmd_flush, 1);
+        break;
+    default:
+        break;
+    }
+    if (r->status == RC_EIO || r->status == RC_ENOSPC || r->status == RC_EINTERNAL) {
+        stats_add(ts, STAT_storage_errors, 1);
+    }
+    if (stats_prefix_enabled(sp) && req->nkeys > 0) {
+        if (req_cmd_flags(req->cmd) & REQF_STORE) {
+            stats_prefix_record(sp, req->keys[0].key, req->keys[0].nkey, PREFIX_SET, false);
+        } else if (req->cmd == REQ_DELETE) {
+            stats_prefix_record(sp, req->keys[0].key, req->keys[0].nkey, PREFIX_DEL, false);
+        }
+    }
+}
+
+static void
+conn_execute(struct conn *c, const struct request *req)
+{
+    struct worker *w = c->w;
+    bool retrieve = (req_cmd_flags(req->cmd) & REQF_RETRIEVE) != 0;
+    struct buf *dst = conn_reply_buf(c);
+    size_t start = dst->len, n;
+    uint64_t ticket, maxticket = 0;
+    struct response resp;
+    bool close_conn = false;
+
+    switch (req->cmd) {
+    case REQ_QUIT:
+        c->closing = true;
+        return;
+    case REQ_VERSION: case REQ_VERBOSITY: case REQ_STATS: case REQ_SHUTDOWN:
+        admin_handle(w, req, dst, &close_conn);
+        c->closing = c->closing || close_conn;
+        return;
+    default:
+        break;
+    }
+    n = retrieve ? req->nkeys : 1;
+    for (size_t ki = 0; ki < n; ki++) {
+        coord_execute(w->ct, req, ki, &resp, &ticket);
+        maxticket = ticket > maxticket ? ticket : maxticket;
+        if (retrieve) {
+            conn_count_get(c, req, ki, &resp);
+        } else {
+            conn_count(c, req, &resp);
+        }
+        text_encode_response(dst, req, ki, &resp);
+    }
+    if (retrieve) {
+        text_encode_end(dst);
+    }
+    conn_reply_done(c, dst, start, maxticket);
+}
+
+static void
+conn_parse_error(struct conn *c, const struct text_error *err)
+{
+    text_encode_line(conn_reply_buf(c), err->reply);
+    c->swallow = err->swallow;
+    if (err->close) {
+        c->closing = true;
+    }
+    if (strstr(err->reply, "too large") != NULL) {
+        stats_add(&c->w->stats, STAT_store_too_large, 1);
+    }
+}
+
+/* Parse and execute what has arrived, then write. May close c. */
+static void
+conn_process(struct conn *c)
+{
+    const struct config *cfg = c->w->srv->cfg;
+    unsigned handled = 0;
+    struct request req;
+    struct text_error err;
+    size_t consumed;
+    enum text_rc rc;
+
+    while (!c->closing && !c->stopping && c->nmarks < 4096) {
+        if (c->swallow > 0) {
+            size_t n = c->rbuf.len - c->rpos < c->swallow ? c->rbuf.len - c->rpos : c->swallow;
+
+            c->rpos += n;
+            c->swallow -= n;
+            if (c->swallow > 0) {
+                break;
+            }
+            continue;
+        }
+        if (c->rpos == c->rbuf.len || conn_pending(c) > CONN_OUT_HIGH) {
+            break;
+        }
+        if (handled >= (unsigned)cfg->reqs_per_event) {
+            stats_add(&c->w->stats, STAT_conn_yields, 1);
+            event_active(c->rev, EV_READ, 0);
+            break;
+        }
+        rc = text_parse(&c->parser, c->rbuf.data + c->rpos, c->rbuf.len - c->rpos, &req,
+                        &consumed, &err);
+        if (rc == TEXT_AGAIN) {
+            c->need = consumed;
+            break;
+        }
+        c->need = 0;
+        if (rc == TEXT_ERROR) {
+            conn_parse_error(c, &err);
+        } else {
+            conn_execute(c, &req);
+        }
+        c->rpos += consumed;
+        handled++;
+    }
+    if (c->rpos > 0) {
+        buf_consume(&c->rbuf, c->rpos);
+        c->rpos = 0;
+    }
+    if (c->rbuf.len == 0) {
+        buf_shrink(&c->rbuf, CONN_BUF_KEEP);
+    }
+    conn_set_reading(c, !c->closing && !c->stopping && conn_pending(c) <= CONN_OUT_HIGH);
+    conn_flush(c);
+}
+
+/* ------------------------------------------------------------------ events */
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    size_t want = CONN_READ_CHUNK;
+    ssize_t n;
+
+    (void)what;
+    if (c->need > c->rbuf.len && c->need - c->rbuf.len > want) {
+        want = c->need - c->rbuf.len;
+    }
+    if (buf_reserve(&c->rbuf, want) != RC_OK) {
+        log_warn("<%d out of memory for a read buffer: closing", c->fd);
+        conn_close(c);
+        return;
+    }
+    n = read(fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        conn_close(c);
+        return;
+    }
+    if (n > 0) {
+        c->rbuf.len += (size_t)n;
+        stats_add(&c->w->stats, STAT_bytes_read, (uint64_t)n);
+        c->last_active_ms = util_mono_ms();
+    }
+    conn_process(c);
+}
+
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    if (!conn_flush(c)) {
+        return;
+    }
+    if (c->out.len == 0 && !c->closing) {
+        conn_process(c); /* resume parsing paused by flow control */
+    }
+}
+
+void
+conn_on_tick(struct conn *c, uint64_t now_ms)
+{
+    int idle = c->w->srv->cfg->idle_timeout;
+
+    if (idle > 0 && c->nmarks == 0 && conn_pending(c) == 0 &&
+        now_ms - c->last_active_ms > (uint64_t)idle * 1000) {
+        log_debug("<%d idle for %d s: closing", c->fd, idle);
+        conn_close(c);
+    }
+}
+
+void
+conn_begin_stop(struct conn *c)
+{
+    c->stopping = true;
+    conn_set_reading(c, false);
+    if (c->nmarks == 0 && conn_pending(c) == 0) {
+        conn_close(c);
+    }
+}

@@ -1,4 +1,263 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* placeholder main */
-int main(void);
-int main(void) { return 0; }
+/*
+ * main.c - start-up and shut-down of the ringcached daemon, in order:
+ *
+ *   options -> root check -> resource limits -> absolute paths -> daemonize
+ *   -> pid file -> drop privileges -> open store (recovery) -> coordinator
+ *   -> server (bind, port file) -> run until a signal or `shutdown`
+ *   -> stop server -> coordinator -> close store (checkpoint) -> pid file
+ *
+ * main() owns the config, store, coordinator and server, and nothing else
+ * here keeps state.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "base/status.h"
+#include "coord/coord.h"
+#include "server/options.h"
+#include "server/server.h"
+#include "store/store.h"
+
+#define EXIT_USAGE 64 /* sysexits' EX_USAGE, as memcached uses */
+#define EXIT_OSERR 71
+
+/* Make *path absolute against the current directory (before daemonize
+ * changes it). */
+static int
+main_absolute(char **path)
+{
+    char cwd[PATH_MAX], *abs;
+    size_t n;
+
+    if (*path == NULL || (*path)[0] == '/') {
+        return RC_OK;
+    }
+    if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        return -errno;
+    }
+    n = strlen(cwd) + strlen(*path) + 2;
+    abs = rc_malloc(n);
+    if (abs == NULL) {
+        return RC_ENOMEM;
+    }
+    snprintf(abs, n, "%s/%s", cwd, *path);
+    rc_free(*path);
+    *path = abs;
+    return RC_OK;
+}
+
+static int
+main_limits(const struct config *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->max_conns + 64;
+
+    if (cfg->maxcore) {
+        rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
+        if (setrlimit(RLIMIT_CORE, &rl) != 0) {
+            getrlimit(RLIMIT_CORE, &rl);
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_CORE, &rl);
+        }
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return -errno;
+    }
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        if (rl.rlim_max < want) {
+            rl.rlim_max = want;
+        }
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            fprintf(stderr, "failed to set rlimit for open files. Try starting as root or "
+                            "requesting smaller maxconns value.\n");
+            return RC_EINVAL;
+        }
+    }
+    return RC_OK;
+}
+
+static int
+main_daemonize(const struct config *cfg)
+{
+    int fd;
+
+    switch (fork()) {
+    case -1:
+        return -errno;
+    case 0:
+        break;
+    default:
+        _exit(EXIT_SUCCESS);
+    }
+    if (setsid() == -1) {
+        return -errno;
+    }
+    if (!cfg->maxcore && chdir("/") != 0) {
+        return -errno;
+    }
+    if (cfg->verbosity == 0 && (fd = open("/dev/null", O_RDWR)) >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO) {
+            close(fd);
+        }
+    }
+    return RC_OK;
+}
+
+static void
+main_pid_file(const char *path)
+{
+    FILE *f;
+
+    if (path == NULL) {
+        return;
+    }
+    f = fopen(path, "w");
+    if (f == NULL) {
+        log_error("could not open the pid file %s for writing: %s", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "%ld\n", (long)getpid());
+    if (fclose(f) != 0) {
+        log_error("could not write the pid file %s: %s", path, strerror(errno));
+    }
+}
+
+static int
+main_drop_privileges(const struct config *cfg)
+{
+    struct passwd *pw;
+
+    if (getuid() != 0 && geteuid() != 0) {
+        return RC_OK;
+    }
+    if (cfg->user == NULL || cfg->user[0] == '\0') {
+        fprintf(stderr, "can't run as root without the -u switch\n");
+        return RC_EINVAL;
+    }
+    pw = getpwnam(cfg->user);
+    if (pw == NULL) {
+        fprintf(stderr, "can't find the user %s to switch to\n", cfg->user);
+        return RC_EINVAL;
+    }
+    if (pw->pw_uid == 0) {
+        return RC_OK;
+    }
+    if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+        fprintf(stderr, "failed to assume identity of user %s\n", cfg->user);
+        return RC_EINVAL;
+    }
+    return RC_OK;
+}
+
+static int
+main_run(const struct config *cfg)
+{
+    struct store_config scfg = {
+        .kind = cfg->engine,
+        .data_dir = cfg->data_dir,
+        .sync = cfg->sync,
+        .sync_interval_ms = cfg->sync_interval_ms,
+        .cache_bytes = cfg->mem_limit,
+    };
+    struct coord_config ccfg = {
+        .max_item_size = cfg->max_item_size,
+        .use_cas = cfg->use_cas,
+        .flush_enabled = cfg->flush_enabled,
+    };
+    struct store *st = NULL;
+    struct coord *co = NULL;
+    struct server *srv = NULL;
+    int rc;
+
+    rc = store_open(&scfg, &st);
+    if (rc != RC_OK) {
+        log_error("cannot open the store in %s: %s", cfg->data_dir, rc_strerror(rc));
+        goto out;
+    }
+    rc = coord_create(&ccfg, st, &co);
+    if (rc != RC_OK) {
+        log_error("cannot start the coordinator: %s", rc_strerror(rc));
+        goto out;
+    }
+    rc = server_create(cfg, co, &srv);
+    if (rc != RC_OK) {
+        log_error("cannot start the server: %s", rc_strerror(rc));
+        goto out;
+    }
+    rc = server_run(srv);
+    log_info("stopping: closing the store");
+out:
+    server_destroy(srv);
+    coord_destroy(co);
+    store_close(st);
+    return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct config cfg;
+    char err[512];
+    int rc;
+
+    config_init_defaults(&cfg);
+    rc = options_parse(&cfg, argc, argv, err, sizeof(err), stderr);
+    if (rc == OPTIONS_EXIT) {
+        config_deinit(&cfg);
+        return EXIT_SUCCESS;
+    }
+    if (rc != RC_OK) {
+        fprintf(stderr, "ringcached: %s\n", err);
+        config_deinit(&cfg);
+        return EXIT_USAGE;
+    }
+    log_set_verbosity(cfg.verbosity);
+    if ((getuid() == 0 || geteuid() == 0) && (cfg.user == NULL || cfg.user[0] == '\0')) {
+        fprintf(stderr, "can't run as root without the -u switch\n");
+        config_deinit(&cfg);
+        return EXIT_USAGE;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    if (main_limits(&cfg) != RC_OK || main_absolute(&cfg.data_dir) != RC_OK ||
+        main_absolute(&cfg.pid_file) != RC_OK || main_absolute(&cfg.port_file) != RC_OK ||
+        main_absolute(&cfg.unix_socket) != RC_OK) {
+        config_deinit(&cfg);
+        return EXIT_OSERR;
+    }
+    if (cfg.daemonize && main_daemonize(&cfg) != RC_OK) {
+        fprintf(stderr, "failed to daemonize: %s\n", strerror(errno));
+        config_deinit(&cfg);
+        return EXIT_OSERR;
+    }
+    main_pid_file(cfg.pid_file);
+    if (main_drop_privileges(&cfg) != RC_OK) {
+        config_deinit(&cfg);
+        return EXIT_USAGE;
+    }
+    rc = main_run(&cfg);
+    if (cfg.pid_file != NULL) {
+        unlink(cfg.pid_file);
+    }
+    config_deinit(&cfg);
+    return rc == RC_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}

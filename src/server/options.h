@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "server/config.h"
+#include "server/daemon_config.h"
 
 #define OPTIONS_EXIT 1 /* -h or -V printed its text: exit with status 0 */
 

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * admin.c - replies to the commands that concern the daemon rather than
+ * items: version, verbosity, shutdown and the stats family (general,
+ * settings, reset, detail on|off|dump, store). Runs on a worker thread and
+ * reads other workers' counters with relaxed atomic loads (see stats.h).
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/status.h"
+#include "base/util.h"
+#include "proto/text.h"
+#include "server/server.h"
+
+struct admin_stat_ctx {
+    struct buf *out;
+};
+
+static void
+admin_stat(struct buf *out, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+admin_stat(struct buf *out, const char *name, const char *fmt, ...)
+{
+    char v[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof(v), fmt, ap);
+    va_end(ap);
+    text_encode_stat(out, name, v);
+}
+
+static void
+admin_u64(struct buf *out, const char *name, uint64_t v)
+{
+    admin_stat(out, name, "%" PRIu64, v);
+}
+
+static void
+admin_sum_threads(struct server *srv, uint64_t *sum)
+{
+    memset(sum, 0, sizeof(uint64_t) * STAT__COUNT);
+    for (int i = 0; i < srv->nworkers; i++) {
+        thread_stats_sum(&srv->workers[i].stats, sum);
+    }
+}
+
+static void
+admin_stats_process(struct server *srv, struct buf *out)
+{
+    struct rusage ru;
+    int64_t now = util_now_s();
+
+    getrusage(RUSAGE_SELF, &ru);
+    admin_stat(out, "pid", "%d", (int)getpid());
+    admin_stat(out, "uptime", "%" PRId64, now - srv->started);
+    admin_stat(out, "time", "%" PRId64, now);
+    admin_stat(out, "version", "%s", RC_VERSION_STRING);
+    admin_stat(out, "libevent", "%s", event_get_version());
+    admin_stat(out, "pointer_size", "%d", (int)(8 * sizeof(void *)));
+    admin_stat(out, "rusage_user", "%ld.%06ld", (long)ru.ru_utime.tv_sec,
+               (long)ru.ru_utime.tv_usec);
+    admin_stat(out, "rusage_system", "%ld.%06ld", (long)ru.ru_stime.tv_sec,
+               (long)ru.ru_stime.tv_usec);
+    admin_stat(out, "max_connections", "%d", srv->cfg->max_conns);
+    admin_stat(out, "curr_connections", "%d", atomic_load(&srv->curr_conns));
+    admin_u64(out, "total_connections",
+              atomic_load(&srv->total_conns) - atomic_load(&srv->total_conns_base));
+    admin_u64(out, "rejected_connections",
+              atomic_load(&srv->rejected_conns) - atomic_load(&srv->rejected_conns_base));
+    admin_u64(out, "connection_structures", atomic_load(&srv->conn_structures));
+}
+
+static void
+admin_stats_general(struct server *srv, struct buf *out)
+{
+    uint64_t sum[STAT__COUNT];
+    struct coord_stats cs;
+    struct alloc_stats as;
+
+    admin_stats_process(srv, out);
+    admin_sum_threads(srv, sum);
+    for (int i = 0; i < STAT__COUNT; i++) {
+        if (i == STAT_conn_yields || i == STAT_durable_waits || i == STAT_storage_errors) {
+            continue; /* reported below, in memcached's order */
+        }
+        admin_u64(out, stats_name((enum stats_id)i), sum[i]);
+    }
+    admin_u64(out, "limit_maxbytes", srv->cfg->mem_limit);
+    admin_u64(out, "accepting_conns", atomic_load(&srv->stopping) ? 0 : 1);
+    admin_u64(out, "threads", (uint64_t)srv->nworkers);
+    admin_u64(out, "conn_yields", sum[STAT_conn_yields]);
+    coord_get_stats(srv->co, &cs);
+    admin_u64(out, "bytes", cs.bytes);
+    admin_u64(out, "curr_items", cs.curr_items);
+    admin_u64(out, "total_items", cs.total_items);
+    admin_u64(out, "evictions", 0); /* items are never evicted: the store is durable */
+    admin_u64(out, "reclaimed", cs.reclaimed);
+    admin_u64(out, "durable_waits", sum[STAT_durable_waits]);
+    admin_u64(out, "storage_errors", sum[STAT_storage_errors]);
+    admin_u64(out, "sweeper_passes", cs.sweeps);
+    alloc_get_stats(&as);
+    admin_stat(out, "allocator", "%s", alloc_name());
+    admin_u64(out, "allocator_allocated", as.allocated);
+    admin_u64(out, "allocator_resident", as.resident);
+}
+
+static void
+admin_stats_settings(struct server *srv, struct buf *out)
+{
+    const struct config *cfg = srv->cfg;
+    static const char *const protos[] = { "auto-negotiate", "ascii", "binary" };
+
+    admin_u64(out, "maxbytes", cfg->mem_limit);
+    admin_stat(out, "maxconns", "%d", cfg->max_conns);
+    admin_stat(out, "tcpport", "%d", srv->tcp_port);
+    admin_stat(out, "udpport", "%d", cfg->udp_port);
+    admin_stat(out, "inter", "%s", cfg->listen ? cfg->listen : "NULL");
+    admin_stat(out, "verbosity", "%d", log_get_verbosity());
+    admin_stat(out, "evictions", "%s", "off");
+    admin_stat(out, "domain_socket", "%s", cfg->unix_socket ? cfg->unix_socket : "NULL");
+    admin_stat(out, "umask", "%o", (unsigned)cfg->unix_mask);
+    admin_stat(out, "shutdown_command", "%s", cfg->shutdown_enabled ? "yes" : "no");
+    admin_stat(out, "num_threads", "%d", cfg->threads);
+    admin_stat(out, "stat_key_prefix", "%c", cfg->prefix_delimiter);
+    admin_stat(out, "detail_enabled", "%s", stats_prefix_enabled(srv->prefix) ? "yes" : "no");
+    admin_stat(out, "reqs_per_event", "%d", cfg->reqs_per_event);
+    admin_stat(out, "cas_enabled", "%s", cfg->use_cas ? "yes" : "no");
+    admin_stat(out, "tcp_backlog", "%d", cfg->backlog);
+    admin_stat(out, "binding_protocol", "%s", protos[cfg->proto]);
+    admin_stat(out, "auth_enabled_sasl", "%s", "no");
+    admin_stat(out, "auth_enabled_ascii", "%s", "no");
+    admin_u64(out, "item_size_max", cfg->max_item_size);
+    admin_stat(out, "flush_enabled", "%s", cfg->flush_enabled ? "yes" : "no");
+    admin_stat(out, "idle_timeout", "%d", cfg->idle_timeout);
+    admin_stat(out, "data_dir", "%s", cfg->data_dir);
+    admin_stat(out, "sync", "%s", store_sync_name(cfg->sync));
+    admin_stat(out, "sync_interval_ms", "%u", cfg->sync_interval_ms);
+    admin_stat(out, "engine", "%s", cfg->engine == STORE_KIND_MEM ? "memory" : "bdb");
+}
+
+static void
+admin_store_emit(void *arg, const char *name, const char *value)
+{
+    text_encode_stat(arg, name, value);
+}
+
+static void
+admin_stats_reset(struct server *srv)
+{
+    for (int i = 0; i < srv->nworkers; i++) {
+        thread_stats_reset(&srv->workers[i].stats);
+    }
+    atomic_store(&srv->total_conns_base, atomic_load(&srv->total_conns));
+    atomic_store(&srv->rejected_conns_base, atomic_load(&srv->rejected_conns));
+    stats_prefix_clear(srv->prefix);
+}
+
+static void
+admin_stats(struct server *srv, const struct request *req, struct buf *out)
+{
+    const char *a = req->args;
+    size_t n = req->nargs;
+
+#define ARG_IS(s) (n == sizeof(s) - 1 && memcmp(a, s, n) == 0)
+    if (n == 0) {
+        admin_stats_general(srv, out);
+    } else if (ARG_IS("settings")) {
+        admin_stats_settings(srv, out);
+    } else if (ARG_IS("store")) {
+        store_stats(srv->st, admin_store_emit, out);
+    } else if (ARG_IS("reset")) {
+        admin_stats_reset(srv);
+        text_encode_line(out, "RESET");
+        return;
+    } else if (ARG_IS("detail on") || ARG_IS("detail off")) {
+        stats_prefix_enable(srv->prefix, ARG_IS("detail on"));
+        text_encode_line(out, "OK");
+        return;
+    } else if (ARG_IS("detail dump")) {
+        stats_prefix_dump(srv->prefix, out);
+        return;
+    } else if (n >= 6 && memcmp(a, "detail", 6) == 0) {
+        text_encode_line(out, "CLIENT_ERROR usage: stats detail on|off|dump");
+        return;
+    } else if (ARG_IS("items") || ARG_IS("slabs") || ARG_IS("sizes")) {
+        /* No slab classes: items live in the store (see `stats store`). */
+    } else {
+        text_encode_line(out, "ERROR");
+        return;
+    }
+#undef ARG_IS
+    text_encode_end(out);
+}
+
+int
+admin_handle(struct worker *w, const struct request *req, struct buf *out, bool *close_conn)
+{
+    struct server *srv = w->srv;
+
+    *close_conn = false;
+    switch (req->cmd) {
+    case REQ_VERSION:
+        return text_encode_line(out, "VERSION " RC_VERSION_STRING);
+    case REQ_VERBOSITY:
+        log_set_verbosity((int)(req->delta > 3 ? 3 : req->delta));
+        return req->noreply ? RC_OK : text_encode_line(out, "OK");
+    case REQ_SHUTDOWN:
+        if (!srv->cfg->shutdown_enabled) {
+            return text_encode_line(out, "ERROR: shutdown not enabled");
+        }
+        log_info("shutdown requested by a client");
+        *close_conn = true;
+        server_request_stop(srv);
+        return RC_OK;
+    case REQ_STATS:
+        admin_stats(srv, req, out);
+        return RC_OK;
+    default:
+        return text_encode_line(out, "ERROR");
+    }
+}
