@@ -245,8 +245,8 @@ coord_flush_all(struct coord *co, const struct request *req)
         co->flush.flush_ms = co->flush.pending_ms; /* it has happened: keep it */
     }
     if (when == 0 || when <= now) {
+        /* cas values only grow: everything stored so far is below this. */
         co->flush.flush_cas = atomic_load(&co->cas_next);
-        co->flush.flush_ms = now_ms > co->flush.flush_ms ? now_ms : co->flush.flush_ms;
         co->flush.pending_ms = 0;
     } else {
         co->flush.pending_ms = when * 1000 - 1;
@@ -310,13 +310,11 @@ coord_write(struct coord_thread *ct, const struct req_key *k, struct record *r, 
     struct coord *co = ct->co;
     int rc;
 
-    if (co->cfg.use_cas) {
-        rc = coord_cas_next(co, &r->cas);
-        if (rc != RC_OK) {
-            return rc;
-        }
-    } else {
-        r->cas = 0;
+    /* Every version gets a cas, even under -C (where clients are shown 0):
+     * flush_all's immediate threshold relies on it. */
+    rc = coord_cas_next(co, &r->cas);
+    if (rc != RC_OK) {
+        return rc;
     }
     r->mtime_ms = util_now_ms();
     buf_reset(&ct->enc);
@@ -376,11 +374,11 @@ coord_rewrite(struct coord_thread *ct, const struct req_key *k, const struct rec
 }
 
 static void
-coord_fill_hit(struct response *resp, const struct record *r)
+coord_fill_hit(const struct coord *co, struct response *resp, const struct record *r)
 {
     resp->status = RC_OK;
     resp->flags = r->flags;
-    resp->cas = r->cas;
+    resp->cas = co->cfg.use_cas ? r->cas : 0;
     resp->value = r->value;
     resp->nvalue = r->nvalue;
 }
@@ -400,7 +398,7 @@ coord_do_get(struct coord_thread *ct, const struct request *req, size_t ki,
         rc = coord_load(ct, k, &r, &resp->miss, &present);
         resp->status = rc;
         if (rc == RC_OK) {
-            coord_fill_hit(resp, &r);
+            coord_fill_hit(ct->co, resp, &r);
         }
         return RC_OK;
     }
@@ -413,7 +411,7 @@ coord_do_get(struct coord_thread *ct, const struct request *req, size_t ki,
         rc = coord_rewrite(ct, k, &r, ticket);
         if (rc == RC_OK) {
             /* ct->old still holds the value bytes r points into. */
-            coord_fill_hit(resp, &r);
+            coord_fill_hit(ct->co, resp, &r);
         }
     }
     pthread_mutex_unlock(lk);
@@ -459,7 +457,8 @@ coord_store_decide(struct coord_thread *ct, const struct request *req, int live,
         if (live != RC_OK) {
             return RC_ENOTFOUND;
         }
-        return old->cas == req->cas ? RC_OK : RC_EEXISTS;
+        /* Under -C clients see cas 0, so 0 is what matches. */
+        return (ct->co->cfg.use_cas ? old->cas : 0) == req->cas ? RC_OK : RC_EEXISTS;
     case REQ_APPEND:
     case REQ_PREPEND:
         if (live != RC_OK) {
