@@ -1,3 +1,58 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* placeholder: being written */
-typedef int rc_placeholder_proto_request_c;
+/*
+ * request.c - names and flags of the protocol-neutral commands, generated from
+ * the X-macro table in request.h, and the reset helpers for struct request and
+ * struct response. Pure: no allocation, no I/O.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "base/status.h"
+#include "proto/request.h"
+
+static const char *const req_cmd_names[] = {
+#define REQ_CMD_NAME(e, name, flags) [e] = name,
+    REQ_CMD_TABLE(REQ_CMD_NAME)
+#undef REQ_CMD_NAME
+};
+
+static const unsigned req_cmd_flag_table[] = {
+#define REQ_CMD_FLAGS(e, name, flags) [e] = (flags),
+    REQ_CMD_TABLE(REQ_CMD_FLAGS)
+#undef REQ_CMD_FLAGS
+};
+
+const char *
+req_cmd_name(enum req_cmd cmd)
+{
+    if ((unsigned)cmd >= (unsigned)REQ_CMD__COUNT) {
+        return "unknown";
+    }
+    return req_cmd_names[cmd];
+}
+
+unsigned
+req_cmd_flags(enum req_cmd cmd)
+{
+    if ((unsigned)cmd >= (unsigned)REQ_CMD__COUNT) {
+        return 0;
+    }
+    return req_cmd_flag_table[cmd];
+}
+
+void
+request_reset(struct request *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->cmd = REQ_NONE;
+    req->args = "";
+}
+
+void
+response_reset(struct response *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    resp->status = RC_OK;
+    resp->miss = RESP_MISS_NONE;
+}

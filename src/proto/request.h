@@ -69,7 +69,8 @@ struct request {
     uint64_t delta;       /* incr/decr amount; verbosity level */
     const char *value;    /* storage commands: the data block, without "\r\n" */
     size_t nvalue;
-    struct req_key *keys; /* borrowed; nkeys >= 1 for keyed commands */
+    struct req_key *keys; /* borrowed; nkeys >= 1 for keyed commands, except
+                           * gat/gats, which may have 0 (the reply is END) */
     size_t nkeys;
     const char *args;     /* stats/shutdown: the rest of the line after the
                            * command and one space ("" if none), trimmed */

@@ -36,7 +36,8 @@ enum text_rc {
 };
 
 struct text_error {
-    const char *reply; /* static reply line without "\r\n", e.g. "ERROR" */
+    const char *reply; /* static reply line without "\r\n", e.g. "ERROR";
+                        * NULL: send nothing (noreply hid it, or a silent close) */
     size_t swallow;    /* further bytes to discard after the consumed ones */
     bool close;        /* close the connection after the reply is sent */
 };

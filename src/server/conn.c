@@ -415,13 +415,16 @@ conn_execute(struct conn *c, const struct request *req)
 static void
 conn_parse_error(struct conn *c, const struct text_error *err)
 {
-    text_encode_line(conn_reply_buf(c), err->reply);
+    /* reply is NULL when noreply hid it or memcached closes silently. */
+    if (err->reply != NULL) {
+        text_encode_line(conn_reply_buf(c), err->reply);
+    }
     c->swallow = err->swallow;
     if (err->close) {
         c->closing = true;
     }
-    if (strstr(err->reply, "too large") != NULL) {
-        stats_add(&c->w->stats, STAT_store_too_large, 1);
+    if (err->swallow > 0) {
+        stats_add(&c->w->stats, STAT_store_too_large, 1); /* only too-large swallows */
     }
 }
 

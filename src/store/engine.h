@@ -1,1 +1,59 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * engine.h - the table of functions a storage engine implements, and the
+ * door store.c opens for it. Private to src/store (and the store unit test,
+ * which plugs in a fault-injecting engine); nothing else includes it.
+ *
+ *   store_put() --------------------------> ops->put   (commit, no fsync in ALWAYS)
+ *   store_sync_ticket() -> sync thread ---> ops->flush_log (one fsync, many commits)
+ *
+ * Each engine keeps its state behind an opaque `void *self` made by open and
+ * released by close. Every function except open/close may be called from any
+ * thread at once; the engine does its own locking (or lets Berkeley DB do it)
+ * and retries its own deadlocks. Semantics are exactly those of the matching
+ * store_* call in store.h, with these additions:
+ *   flush_log  makes durable every commit that completed before the call
+ *              started. NULL means "every commit is durable on return" (the
+ *              memory engine): the store then runs no sync thread and hands
+ *              out ticket 0 in every mode.
+ *   stats      emits engine figures only; store.c adds the sync figures.
+ *   scan       max == 0 means no limit.
+ */
+#ifndef RC_STORE_ENGINE_H
+#define RC_STORE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/buf.h"
+#include "store/store.h"
+
+struct engine_ops {
+    const char *name; /* "bdb", "memory" */
+    /* cfg outlives the engine (store.c keeps its own copy). */
+    int (*open)(const struct store_config *cfg, void **self);
+    void (*close)(void *self); /* final checkpoint; NULL is a no-op */
+    int (*get)(void *self, const void *key, size_t nkey, struct buf *val);
+    int (*put)(void *self, const void *key, size_t nkey, const void *val, size_t nval);
+    int (*del)(void *self, const void *key, size_t nkey);
+    int (*scan)(void *self, struct buf *cursor, size_t max, store_scan_fn fn, void *arg,
+                bool *done);
+    int (*truncate)(void *self);
+    int (*meta_get)(void *self, const char *name, struct buf *val);
+    int (*meta_put)(void *self, const char *name, const void *val, size_t nval);
+    int (*flush_log)(void *self);
+    void (*stats)(void *self, store_stat_fn emit, void *arg);
+};
+
+extern const struct engine_ops store_engine_bdb;
+extern const struct engine_ops store_engine_mem;
+
+/* store_open with an explicit engine table (cfg->kind is ignored). Used by
+ * store_open and by tests that wrap an engine to inject faults. */
+int store_open_engine(const struct store_config *cfg, const struct engine_ops *ops,
+                      struct store **out);
+
+/* Emit one unsigned figure through a store_stat_fn (shared helper). */
+void store_emit_u64(store_stat_fn emit, void *arg, const char *name, unsigned long long v);
+
+#endif

@@ -1,3 +1,506 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* placeholder: being written */
-typedef int rc_placeholder_store_store_c;
+/*
+ * store.c - the engine-independent half of the store: open/close dispatch to
+ * an engine table (engine.h), sync-mode names, and the durability machinery
+ * (one sync thread doing group commit for ALWAYS, periodic fsync for BATCH).
+ *
+ * Group commit, the ticket rule:
+ *
+ *   writer: ops->put commits (no fsync)  -> t = flushes_started + 1
+ *   sync thread: k = ++flushes_started;  ops->flush_log();  flushes_completed = k
+ *
+ * flush_log makes durable every commit completed before it started. A commit
+ * that returned before the writer read flushes_started == t - 1 is covered by
+ * flush t, which starts strictly later. Flushes run one at a time on one
+ * thread, so flushes_completed >= t means flush t has finished: the ticket is
+ * resolved, RC_OK unless flush t failed (then its error, RC_EIO or RC_ENOSPC;
+ * a later successful flush does not retract the failure). Failed flush numbers
+ * are remembered in a small ring; a ticket older than the ring whose fate was
+ * forgotten answers RC_EIO, erring towards "not durable".
+ *
+ * Threads and locks: `lock` guards every field of the sync section. Writers
+ * take it briefly in store_sync_ticket/check; the sync thread drops it while
+ * flushing and while calling subscribers, so notify may call
+ * store_sync_check. Subscribers are append-only: entries below nsubs never
+ * change, nsubs is read under the lock. Close stops the thread after it has
+ * resolved every ticket handed out.
+ *
+ * Ownership: struct store owns the engine state (eng) and a copy of the
+ * config including its data_dir string.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "base/status.h"
+#include "base/util.h"
+#include "store/engine.h"
+#include "store/store.h"
+
+#define STORE_MAX_SUBSCRIBERS 64
+#define STORE_FAIL_RING 64
+#define STORE_DEFAULT_SYNC_INTERVAL_MS 1000
+
+struct store_sub {
+    void (*notify)(void *arg);
+    void *arg;
+};
+
+struct store_fail {
+    uint64_t flush; /* flush number that failed */
+    int rc;         /* RC_EIO or RC_ENOSPC */
+};
+
+struct store {
+    const struct engine_ops *ops; /* static table */
+    void *eng;                    /* owned; ops->close releases it */
+    struct store_config cfg;      /* copy; cfg.data_dir == data_dir */
+    char *data_dir;               /* owned */
+
+    bool has_thread;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* sync thread sleeps here (monotonic clock) */
+    bool stopping;
+    uint64_t requested;  /* highest ticket handed out */
+    uint64_t started;    /* flushes started */
+    uint64_t completed;  /* flushes completed (ok or failed) */
+    struct store_fail fails[STORE_FAIL_RING];
+    uint64_t nfails;       /* failed flushes ever; ring holds the last ones */
+    uint64_t fail_horizon; /* newest failed flush pushed out of the ring */
+    struct store_sub subs[STORE_MAX_SUBSCRIBERS];
+    unsigned nsubs;
+    uint64_t flush_ns_total;
+    uint64_t flush_ns_max;
+};
+
+static const char *const store_sync_names[STORE_SYNC__COUNT] = {
+    [STORE_SYNC_ALWAYS] = "always",
+    [STORE_SYNC_BATCH] = "batch",
+    [STORE_SYNC_NONE] = "none",
+};
+
+const char *
+store_sync_name(enum store_sync s)
+{
+    if ((unsigned)s >= STORE_SYNC__COUNT) {
+        return "unknown";
+    }
+    return store_sync_names[s];
+}
+
+int
+store_sync_parse(const char *s, enum store_sync *out)
+{
+    unsigned i;
+
+    if (s == NULL) {
+        return RC_EINVAL;
+    }
+    for (i = 0; i < STORE_SYNC__COUNT; i++) {
+        if (strcmp(s, store_sync_names[i]) == 0) {
+            *out = (enum store_sync)i;
+            return RC_OK;
+        }
+    }
+    return RC_EINVAL;
+}
+
+void
+store_emit_u64(store_stat_fn emit, void *arg, const char *name, unsigned long long v)
+{
+    char tmp[32];
+
+    snprintf(tmp, sizeof(tmp), "%llu", v);
+    emit(arg, name, tmp);
+}
+
+/* ------------------------------------------------------------ sync thread */
+
+/* Caller holds lock. Remember that flush k failed with rc. */
+static void
+store_record_fail_locked(struct store *st, uint64_t k, int rc)
+{
+    struct store_fail *slot = &st->fails[st->nfails % STORE_FAIL_RING];
+
+    if (st->nfails >= STORE_FAIL_RING) {
+        st->fail_horizon = slot->flush;
+    }
+    slot->flush = k;
+    slot->rc = rc;
+    st->nfails++;
+}
+
+/* Caller holds lock; returns with it held. Runs one flush and tells the
+ * subscribers, both without the lock. */
+static void
+store_flush_locked(struct store *st)
+{
+    uint64_t k, t0, dt;
+    unsigned i, nsubs;
+    int rc;
+
+    k = ++st->started;
+    pthread_mutex_unlock(&st->lock);
+
+    t0 = util_mono_ns();
+    rc = st->ops->flush_log(st->eng);
+    dt = util_mono_ns() - t0;
+    if (rc != RC_OK && rc != RC_ENOSPC) {
+        rc = RC_EIO;
+    }
+
+    pthread_mutex_lock(&st->lock);
+    st->completed = k;
+    st->flush_ns_total += dt;
+    if (dt > st->flush_ns_max) {
+        st->flush_ns_max = dt;
+    }
+    if (rc != RC_OK) {
+        store_record_fail_locked(st, k, rc);
+    }
+    nsubs = st->nsubs;
+    pthread_mutex_unlock(&st->lock);
+
+    if (rc != RC_OK) {
+        log_error("store: log flush %llu failed: %s", (unsigned long long)k, rc_strerror(rc));
+    }
+    for (i = 0; i < nsubs; i++) {
+        st->subs[i].notify(st->subs[i].arg);
+    }
+    pthread_mutex_lock(&st->lock);
+}
+
+static void
+store_deadline_after(struct timespec *ts, unsigned ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *
+store_sync_main(void *arg)
+{
+    struct store *st = arg;
+    bool batch = st->cfg.sync == STORE_SYNC_BATCH;
+    struct timespec deadline;
+    int rc;
+
+    pthread_mutex_lock(&st->lock);
+    store_deadline_after(&deadline, st->cfg.sync_interval_ms);
+    for (;;) {
+        if (st->requested > st->completed) {
+            store_flush_locked(st);
+            continue;
+        }
+        if (st->stopping) {
+            break;
+        }
+        if (!batch) {
+            pthread_cond_wait(&st->wake, &st->lock);
+            continue;
+        }
+        rc = pthread_cond_timedwait(&st->wake, &st->lock, &deadline);
+        if (rc == ETIMEDOUT) {
+            store_flush_locked(st);
+            store_deadline_after(&deadline, st->cfg.sync_interval_ms);
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    return NULL;
+}
+
+static int
+store_start_sync(struct store *st)
+{
+    pthread_condattr_t ca;
+    int rc;
+
+    if (pthread_condattr_init(&ca) != 0) {
+        return RC_ENOMEM;
+    }
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(&st->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0) {
+        return RC_ENOMEM;
+    }
+    if (pthread_mutex_init(&st->lock, NULL) != 0) {
+        pthread_cond_destroy(&st->wake);
+        return RC_ENOMEM;
+    }
+    st->has_thread = st->ops->flush_log != NULL && st->cfg.sync != STORE_SYNC_NONE;
+    if (st->has_thread && pthread_create(&st->thread, NULL, store_sync_main, st) != 0) {
+        log_error("store: cannot start the sync thread");
+        pthread_mutex_destroy(&st->lock);
+        pthread_cond_destroy(&st->wake);
+        return RC_EINTERNAL;
+    }
+    return RC_OK;
+}
+
+static void
+store_stop_sync(struct store *st)
+{
+    if (st->has_thread) {
+        pthread_mutex_lock(&st->lock);
+        st->stopping = true;
+        pthread_cond_signal(&st->wake);
+        pthread_mutex_unlock(&st->lock);
+        pthread_join(st->thread, NULL);
+    }
+    pthread_mutex_destroy(&st->lock);
+    pthread_cond_destroy(&st->wake);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static int
+store_check_config(const struct store_config *cfg, const struct engine_ops *ops)
+{
+    if (cfg == NULL || ops == NULL || (unsigned)cfg->sync >= STORE_SYNC__COUNT) {
+        return RC_EINVAL;
+    }
+    if (ops == &store_engine_bdb && (cfg->data_dir == NULL || cfg->data_dir[0] == '\0')) {
+        log_error("store: the bdb engine needs a data directory");
+        return RC_EINVAL;
+    }
+    return RC_OK;
+}
+
+int
+store_open_engine(const struct store_config *cfg, const struct engine_ops *ops,
+                  struct store **out)
+{
+    struct store *st;
+    int rc;
+
+    rc = store_check_config(cfg, ops);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    st = rc_calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return RC_ENOMEM;
+    }
+    st->ops = ops;
+    st->cfg = *cfg;
+    if (cfg->data_dir != NULL) {
+        st->data_dir = rc_strdup(cfg->data_dir);
+        if (st->data_dir == NULL) {
+            rc = RC_ENOMEM;
+            goto fail;
+        }
+    }
+    st->cfg.data_dir = st->data_dir;
+    if (st->cfg.sync_interval_ms == 0) {
+        st->cfg.sync_interval_ms = STORE_DEFAULT_SYNC_INTERVAL_MS;
+    }
+    rc = ops->open(&st->cfg, &st->eng);
+    if (rc != RC_OK) {
+        goto fail;
+    }
+    rc = store_start_sync(st);
+    if (rc != RC_OK) {
+        ops->close(st->eng);
+        goto fail;
+    }
+    log_info("store: %s engine open, sync %s", ops->name, store_sync_name(st->cfg.sync));
+    *out = st;
+    return RC_OK;
+
+fail:
+    rc_free(st->data_dir);
+    rc_free(st);
+    return rc;
+}
+
+int
+store_open(const struct store_config *cfg, struct store **out)
+{
+    if (cfg == NULL) {
+        return RC_EINVAL;
+    }
+    switch (cfg->kind) {
+    case STORE_KIND_BDB:
+        return store_open_engine(cfg, &store_engine_bdb, out);
+    case STORE_KIND_MEM:
+        return store_open_engine(cfg, &store_engine_mem, out);
+    default:
+        return RC_EINVAL;
+    }
+}
+
+void
+store_close(struct store *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    store_stop_sync(st);
+    st->ops->close(st->eng);
+    rc_free(st->data_dir);
+    rc_free(st);
+}
+
+/* ------------------------------------------------------------ data calls */
+
+int
+store_get(struct store *st, const void *key, size_t nkey, struct buf *val)
+{
+    if (nkey == 0) {
+        return RC_EINVAL;
+    }
+    return st->ops->get(st->eng, key, nkey, val);
+}
+
+int
+store_put(struct store *st, const void *key, size_t nkey, const void *val, size_t nval)
+{
+    if (nkey == 0 || (nval > 0 && val == NULL)) {
+        return RC_EINVAL;
+    }
+    return st->ops->put(st->eng, key, nkey, val, nval);
+}
+
+int
+store_delete(struct store *st, const void *key, size_t nkey)
+{
+    if (nkey == 0) {
+        return RC_EINVAL;
+    }
+    return st->ops->del(st->eng, key, nkey);
+}
+
+int
+store_scan(struct store *st, struct buf *cursor, size_t max, store_scan_fn fn, void *arg,
+           bool *done)
+{
+    *done = false;
+    return st->ops->scan(st->eng, cursor, max, fn, arg, done);
+}
+
+int
+store_truncate(struct store *st)
+{
+    return st->ops->truncate(st->eng);
+}
+
+int
+store_meta_get(struct store *st, const char *name, struct buf *val)
+{
+    if (name == NULL || name[0] == '\0') {
+        return RC_EINVAL;
+    }
+    return st->ops->meta_get(st->eng, name, val);
+}
+
+int
+store_meta_put(struct store *st, const char *name, const void *val, size_t nval)
+{
+    if (name == NULL || name[0] == '\0') {
+        return RC_EINVAL;
+    }
+    return st->ops->meta_put(st->eng, name, val, nval);
+}
+
+/* ------------------------------------------------------------ durability */
+
+uint64_t
+store_sync_ticket(struct store *st)
+{
+    uint64_t t;
+
+    if (!st->has_thread || st->cfg.sync != STORE_SYNC_ALWAYS) {
+        return 0;
+    }
+    pthread_mutex_lock(&st->lock);
+    t = st->started + 1;
+    if (st->requested < t) {
+        st->requested = t;
+        pthread_cond_signal(&st->wake);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return t;
+}
+
+int
+store_sync_check(struct store *st, uint64_t ticket)
+{
+    uint64_t i, n;
+    int rc = RC_OK;
+
+    if (ticket == 0) {
+        return RC_OK;
+    }
+    pthread_mutex_lock(&st->lock);
+    if (ticket > st->completed) {
+        rc = RC_EAGAIN;
+    } else if (st->nfails > 0) {
+        n = st->nfails < STORE_FAIL_RING ? st->nfails : STORE_FAIL_RING;
+        for (i = 0; i < n; i++) {
+            if (st->fails[i].flush == ticket) {
+                rc = st->fails[i].rc;
+            }
+        }
+        if (rc == RC_OK && ticket <= st->fail_horizon) {
+            rc = RC_EIO; /* forgotten: cannot promise durability */
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int
+store_sync_subscribe(struct store *st, void (*notify)(void *arg), void *arg)
+{
+    int rc = RC_OK;
+
+    if (notify == NULL) {
+        return RC_EINVAL;
+    }
+    pthread_mutex_lock(&st->lock);
+    if (st->nsubs >= STORE_MAX_SUBSCRIBERS) {
+        rc = RC_ENOMEM;
+    } else {
+        st->subs[st->nsubs].notify = notify;
+        st->subs[st->nsubs].arg = arg;
+        st->nsubs++;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+void
+store_stats(struct store *st, store_stat_fn emit, void *arg)
+{
+    uint64_t done, total, max, nfails;
+
+    emit(arg, "engine", st->ops->name);
+    emit(arg, "sync_mode", store_sync_name(st->cfg.sync));
+    store_emit_u64(emit, arg, "sync_interval_ms", st->cfg.sync_interval_ms);
+    pthread_mutex_lock(&st->lock);
+    done = st->completed;
+    total = st->flush_ns_total;
+    max = st->flush_ns_max;
+    nfails = st->nfails;
+    pthread_mutex_unlock(&st->lock);
+    store_emit_u64(emit, arg, "syncs", done);
+    store_emit_u64(emit, arg, "sync_failures", nfails);
+    store_emit_u64(emit, arg, "sync_time_avg_us", done ? total / done / 1000 : 0);
+    store_emit_u64(emit, arg, "sync_time_max_us", max / 1000);
+    if (st->ops->stats != NULL) {
+        st->ops->stats(st->eng, emit, arg);
+    }
+}

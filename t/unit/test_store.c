@@ -1,7 +1,856 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * test_store.c - one suite for the storage interface (store/store.h), run
+ * against every engine: each engine-dependent test is listed once per engine
+ * with the engine kind as its prestate. Each test gets a fresh store in a
+ * mkdtemp directory under /tmp (the BDB environment in a subdirectory that
+ * does not exist yet, so creation is covered), removed on teardown.
+ *
+ * Also here: the group-commit ticket machinery checked against a wrapped
+ * memory engine whose log flush can be made to fail (store_open_engine from
+ * engine.h), and BDB crash survival checked by a forked child that writes
+ * and exits without closing the store.
+ */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/status.h"
+#include "base/util.h"
+#include "store/engine.h"
+#include "store/store.h"
+
+#define WAIT_LIMIT_MS 10000
+
+struct fixture {
+    char dir[64];       /* mkdtemp result */
+    char data_dir[96];  /* dir/env, created by the engine */
+    struct store_config cfg;
+    struct store *st;
+};
+
+static const enum store_kind kind_bdb = STORE_KIND_BDB;
+static const enum store_kind kind_mem = STORE_KIND_MEM;
+
+/* ------------------------------------------------------------ helpers */
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int
+fixture_reopen(struct fixture *fx, enum store_sync sync)
+{
+    store_close(fx->st);
+    fx->st = NULL;
+    fx->cfg.sync = sync;
+    return store_open(&fx->cfg, &fx->st);
+}
+
+static int
+setup_store(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+
+    if (fx == NULL) {
+        return -1;
+    }
+    strcpy(fx->dir, "/tmp/rc-test-store-XXXXXX");
+    if (mkdtemp(fx->dir) == NULL) {
+        free(fx);
+        return -1;
+    }
+    snprintf(fx->data_dir, sizeof(fx->data_dir), "%s/env", fx->dir);
+    fx->cfg.kind = *(const enum store_kind *)*state;
+    fx->cfg.data_dir = fx->data_dir;
+    fx->cfg.sync = STORE_SYNC_ALWAYS;
+    fx->cfg.sync_interval_ms = 50;
+    fx->cfg.cache_bytes = 16u << 20;
+    if (store_open(&fx->cfg, &fx->st) != RC_OK) {
+        nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(fx);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown_store(void **state)
+{
+    struct fixture *fx = *state;
+
+    store_close(fx->st);
+    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return 0;
+}
+
+static void
+check_value(struct store *st, const void *key, size_t nkey, const void *val, size_t nval)
+{
+    struct buf b;
+
+    buf_init(&b);
+    assert_int_equal(store_get(st, key, nkey, &b), RC_OK);
+    assert_int_equal(b.len, nval);
+    if (nval > 0) {
+        assert_memory_equal(b.data, val, nval);
+    }
+    buf_deinit(&b);
+}
+
+static void
+check_absent(struct store *st, const void *key, size_t nkey)
+{
+    struct buf b;
+
+    buf_init(&b);
+    assert_int_equal(store_get(st, key, nkey, &b), RC_ENOTFOUND);
+    buf_deinit(&b);
+}
+
+static int
+wait_ticket(struct store *st, uint64_t t)
+{
+    uint64_t end = util_mono_ms() + WAIT_LIMIT_MS;
+    int rc;
+
+    while ((rc = store_sync_check(st, t)) == RC_EAGAIN && util_mono_ms() < end) {
+        usleep(500);
+    }
+    return rc;
+}
+
+struct stats_seen {
+    char names[64][48];
+    char values[64][48];
+    int n;
+};
+
+static void
+stats_collect(void *arg, const char *name, const char *value)
+{
+    struct stats_seen *s = arg;
+
+    if (s->n < 64) {
+        snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+        snprintf(s->values[s->n], sizeof(s->values[0]), "%s", value);
+        s->n++;
+    }
+}
+
+static const char *
+stat_value(struct store *st, const char *name, struct stats_seen *s)
+{
+    int i;
+
+    memset(s, 0, sizeof(*s));
+    store_stats(st, stats_collect, s);
+    for (i = 0; i < s->n; i++) {
+        if (strcmp(s->names[i], name) == 0) {
+            return s->values[i];
+        }
+    }
+    return NULL;
+}
+
+static unsigned long long
+stat_u64(struct store *st, const char *name)
+{
+    struct stats_seen s;
+    const char *v = stat_value(st, name, &s);
+
+    assert_non_null(v);
+    return strtoull(v, NULL, 10);
+}
+
+/* ------------------------------------------------------------ basic items */
+
+static void
+test_put_get_delete(void **state)
+{
+    struct fixture *fx = *state;
+    struct buf b;
+
+    buf_init(&b);
+    check_absent(fx->st, "alpha", 5);
+    assert_int_equal(store_put(fx->st, "alpha", 5, "one", 3), RC_OK);
+    check_value(fx->st, "alpha", 5, "one", 3);
+    assert_int_equal(store_put(fx->st, "alpha", 5, "second", 6), RC_OK);
+    check_value(fx->st, "alpha", 5, "second", 6);
+    assert_int_equal(store_put(fx->st, "alpha", 5, NULL, 0), RC_OK);
+    check_value(fx->st, "alpha", 5, NULL, 0);
+    assert_int_equal(store_delete(fx->st, "alpha", 5), RC_OK);
+    check_absent(fx->st, "alpha", 5);
+    assert_int_equal(store_delete(fx->st, "alpha", 5), RC_ENOTFOUND);
+    assert_int_equal(store_put(fx->st, "", 0, "x", 1), RC_EINVAL);
+    assert_int_equal(store_get(fx->st, "", 0, &b), RC_EINVAL);
+    /* A failed get leaves the buf empty, not holding old bytes. */
+    assert_int_equal(buf_append(&b, "stale", 5), RC_OK);
+    assert_int_equal(store_get(fx->st, "nope", 4, &b), RC_ENOTFOUND);
+    assert_int_equal(b.len, 0);
+    buf_deinit(&b);
+}
+
+static void
+test_binary_keys_values(void **state)
+{
+    struct fixture *fx = *state;
+    static const char k1[] = { 0, 1, 0, 2 };
+    static const char k2[] = { 0, 1, 0 }; /* prefix of k1 */
+    static const char k3[] = { (char)0xff, 0, (char)0x80 };
+    static const char v1[] = { 0, 0, 0, 'a', 0 };
+    static const char v3[] = { (char)0xff, (char)0xfe, 0 };
+
+    assert_int_equal(store_put(fx->st, k1, sizeof(k1), v1, sizeof(v1)), RC_OK);
+    assert_int_equal(store_put(fx->st, k2, sizeof(k2), "p", 1), RC_OK);
+    assert_int_equal(store_put(fx->st, k3, sizeof(k3), v3, sizeof(v3)), RC_OK);
+    check_value(fx->st, k1, sizeof(k1), v1, sizeof(v1));
+    check_value(fx->st, k2, sizeof(k2), "p", 1);
+    check_value(fx->st, k3, sizeof(k3), v3, sizeof(v3));
+    check_absent(fx->st, k1, 2);
+    assert_int_equal(store_delete(fx->st, k2, sizeof(k2)), RC_OK);
+    check_value(fx->st, k1, sizeof(k1), v1, sizeof(v1));
+}
+
+static void
+test_large_values(void **state)
+{
+    struct fixture *fx = *state;
+    size_t n = 1u << 20, i;
+    char *v = malloc(n);
+    struct buf b;
+
+    assert_non_null(v);
+    for (i = 0; i < n; i++) {
+        v[i] = (char)(i * 7 + (i >> 11));
+    }
+    buf_init(&b);
+    assert_int_equal(buf_reserve(&b, 16), RC_OK); /* too small: must grow */
+    assert_int_equal(store_put(fx->st, "big", 3, v, n), RC_OK);
+    assert_int_equal(store_get(fx->st, "big", 3, &b), RC_OK);
+    assert_int_equal(b.len, n);
+    assert_memory_equal(b.data, v, n);
+    v[n / 2] ^= 1;
+    assert_int_equal(store_put(fx->st, "big", 3, v, n - 1), RC_OK);
+    assert_int_equal(store_get(fx->st, "big", 3, &b), RC_OK);
+    assert_int_equal(b.len, n - 1);
+    assert_memory_equal(b.data, v, n - 1);
+    /* The grown buf serves a small read too. */
+    assert_int_equal(store_put(fx->st, "small", 5, "s", 1), RC_OK);
+    assert_int_equal(store_get(fx->st, "small", 5, &b), RC_OK);
+    assert_int_equal(b.len, 1);
+    buf_deinit(&b);
+    free(v);
+}
+
+/* ------------------------------------------------------------ scan */
+
+#define SCAN_KEYS 300
+
+struct scan_log {
+    char keys[SCAN_KEYS + 8][8];
+    int n;
+    int stop_at; /* return 42 when visiting item number stop_at (1-based) */
+    int bad;     /* value did not match key */
+};
+
+static int
+scan_record(void *arg, const void *key, size_t nkey, const void *val, size_t nval)
+{
+    struct scan_log *sl = arg;
+
+    if (nkey != 5 || nval != 6 || memcmp(val, "v", 1) != 0 || memcmp(key, (const char *)val + 1,
+                                                                      5) != 0) {
+        sl->bad++;
+    }
+    if (sl->n < SCAN_KEYS + 8) {
+        memcpy(sl->keys[sl->n], key, nkey < 7 ? nkey : 7);
+        sl->keys[sl->n][nkey < 7 ? nkey : 7] = '\0';
+    }
+    sl->n++;
+    return sl->n == sl->stop_at ? 42 : 0;
+}
+
+static void
+scan_fill(struct store *st)
+{
+    char key[16], val[24];
+    int i, j;
+
+    /* Insert in a scrambled order (37 is coprime with 300). */
+    for (i = 0; i < SCAN_KEYS; i++) {
+        j = (i * 37) % SCAN_KEYS;
+        snprintf(key, sizeof(key), "k%04d", j);
+        snprintf(val, sizeof(val), "v%s", key);
+        assert_int_equal(store_put(st, key, 5, val, 6), RC_OK);
+    }
+}
+
+static void
+test_scan_order_and_resume(void **state)
+{
+    struct fixture *fx = *state;
+    struct scan_log *sl = calloc(1, sizeof(*sl));
+    struct buf cursor;
+    bool done = false;
+    int i, rounds = 0;
+    char want[16];
+
+    assert_non_null(sl);
+    buf_init(&cursor);
+    assert_int_equal(store_scan(fx->st, &cursor, 10, scan_record, sl, &done), RC_OK);
+    assert_true(done);
+    assert_int_equal(sl->n, 0);
+    scan_fill(fx->st);
+    done = false;
+    /* Batches of 7: every key once, in order; done only with the last. */
+    while (!done) {
+        assert_int_equal(store_scan(fx->st, &cursor, 7, scan_record, sl, &done), RC_OK);
+        rounds++;
+        assert_true(rounds <= SCAN_KEYS / 7 + 1);
+    }
+    assert_int_equal(sl->n, SCAN_KEYS);
+    assert_int_equal(sl->bad, 0);
+    for (i = 0; i < SCAN_KEYS; i++) {
+        snprintf(want, sizeof(want), "k%04d", i);
+        assert_string_equal(sl->keys[i], want);
+    }
+    assert_int_equal(cursor.len, 5);
+    assert_memory_equal(cursor.data, "k0299", 5);
+    /* From the end: nothing more. */
+    sl->n = 0;
+    assert_int_equal(store_scan(fx->st, &cursor, 7, scan_record, sl, &done), RC_OK);
+    assert_true(done);
+    assert_int_equal(sl->n, 0);
+    /* A batch ending exactly on the last item reports done. */
+    buf_reset(&cursor);
+    assert_int_equal(buf_append(&cursor, "k0289", 5), RC_OK);
+    assert_int_equal(store_scan(fx->st, &cursor, 10, scan_record, sl, &done), RC_OK);
+    assert_int_equal(sl->n, 10);
+    assert_true(done);
+    buf_deinit(&cursor);
+    free(sl);
+}
+
+static void
+test_scan_cursor_between_keys(void **state)
+{
+    struct fixture *fx = *state;
+    struct scan_log *sl = calloc(1, sizeof(*sl));
+    struct buf cursor;
+    bool done = false;
+
+    assert_non_null(sl);
+    buf_init(&cursor);
+    scan_fill(fx->st);
+    /* A cursor naming no stored key starts at the next key after it. */
+    assert_int_equal(buf_append(&cursor, "k0100x", 6), RC_OK);
+    assert_int_equal(store_scan(fx->st, &cursor, 3, scan_record, sl, &done), RC_OK);
+    assert_false(done);
+    assert_int_equal(sl->n, 3);
+    assert_string_equal(sl->keys[0], "k0101");
+    assert_string_equal(sl->keys[2], "k0103");
+    /* max 0 means no limit. */
+    sl->n = 0;
+    buf_reset(&cursor);
+    assert_int_equal(store_scan(fx->st, &cursor, 0, scan_record, sl, &done), RC_OK);
+    assert_true(done);
+    assert_int_equal(sl->n, SCAN_KEYS);
+    buf_deinit(&cursor);
+    free(sl);
+}
+
+static void
+test_scan_early_stop(void **state)
+{
+    struct fixture *fx = *state;
+    struct scan_log *sl = calloc(1, sizeof(*sl));
+    struct buf cursor;
+    bool done = true;
+
+    assert_non_null(sl);
+    buf_init(&cursor);
+    scan_fill(fx->st);
+    sl->stop_at = 5;
+    assert_int_equal(store_scan(fx->st, &cursor, 100, scan_record, sl, &done), 42);
+    assert_false(done);
+    assert_int_equal(sl->n, 5);
+    /* The cursor names the item whose visit stopped the scan. */
+    assert_int_equal(cursor.len, 5);
+    assert_memory_equal(cursor.data, "k0004", 5);
+    sl->stop_at = 0;
+    assert_int_equal(store_scan(fx->st, &cursor, 1, scan_record, sl, &done), RC_OK);
+    assert_string_equal(sl->keys[5], "k0005");
+    buf_deinit(&cursor);
+    free(sl);
+}
+
+/* ------------------------------------------------------------ truncate, meta */
+
+static void
+test_truncate(void **state)
+{
+    struct fixture *fx = *state;
+    struct scan_log *sl = calloc(1, sizeof(*sl));
+    struct buf cursor;
+    bool done = false;
+
+    assert_non_null(sl);
+    buf_init(&cursor);
+    scan_fill(fx->st);
+    assert_int_equal(store_meta_put(fx->st, "node", "n1", 2), RC_OK);
+    assert_int_equal(store_truncate(fx->st), RC_OK);
+    check_absent(fx->st, "k0000", 5);
+    assert_int_equal(store_scan(fx->st, &cursor, 0, scan_record, sl, &done), RC_OK);
+    assert_true(done);
+    assert_int_equal(sl->n, 0);
+    assert_int_equal(store_truncate(fx->st), RC_OK); /* empty is fine */
+    assert_int_equal(store_put(fx->st, "after", 5, "x", 1), RC_OK);
+    check_value(fx->st, "after", 5, "x", 1);
+    /* Metadata is not an item. */
+    assert_int_equal(store_meta_get(fx->st, "node", &cursor), RC_OK);
+    assert_int_equal(cursor.len, 2);
+    buf_deinit(&cursor);
+    free(sl);
+}
+
+static void
+test_meta(void **state)
+{
+    struct fixture *fx = *state;
+    static const char bin[] = { 0, 1, 2, 0 };
+    struct buf b;
+
+    buf_init(&b);
+    assert_int_equal(store_meta_get(fx->st, "cas_hwm", &b), RC_ENOTFOUND);
+    assert_int_equal(store_meta_put(fx->st, "cas_hwm", bin, sizeof(bin)), RC_OK);
+    assert_int_equal(store_meta_get(fx->st, "cas_hwm", &b), RC_OK);
+    assert_int_equal(b.len, sizeof(bin));
+    assert_memory_equal(b.data, bin, sizeof(bin));
+    assert_int_equal(store_meta_put(fx->st, "cas_hwm", "zz", 2), RC_OK);
+    assert_int_equal(store_meta_get(fx->st, "cas_hwm", &b), RC_OK);
+    assert_int_equal(b.len, 2);
+    assert_int_equal(store_meta_put(fx->st, "empty", NULL, 0), RC_OK);
+    assert_int_equal(store_meta_get(fx->st, "empty", &b), RC_OK);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(store_meta_put(fx->st, "", "x", 1), RC_EINVAL);
+    /* Meta names and item keys live apart. */
+    check_absent(fx->st, "cas_hwm", 7);
+    buf_deinit(&b);
+}
+
+/* ------------------------------------------------------------ persistence */
+
+static void
+test_reopen_keeps_data(void **state)
+{
+    struct fixture *fx = *state;
+    struct buf b;
+
+    buf_init(&b);
+    scan_fill(fx->st);
+    assert_int_equal(store_delete(fx->st, "k0007", 5), RC_OK);
+    assert_int_equal(store_meta_put(fx->st, "node", "id-1", 4), RC_OK);
+    assert_int_equal(fixture_reopen(fx, STORE_SYNC_ALWAYS), RC_OK);
+    check_value(fx->st, "k0123", 5, "vk0123", 6);
+    check_absent(fx->st, "k0007", 5);
+    assert_int_equal(store_meta_get(fx->st, "node", &b), RC_OK);
+    assert_memory_equal(b.data, "id-1", 4);
+    /* Several reopen cycles with writes in between. */
+    assert_int_equal(store_put(fx->st, "k0007", 5, "vk0007", 6), RC_OK);
+    assert_int_equal(fixture_reopen(fx, STORE_SYNC_NONE), RC_OK);
+    check_value(fx->st, "k0007", 5, "vk0007", 6);
+    buf_deinit(&b);
+}
+
+static void
+test_second_open_refused(void **state)
+{
+    struct fixture *fx = *state;
+    struct store *other = NULL;
+
+    /* One process per environment: a second open of the same directory
+     * fails while the first is open, and works once it is closed. */
+    assert_int_not_equal(store_open(&fx->cfg, &other), RC_OK);
+    assert_null(other);
+    store_close(fx->st);
+    fx->st = NULL;
+    assert_int_equal(store_open(&fx->cfg, &fx->st), RC_OK);
+}
+
+/* Child: open, write under `sync`, wait for durability as the mode promises,
+ * then die without closing anything. */
+static void
+crash_child(struct store_config *cfg, enum store_sync sync)
+{
+    struct store *st;
+    uint64_t t;
+
+    cfg->sync = sync;
+    if (store_open(cfg, &st) != RC_OK) {
+        _exit(2);
+    }
+    if (store_put(st, "crash", 5, "survivor", 8) != RC_OK ||
+        store_meta_put(st, "meta-crash", "m", 1) != RC_OK) {
+        _exit(3);
+    }
+    t = store_sync_ticket(st);
+    if (wait_ticket(st, t) != RC_OK) {
+        _exit(4);
+    }
+    _exit(0);
+}
+
+static void
+test_crash_recovery(void **state)
+{
+    struct fixture *fx = *state;
+    enum store_sync modes[] = { STORE_SYNC_ALWAYS, STORE_SYNC_BATCH };
+    struct buf b;
+    pid_t pid;
+    int status;
+    size_t i;
+
+    buf_init(&b);
+    for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        store_close(fx->st);
+        fx->st = NULL;
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            crash_child(&fx->cfg, modes[i]);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        /* Recovery runs at open and finds the committed writes. */
+        assert_int_equal(store_open(&fx->cfg, &fx->st), RC_OK);
+        check_value(fx->st, "crash", 5, "survivor", 8);
+        assert_int_equal(store_meta_get(fx->st, "meta-crash", &b), RC_OK);
+        assert_int_equal(store_delete(fx->st, "crash", 5), RC_OK);
+    }
+    buf_deinit(&b);
+}
+
+/* ------------------------------------------------------------ durability */
+
+static atomic_int notified;
+
+static void
+count_notify(void *arg)
+{
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+static void
+test_sync_always(void **state)
+{
+    struct fixture *fx = *state;
+    uint64_t t1, t2, end;
+
+    atomic_store(&notified, 0);
+    assert_int_equal(store_sync_subscribe(fx->st, count_notify, &notified), RC_OK);
+    assert_int_equal(store_put(fx->st, "a", 1, "1", 1), RC_OK);
+    t1 = store_sync_ticket(fx->st);
+    assert_int_equal(wait_ticket(fx->st, t1), RC_OK);
+    assert_int_equal(store_put(fx->st, "b", 1, "2", 1), RC_OK);
+    t2 = store_sync_ticket(fx->st);
+    assert_int_equal(wait_ticket(fx->st, t2), RC_OK);
+    assert_int_equal(store_sync_check(fx->st, t1), RC_OK);
+    if (fx->cfg.kind == STORE_KIND_MEM) {
+        assert_true(t1 == 0 && t2 == 0); /* durable on return */
+        return;
+    }
+    assert_true(t1 > 0 && t2 > t1);
+    end = util_mono_ms() + WAIT_LIMIT_MS;
+    while (atomic_load(&notified) < 2 && util_mono_ms() < end) {
+        usleep(1000);
+    }
+    assert_true(atomic_load(&notified) >= 2);
+    assert_true(stat_u64(fx->st, "syncs") >= 2);
+}
+
+static void
+test_sync_batch_and_none(void **state)
+{
+    struct fixture *fx = *state;
+    uint64_t end;
+
+    assert_int_equal(fixture_reopen(fx, STORE_SYNC_BATCH), RC_OK);
+    atomic_store(&notified, 0);
+    assert_int_equal(store_sync_subscribe(fx->st, count_notify, &notified), RC_OK);
+    assert_int_equal(store_put(fx->st, "a", 1, "1", 1), RC_OK);
+    assert_true(store_sync_ticket(fx->st) == 0);
+    assert_int_equal(store_sync_check(fx->st, 0), RC_OK);
+    if (fx->cfg.kind == STORE_KIND_BDB) {
+        /* The periodic flush runs every 50 ms and tells subscribers. */
+        end = util_mono_ms() + WAIT_LIMIT_MS;
+        while (atomic_load(&notified) < 2 && util_mono_ms() < end) {
+            usleep(1000);
+        }
+        assert_true(atomic_load(&notified) >= 2);
+    }
+    assert_int_equal(fixture_reopen(fx, STORE_SYNC_NONE), RC_OK);
+    assert_int_equal(store_put(fx->st, "b", 1, "2", 1), RC_OK);
+    assert_true(store_sync_ticket(fx->st) == 0);
+    assert_int_equal(store_sync_check(fx->st, 0), RC_OK);
+    if (fx->cfg.kind == STORE_KIND_BDB) {
+        check_value(fx->st, "a", 1, "1", 1); /* kept across the reopen */
+    }
+}
+
+#define WRITER_THREADS 6
+#define WRITES_PER_THREAD 150
+
+struct writer {
+    struct store *st;
+    int id;
+    int failures;
+};
+
+static void *
+writer_main(void *arg)
+{
+    struct writer *w = arg;
+    char key[32], val[64];
+    uint64_t t;
+    int i;
+
+    for (i = 0; i < WRITES_PER_THREAD; i++) {
+        snprintf(key, sizeof(key), "w%d-%d", w->id, i);
+        snprintf(val, sizeof(val), "value of %s", key);
+        if (store_put(w->st, key, strlen(key), val, strlen(val)) != RC_OK) {
+            w->failures++;
+            continue;
+        }
+        t = store_sync_ticket(w->st);
+        if (wait_ticket(w->st, t) != RC_OK) {
+            w->failures++;
+        }
+    }
+    return NULL;
+}
+
+static void
+test_concurrent_group_commit(void **state)
+{
+    struct fixture *fx = *state;
+    struct writer w[WRITER_THREADS];
+    pthread_t th[WRITER_THREADS];
+    unsigned long long syncs;
+    char key[32], val[64];
+    int i;
+
+    for (i = 0; i < WRITER_THREADS; i++) {
+        w[i] = (struct writer){ .st = fx->st, .id = i };
+        assert_int_equal(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+    }
+    for (i = 0; i < WRITER_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    for (i = 0; i < WRITER_THREADS; i++) {
+        snprintf(key, sizeof(key), "w%d-%d", i, WRITES_PER_THREAD - 1);
+        snprintf(val, sizeof(val), "value of %s", key);
+        check_value(fx->st, key, strlen(key), val, strlen(val));
+    }
+    syncs = stat_u64(fx->st, "syncs");
+    if (fx->cfg.kind == STORE_KIND_BDB) {
+        print_message("group commit: %d writes, %llu flushes\n",
+                      WRITER_THREADS * WRITES_PER_THREAD, syncs);
+        assert_true(syncs > 0);
+        assert_true(syncs < WRITER_THREADS * WRITES_PER_THREAD);
+    } else {
+        assert_true(syncs == 0);
+    }
+}
+
+/* ------------------------------------------------------------ stats, checkpoints */
+
+static void
+test_stats(void **state)
+{
+    struct fixture *fx = *state;
+    struct stats_seen s;
+    const char *v;
+
+    assert_int_equal(store_put(fx->st, "a", 1, "1", 1), RC_OK);
+    v = stat_value(fx->st, "engine", &s);
+    assert_non_null(v);
+    assert_string_equal(v, fx->cfg.kind == STORE_KIND_BDB ? "bdb" : "memory");
+    assert_string_equal(stat_value(fx->st, "sync_mode", &s), "always");
+    assert_true(s.n >= 6);
+    assert_true(stat_u64(fx->st, "commits") >= 1);
+    if (fx->cfg.kind == STORE_KIND_BDB) {
+        assert_true(stat_u64(fx->st, "cache_bytes") >= (16u << 20));
+        assert_non_null(stat_value(fx->st, "cache_hits", &s));
+        assert_non_null(stat_value(fx->st, "log_bytes_written", &s));
+        assert_non_null(stat_value(fx->st, "checkpoint_stall_max_ms", &s));
+        assert_non_null(stat_value(fx->st, "deadlocks_retried", &s));
+        assert_non_null(stat_value(fx->st, "sync_time_avg_us", &s));
+    }
+}
+
+static void
+test_checkpoint_by_log_volume(void **state)
+{
+    struct fixture *fx = *state;
+    char val[4096];
+    char key[16];
+    uint64_t end;
+    int i;
+
+    fx->cfg.checkpoint_kbytes = 256;
+    assert_int_equal(fixture_reopen(fx, STORE_SYNC_NONE), RC_OK);
+    memset(val, 'c', sizeof(val));
+    for (i = 0; i < 200; i++) { /* ~800 KB of log */
+        snprintf(key, sizeof(key), "c%d", i);
+        assert_int_equal(store_put(fx->st, key, strlen(key), val, sizeof(val)), RC_OK);
+    }
+    end = util_mono_ms() + WAIT_LIMIT_MS;
+    while (stat_u64(fx->st, "checkpoints") == 0 && util_mono_ms() < end) {
+        usleep(20000);
+    }
+    assert_true(stat_u64(fx->st, "checkpoints") >= 1);
+    assert_int_equal(stat_u64(fx->st, "checkpoint_kbytes"), 256);
+}
+
+/* ------------------------------------------------------------ failing flushes */
+
+static atomic_int flush_result; /* what the fake engine's flush returns */
+static atomic_int flush_calls;
+
+static int
+failing_flush(void *self)
+{
+    (void)self;
+    atomic_fetch_add(&flush_calls, 1);
+    return atomic_load(&flush_result);
+}
+
+static void
+test_failed_flush_surfaces(void **state)
+{
+    struct engine_ops ops = store_engine_mem;
+    struct store_config cfg = { .kind = STORE_KIND_MEM, .sync = STORE_SYNC_ALWAYS };
+    struct store *st;
+    uint64_t t1, t2, t3;
+
+    (void)state;
+    ops.flush_log = failing_flush;
+    atomic_store(&flush_calls, 0);
+    atomic_store(&flush_result, RC_ENOSPC);
+    assert_int_equal(store_open_engine(&cfg, &ops, &st), RC_OK);
+    atomic_store(&notified, 0);
+    assert_int_equal(store_sync_subscribe(st, count_notify, &notified), RC_OK);
+    assert_int_equal(store_put(st, "k", 1, "v", 1), RC_OK);
+    t1 = store_sync_ticket(st);
+    assert_int_equal(wait_ticket(st, t1), RC_ENOSPC);
+    atomic_store(&flush_result, -5); /* an unexpected engine error */
+    t2 = store_sync_ticket(st);
+    assert_true(t2 > t1);
+    assert_int_equal(wait_ticket(st, t2), RC_EIO);
+    atomic_store(&flush_result, RC_OK);
+    t3 = store_sync_ticket(st);
+    assert_int_equal(wait_ticket(st, t3), RC_OK);
+    /* Earlier failures are not retracted by a later success. */
+    assert_int_equal(store_sync_check(st, t1), RC_ENOSPC);
+    assert_int_equal(store_sync_check(st, t2), RC_EIO);
+    assert_int_equal(store_sync_check(st, t3 + 100), RC_EAGAIN);
+    assert_true(atomic_load(&notified) >= 3);
+    assert_true(stat_u64(st, "sync_failures") == 2);
+    store_close(st);
+    assert_true(atomic_load(&flush_calls) >= 3);
+}
+
+static void
+test_sync_names(void **state)
+{
+    enum store_sync s;
+    int i;
+
+    (void)state;
+    for (i = 0; i < STORE_SYNC__COUNT; i++) {
+        assert_int_equal(store_sync_parse(store_sync_name((enum store_sync)i), &s), RC_OK);
+        assert_int_equal(s, i);
+    }
+    assert_string_equal(store_sync_name(STORE_SYNC_BATCH), "batch");
+    assert_int_equal(store_sync_parse("sometimes", &s), RC_EINVAL);
+    assert_int_equal(store_sync_parse("", &s), RC_EINVAL);
+    assert_int_equal(store_sync_parse(NULL, &s), RC_EINVAL);
+}
+
+static void
+test_open_rejects_bad_config(void **state)
+{
+    struct store_config cfg = { .kind = STORE_KIND_BDB, .sync = STORE_SYNC_ALWAYS };
+    struct store *st = NULL;
+
+    (void)state;
+    assert_int_equal(store_open(&cfg, &st), RC_EINVAL); /* no data_dir */
+    cfg.kind = STORE_KIND__COUNT;
+    cfg.data_dir = "/tmp";
+    assert_int_equal(store_open(&cfg, &st), RC_EINVAL);
+    cfg.kind = STORE_KIND_MEM;
+    cfg.sync = STORE_SYNC__COUNT;
+    assert_int_equal(store_open(&cfg, &st), RC_EINVAL);
+    assert_null(st);
+    store_close(NULL);
+}
+
+/* Each engine-dependent test twice, named after its engine. */
+#define BOTH(fn)                                                                         \
+    { #fn " [bdb]", fn, setup_store, teardown_store, (void *)&kind_bdb },                \
+    { #fn " [memory]", fn, setup_store, teardown_store, (void *)&kind_mem }
+/* Persistence and checkpoints mean nothing to the memory engine. */
+#define BDB_ONLY(fn) { #fn " [bdb]", fn, setup_store, teardown_store, (void *)&kind_bdb }
+
 int main(void);
-int main(void) { return 0; }
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        BOTH(test_put_get_delete),
+        BOTH(test_binary_keys_values),
+        BOTH(test_large_values),
+        BOTH(test_scan_order_and_resume),
+        BOTH(test_scan_cursor_between_keys),
+        BOTH(test_scan_early_stop),
+        BOTH(test_truncate),
+        BOTH(test_meta),
+        BDB_ONLY(test_reopen_keeps_data),
+        BDB_ONLY(test_crash_recovery),
+        BDB_ONLY(test_second_open_refused),
+        BOTH(test_sync_always),
+        BOTH(test_sync_batch_and_none),
+        BOTH(test_concurrent_group_commit),
+        BOTH(test_stats),
+        BDB_ONLY(test_checkpoint_by_log_volume),
+        cmocka_unit_test(test_failed_flush_surfaces),
+        cmocka_unit_test(test_sync_names),
+        cmocka_unit_test(test_open_rejects_bad_config),
+    };
+
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
