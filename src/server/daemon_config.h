@@ -41,6 +41,7 @@ struct config {
     enum config_proto proto;  /* -B */
     bool shutdown_enabled;    /* -A */
     char prefix_delimiter;    /* -D, ':' */
+    bool detail_enabled;      /* -D given: per-prefix stats on from the start */
     int idle_timeout;         /* -o idle_timeout=N seconds, 0 = off */
     /* ringcached's own (long options only) */
     char *data_dir;           /* --data-dir, "./ringcached-data" */

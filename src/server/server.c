@@ -376,7 +376,9 @@ server_bind_host(struct server *srv, const char *host, int port)
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     snprintf(portstr, sizeof(portstr), "%d", port);
-    rc = getaddrinfo(host, portstr, &hints, &res);
+    /* "*" (or an empty host) means every address, as in memcached. */
+    rc = getaddrinfo(host[0] == '\0' || strcmp(host, "*") == 0 ? NULL : host, portstr, &hints,
+                     &res);
     if (rc != 0) {
         log_error("-l %s: %s", host, gai_strerror(rc));
         return RC_EINVAL;
@@ -510,6 +512,7 @@ server_setup(struct server *srv)
     if (srv->base == NULL || stats_prefix_create(srv->cfg->prefix_delimiter, &srv->prefix) != RC_OK) {
         return RC_ENOMEM;
     }
+    stats_prefix_enable(srv->prefix, srv->cfg->detail_enabled);
     srv->sig_ev[0] = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
     srv->sig_ev[1] = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
     if (srv->sig_ev[0] == NULL || srv->sig_ev[1] == NULL || event_add(srv->sig_ev[0], NULL) ||
