@@ -18,7 +18,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 build_deps="build-essential autoconf automake libtool pkg-config libevent-dev
   libdb5.3-dev libjemalloc-dev"
-test_deps="libcmocka-dev perl libmemcached-tools python3 python3-pymemcache
+test_deps="libcmocka-dev clang-format perl libmemcached-tools python3 python3-pymemcache
   libcache-memcached-fast-perl memcached"
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -74,6 +74,7 @@ run)
     ;;
 test)
     install_deps $build_deps $test_deps
+    "$top/contrib/check-style.sh"
     build "$top/build" --enable-werror
     say "tests (normal build)"
     make -C "$top/build" -s check

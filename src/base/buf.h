@@ -11,9 +11,9 @@
 #include <stddef.h>
 
 struct buf {
-    char *data;  /* owned; NULL until first growth */
-    size_t len;  /* bytes in use */
-    size_t cap;  /* bytes allocated */
+    char *data; /* owned; NULL until first growth */
+    size_t len; /* bytes in use */
+    size_t cap; /* bytes allocated */
 };
 
 void buf_init(struct buf *b);

@@ -9,23 +9,23 @@
 #ifndef RC_BASE_STATUS_H
 #define RC_BASE_STATUS_H
 
-#define RC_STATUS_TABLE(X)                                            \
-    X(RC_OK, 0, "ok")                                                 \
-    X(RC_ENOMEM, -7001, "out of memory")                              \
-    X(RC_ENOTFOUND, -7002, "not found")                               \
-    X(RC_EEXISTS, -7003, "exists")                                    \
-    X(RC_ENOTSTORED, -7004, "not stored")                             \
-    X(RC_ETOOLARGE, -7005, "object too large")                        \
-    X(RC_EIO, -7006, "storage i/o error")                             \
-    X(RC_ENOSPC, -7007, "out of disk space")                          \
-    X(RC_EAGAIN, -7008, "try again")                                  \
-    X(RC_EPROTO, -7009, "protocol error")                             \
-    X(RC_EINVAL, -7010, "invalid argument")                           \
-    X(RC_ENONNUMERIC, -7011, "non-numeric value")                     \
-    X(RC_ECORRUPT, -7012, "corrupt record")                           \
-    X(RC_EINTERNAL, -7013, "internal error")                          \
-    X(RC_EDEADLOCK, -7014, "deadlock, retry")                         \
-    X(RC_ECLOSED, -7015, "closed")                                    \
+#define RC_STATUS_TABLE(X)                        \
+    X(RC_OK, 0, "ok")                             \
+    X(RC_ENOMEM, -7001, "out of memory")          \
+    X(RC_ENOTFOUND, -7002, "not found")           \
+    X(RC_EEXISTS, -7003, "exists")                \
+    X(RC_ENOTSTORED, -7004, "not stored")         \
+    X(RC_ETOOLARGE, -7005, "object too large")    \
+    X(RC_EIO, -7006, "storage i/o error")         \
+    X(RC_ENOSPC, -7007, "out of disk space")      \
+    X(RC_EAGAIN, -7008, "try again")              \
+    X(RC_EPROTO, -7009, "protocol error")         \
+    X(RC_EINVAL, -7010, "invalid argument")       \
+    X(RC_ENONNUMERIC, -7011, "non-numeric value") \
+    X(RC_ECORRUPT, -7012, "corrupt record")       \
+    X(RC_EINTERNAL, -7013, "internal error")      \
+    X(RC_EDEADLOCK, -7014, "deadlock, retry")     \
+    X(RC_ECLOSED, -7015, "closed")                \
     X(RC_EDISABLED, -7016, "disabled")
 
 enum rc_status {

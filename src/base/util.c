@@ -95,10 +95,23 @@ util_parse_size(const char *s, uint64_t *out)
 
     if (n > 0) {
         switch (s[n - 1]) {
-        case 'k': case 'K': mult = 1024ULL; n--; break;
-        case 'm': case 'M': mult = 1024ULL * 1024; n--; break;
-        case 'g': case 'G': mult = 1024ULL * 1024 * 1024; n--; break;
-        default: break;
+        case 'k':
+        case 'K':
+            mult = 1024ULL;
+            n--;
+            break;
+        case 'm':
+        case 'M':
+            mult = 1024ULL * 1024;
+            n--;
+            break;
+        case 'g':
+        case 'G':
+            mult = 1024ULL * 1024 * 1024;
+            n--;
+            break;
+        default:
+            break;
         }
     }
     if (util_parse_u64(s, n, &v) != RC_OK || (v != 0 && UINT64_MAX / v < mult)) {

@@ -40,12 +40,12 @@
 #include "coord/coord.h"
 #include "kv/record.h"
 
-#define COORD_LOCKS 1024            /* stripes; power of two */
-#define COORD_CAS_BLOCK (1u << 20)  /* cas values reserved per metadata write */
+#define COORD_LOCKS             1024                /* stripes; power of two */
+#define COORD_CAS_BLOCK         (1u << 20)          /* cas values reserved per metadata write */
 #define COORD_REALTIME_MAXDELTA (60 * 60 * 24 * 30) /* memcached: 30 days */
-#define COORD_INCR_MAX_LEN 64       /* longest value incr/decr will parse */
-#define COORD_META_CAS "cas_hwm"
-#define COORD_META_FLUSH "flush"
+#define COORD_INCR_MAX_LEN      64                  /* longest value incr/decr will parse */
+#define COORD_META_CAS          "cas_hwm"
+#define COORD_META_FLUSH        "flush"
 
 /* Items hidden by flush_all: cas below flush_cas, or written at or before
  * flush_ms, or (once its time has come) at or before pending_ms. */
@@ -57,17 +57,17 @@ struct coord_flush {
 
 struct coord {
     struct coord_config cfg;
-    struct store *st;                     /* borrowed; outlives the coord */
+    struct store *st; /* borrowed; outlives the coord */
     pthread_mutex_t locks[COORD_LOCKS];
 
-    pthread_mutex_t cas_lock;             /* guards cas_reserved and the meta write */
+    pthread_mutex_t cas_lock; /* guards cas_reserved and the meta write */
     _Atomic uint64_t cas_next;
-    _Atomic uint64_t cas_reserved;        /* values < this are covered on disk */
+    _Atomic uint64_t cas_reserved; /* values < this are covered on disk */
 
-    pthread_mutex_t flush_lock;           /* serialises flush writers and the meta
-                                           * write; readers load the atomics */
+    pthread_mutex_t flush_lock; /* serialises flush writers and the meta
+                                 * write; readers load the atomics */
     struct coord_flush flush;
-    _Atomic uint64_t flush_gen;           /* bumps on every flush_all */
+    _Atomic uint64_t flush_gen; /* bumps on every flush_all */
 
     _Atomic uint64_t curr_items, total_items, bytes, reclaimed, sweeps;
 
@@ -80,9 +80,9 @@ struct coord {
 
 struct coord_thread {
     struct coord *co;
-    struct buf old;  /* current stored bytes of the key being worked on */
-    struct buf enc;  /* new encoded record */
-    struct buf val;  /* composed value (append/prepend/incr) */
+    struct buf old; /* current stored bytes of the key being worked on */
+    struct buf enc; /* new encoded record */
+    struct buf val; /* composed value (append/prepend/incr) */
 };
 
 /* ------------------------------------------------------------------ time */
@@ -179,8 +179,8 @@ static int
 coord_flush_persist_locked(struct coord *co)
 {
     unsigned char b[24];
-    uint64_t v[3] = { co->flush.flush_cas, (uint64_t)co->flush.flush_ms,
-                      (uint64_t)co->flush.pending_ms };
+    uint64_t v[3] = {co->flush.flush_cas, (uint64_t)co->flush.flush_ms,
+                     (uint64_t)co->flush.pending_ms};
 
     for (int j = 0; j < 3; j++) {
         for (int i = 0; i < 8; i++) {
@@ -194,7 +194,7 @@ static int
 coord_flush_load(struct coord *co)
 {
     struct buf b;
-    uint64_t v[3] = { 0, 0, 0 };
+    uint64_t v[3] = {0, 0, 0};
     int rc;
 
     buf_init(&b);
@@ -272,8 +272,8 @@ coord_key_lock(struct coord *co, const struct req_key *k)
  * RC_ENOTFOUND with *miss saying why, or a storage failure. *present says
  * whether a record exists at all (live or not). */
 static int
-coord_load(struct coord_thread *ct, const struct req_key *k, struct record *r,
-           enum resp_miss *miss, bool *present)
+coord_load(struct coord_thread *ct, const struct req_key *k, struct record *r, enum resp_miss *miss,
+           bool *present)
 {
     struct coord *co = ct->co;
     int rc = store_get(co->st, k->key, k->nkey, &ct->old);
@@ -386,8 +386,8 @@ coord_fill_hit(const struct coord *co, struct response *resp, const struct recor
 /* ------------------------------------------------------------------ commands */
 
 static int
-coord_do_get(struct coord_thread *ct, const struct request *req, size_t ki,
-             struct response *resp, uint64_t *ticket)
+coord_do_get(struct coord_thread *ct, const struct request *req, size_t ki, struct response *resp,
+             uint64_t *ticket)
 {
     const struct req_key *k = &req->keys[ki];
     struct record r;
@@ -557,8 +557,8 @@ coord_parse_counter(const void *v, size_t n, uint64_t *out)
     tmp[n] = '\0';
     errno = 0;
     x = strtoull(tmp, &end, 10);
-    if (errno != 0 || end == tmp || (*end != '\0' && *end != ' ' && *end != '\t' &&
-                                     *end != '\r' && *end != '\n')) {
+    if (errno != 0 || end == tmp ||
+        (*end != '\0' && *end != ' ' && *end != '\t' && *end != '\r' && *end != '\n')) {
         return RC_ENONNUMERIC;
     }
     for (p = tmp; *p == ' ' || *p == '\t'; p++) {
@@ -649,25 +649,33 @@ coord_do_touch(struct coord_thread *ct, const struct request *req, struct respon
 }
 
 int
-coord_execute(struct coord_thread *ct, const struct request *req, size_t ki,
-              struct response *resp, uint64_t *ticket)
+coord_execute(struct coord_thread *ct, const struct request *req, size_t ki, struct response *resp,
+              uint64_t *ticket)
 {
     struct coord *co = ct->co;
 
     response_reset(resp);
     *ticket = 0;
     switch (req->cmd) {
-    case REQ_GET: case REQ_GETS: case REQ_GAT: case REQ_GATS:
+    case REQ_GET:
+    case REQ_GETS:
+    case REQ_GAT:
+    case REQ_GATS:
         coord_do_get(ct, req, ki, resp, ticket);
         break;
-    case REQ_SET: case REQ_ADD: case REQ_REPLACE: case REQ_APPEND: case REQ_PREPEND:
+    case REQ_SET:
+    case REQ_ADD:
+    case REQ_REPLACE:
+    case REQ_APPEND:
+    case REQ_PREPEND:
     case REQ_CAS:
         coord_do_store(ct, req, resp, ticket);
         break;
     case REQ_DELETE:
         coord_do_delete(ct, req, resp, ticket);
         break;
-    case REQ_INCR: case REQ_DECR:
+    case REQ_INCR:
+    case REQ_DECR:
         coord_do_arith(ct, req, resp, ticket);
         break;
     case REQ_TOUCH:
@@ -731,7 +739,7 @@ static void
 coord_sweep_reap(struct coord_thread *ct, const char *key, size_t nkey, uint64_t cas)
 {
     struct coord *co = ct->co;
-    struct req_key k = { key, nkey };
+    struct req_key k = {key, nkey};
     pthread_mutex_t *lk = coord_key_lock(co, &k);
     struct record r;
     uint64_t ticket;
@@ -749,7 +757,7 @@ coord_sweep_reap(struct coord_thread *ct, const char *key, size_t nkey, uint64_t
 static void
 coord_sweep_batch(struct coord_thread *ct, struct buf *cursor, size_t max, bool *done)
 {
-    struct coord_sweep sw = { .co = ct->co, .now = util_now_s(), .now_ms = util_now_ms() };
+    struct coord_sweep sw = {.co = ct->co, .now = util_now_s(), .now_ms = util_now_ms()};
     size_t off = 0;
 
     buf_init(&sw.found);
@@ -845,7 +853,7 @@ coord_count_visit(void *arg, const void *key, size_t nkey, const void *val, size
 static int
 coord_count_items(struct coord *co)
 {
-    struct coord_count c = { 0, 0 };
+    struct coord_count c = {0, 0};
     struct buf cursor;
     bool done = false;
     int rc = RC_OK;

@@ -38,17 +38,17 @@ struct coord_config {
 struct coord_stats {
     uint64_t curr_items;
     uint64_t total_items;
-    uint64_t bytes;          /* bytes of values stored */
-    uint64_t reclaimed;      /* expired or flushed items removed */
-    uint64_t sweeps;         /* completed sweeper passes */
+    uint64_t bytes;     /* bytes of values stored */
+    uint64_t reclaimed; /* expired or flushed items removed */
+    uint64_t sweeps;    /* completed sweeper passes */
 };
 
 int coord_create(const struct coord_config *cfg, struct store *st, struct coord **out);
-void coord_destroy(struct coord *co);                 /* NULL ok; stops the sweeper */
+void coord_destroy(struct coord *co); /* NULL ok; stops the sweeper */
 struct store *coord_store(struct coord *co);
 
 int coord_thread_create(struct coord *co, struct coord_thread **out);
-void coord_thread_destroy(struct coord_thread *ct);   /* NULL ok */
+void coord_thread_destroy(struct coord_thread *ct); /* NULL ok */
 
 /* Execute key ki of req (ki = 0 for single-key and keyless commands). */
 int coord_execute(struct coord_thread *ct, const struct request *req, size_t ki,

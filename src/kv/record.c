@@ -19,12 +19,12 @@
 
 /* Byte offsets of the header fields. */
 #define REC_OFF_VERSION 0
-#define REC_OFF_KIND 1
-#define REC_OFF_FLAGS 2
+#define REC_OFF_KIND    1
+#define REC_OFF_FLAGS   2
 #define REC_OFF_EXPTIME 6
-#define REC_OFF_CAS 14
-#define REC_OFF_MTIME 22
-#define REC_OFF_VLEN 30
+#define REC_OFF_CAS     14
+#define REC_OFF_MTIME   22
+#define REC_OFF_VLEN    30
 
 _Static_assert(REC_OFF_VLEN + 4 == RECORD_HEADER_SIZE, "record header layout");
 
@@ -47,8 +47,7 @@ record_put_u64(unsigned char *p, uint64_t v)
 static uint32_t
 record_get_u32(const unsigned char *p)
 {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |
-           (uint32_t)p[3];
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
 static uint64_t

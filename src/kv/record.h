@@ -23,15 +23,15 @@
 
 #include "base/buf.h"
 
-#define RECORD_FORMAT_V1 1
-#define RECORD_KIND_VALUE 0
+#define RECORD_FORMAT_V1   1
+#define RECORD_KIND_VALUE  0
 #define RECORD_HEADER_SIZE 34
 
 struct record {
     uint32_t flags;
-    int64_t exptime;  /* absolute Unix seconds; 0 = never expires */
+    int64_t exptime; /* absolute Unix seconds; 0 = never expires */
     uint64_t cas;
-    int64_t mtime_ms; /* write time */
+    int64_t mtime_ms;  /* write time */
     const void *value; /* encode: caller's bytes; decode: points into the input */
     size_t nvalue;
 };

@@ -20,33 +20,33 @@
 #define REQ_KEY_MAX 250 /* memcached's KEY_MAX_LENGTH */
 
 /* X(enum, wire name, flags) */
-#define REQ_CMD_TABLE(X)                 \
-    X(REQ_NONE, "none", 0)               \
-    X(REQ_GET, "get", REQF_RETRIEVE)     \
-    X(REQ_GETS, "gets", REQF_RETRIEVE)   \
-    X(REQ_GAT, "gat", REQF_RETRIEVE)     \
-    X(REQ_GATS, "gats", REQF_RETRIEVE)   \
-    X(REQ_SET, "set", REQF_STORE)        \
-    X(REQ_ADD, "add", REQF_STORE)        \
+#define REQ_CMD_TABLE(X)                  \
+    X(REQ_NONE, "none", 0)                \
+    X(REQ_GET, "get", REQF_RETRIEVE)      \
+    X(REQ_GETS, "gets", REQF_RETRIEVE)    \
+    X(REQ_GAT, "gat", REQF_RETRIEVE)      \
+    X(REQ_GATS, "gats", REQF_RETRIEVE)    \
+    X(REQ_SET, "set", REQF_STORE)         \
+    X(REQ_ADD, "add", REQF_STORE)         \
     X(REQ_REPLACE, "replace", REQF_STORE) \
-    X(REQ_APPEND, "append", REQF_STORE)  \
+    X(REQ_APPEND, "append", REQF_STORE)   \
     X(REQ_PREPEND, "prepend", REQF_STORE) \
-    X(REQ_CAS, "cas", REQF_STORE)        \
-    X(REQ_DELETE, "delete", REQF_WRITE)  \
-    X(REQ_INCR, "incr", REQF_WRITE)      \
-    X(REQ_DECR, "decr", REQF_WRITE)      \
-    X(REQ_TOUCH, "touch", REQF_WRITE)    \
-    X(REQ_FLUSH_ALL, "flush_all", 0)     \
-    X(REQ_VERSION, "version", 0)         \
-    X(REQ_VERBOSITY, "verbosity", 0)     \
-    X(REQ_QUIT, "quit", 0)               \
-    X(REQ_SHUTDOWN, "shutdown", 0)       \
-    X(REQ_STATS, "stats", 0)             \
+    X(REQ_CAS, "cas", REQF_STORE)         \
+    X(REQ_DELETE, "delete", REQF_WRITE)   \
+    X(REQ_INCR, "incr", REQF_WRITE)       \
+    X(REQ_DECR, "decr", REQF_WRITE)       \
+    X(REQ_TOUCH, "touch", REQF_WRITE)     \
+    X(REQ_FLUSH_ALL, "flush_all", 0)      \
+    X(REQ_VERSION, "version", 0)          \
+    X(REQ_VERBOSITY, "verbosity", 0)      \
+    X(REQ_QUIT, "quit", 0)                \
+    X(REQ_SHUTDOWN, "shutdown", 0)        \
+    X(REQ_STATS, "stats", 0)              \
     X(REQ_CMD__COUNT, "", 0)
 
 #define REQF_RETRIEVE 0x1u /* reads keys, replies VALUE ... END */
-#define REQF_STORE 0x2u    /* carries a value */
-#define REQF_WRITE 0x4u    /* modifies one key without a value */
+#define REQF_STORE    0x2u /* carries a value */
+#define REQF_WRITE    0x4u /* modifies one key without a value */
 
 enum req_cmd {
 #define REQ_CMD_ENUM(e, name, flags) e,
@@ -61,19 +61,19 @@ struct req_key {
 
 struct request {
     enum req_cmd cmd;
-    bool noreply;         /* client asked for no reply on success */
-    uint32_t flags;       /* client flags (storage commands) */
-    int64_t exptime;      /* as sent: relative (<= 30 days), absolute, or negative;
-                           * also gat/gats/touch's new exptime, flush_all's delay */
-    uint64_t cas;         /* cas command's compare value */
-    uint64_t delta;       /* incr/decr amount; verbosity level */
-    const char *value;    /* storage commands: the data block, without "\r\n" */
+    bool noreply;      /* client asked for no reply on success */
+    uint32_t flags;    /* client flags (storage commands) */
+    int64_t exptime;   /* as sent: relative (<= 30 days), absolute, or negative;
+                        * also gat/gats/touch's new exptime, flush_all's delay */
+    uint64_t cas;      /* cas command's compare value */
+    uint64_t delta;    /* incr/decr amount; verbosity level */
+    const char *value; /* storage commands: the data block, without "\r\n" */
     size_t nvalue;
     struct req_key *keys; /* borrowed; nkeys >= 1 for keyed commands, except
                            * gat/gats, which may have 0 (the reply is END) */
     size_t nkeys;
-    const char *args;     /* stats/shutdown: the rest of the line after the
-                           * command and one space ("" if none), trimmed */
+    const char *args; /* stats/shutdown: the rest of the line after the
+                       * command and one space ("" if none), trimmed */
     size_t nargs;
 };
 
@@ -88,9 +88,9 @@ struct response {
     /* A retrieval hit (status RC_OK on get/gets/gat/gats): */
     uint32_t flags;
     uint64_t cas;
-    const char *value;   /* borrowed, see above */
+    const char *value; /* borrowed, see above */
     size_t nvalue;
-    uint64_t number;     /* incr/decr: the new value */
+    uint64_t number; /* incr/decr: the new value */
 };
 
 const char *req_cmd_name(enum req_cmd cmd);

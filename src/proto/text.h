@@ -45,8 +45,8 @@ struct text_error {
 void text_parser_init(struct text_parser *p, uint64_t max_item_size);
 void text_parser_deinit(struct text_parser *p);
 
-enum text_rc text_parse(struct text_parser *p, const char *data, size_t len,
-                        struct request *req, size_t *consumed, struct text_error *err);
+enum text_rc text_parse(struct text_parser *p, const char *data, size_t len, struct request *req,
+                        size_t *consumed, struct text_error *err);
 
 /* Reply for one key of a request (key index ki). Retrievals append a VALUE
  * block on a hit and nothing on a miss (the caller ends with text_encode_end);
@@ -54,8 +54,8 @@ enum text_rc text_parse(struct text_parser *p, const char *data, size_t len,
  * it (errors memcached still reports with noreply are still appended). */
 int text_encode_response(struct buf *out, const struct request *req, size_t ki,
                          const struct response *resp);
-int text_encode_end(struct buf *out);                  /* "END\r\n" */
-int text_encode_line(struct buf *out, const char *line); /* line + "\r\n" */
+int text_encode_end(struct buf *out);                                       /* "END\r\n" */
+int text_encode_line(struct buf *out, const char *line);                    /* line + "\r\n" */
 int text_encode_stat(struct buf *out, const char *name, const char *value); /* "STAT n v\r\n" */
 
 #endif

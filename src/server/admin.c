@@ -27,8 +27,7 @@ struct admin_stat_ctx {
     struct buf *out;
 };
 
-static void
-admin_stat(struct buf *out, const char *name, const char *fmt, ...)
+static void admin_stat(struct buf *out, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -122,7 +121,7 @@ static void
 admin_stats_settings(struct server *srv, struct buf *out)
 {
     const struct config *cfg = srv->cfg;
-    static const char *const protos[] = { "auto-negotiate", "ascii", "binary" };
+    static const char *const protos[] = {"auto-negotiate", "ascii", "binary"};
 
     admin_u64(out, "maxbytes", cfg->mem_limit);
     admin_stat(out, "maxconns", "%d", cfg->max_conns);

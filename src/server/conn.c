@@ -34,8 +34,8 @@
 #include "server/server.h"
 
 #define CONN_READ_CHUNK 16384
-#define CONN_OUT_HIGH (1024 * 1024)
-#define CONN_BUF_KEEP 65536
+#define CONN_OUT_HIGH   (1024 * 1024)
+#define CONN_BUF_KEEP   65536
 
 struct conn_mark {
     uint64_t ticket;
@@ -49,18 +49,18 @@ struct conn {
     struct event *rev, *wev;  /* owned */
     struct buf rbuf;          /* input; bytes before rpos are consumed */
     size_t rpos;
-    size_t need;              /* parser's hint: total bytes needed */
-    size_t swallow;           /* input bytes still to discard */
-    struct buf out;           /* replies ready to send */
+    size_t need;    /* parser's hint: total bytes needed */
+    size_t swallow; /* input bytes still to discard */
+    struct buf out; /* replies ready to send */
     size_t out_sent;
-    struct buf held;          /* replies waiting for durability */
-    struct conn_mark *marks;  /* FIFO over held */
+    struct buf held;         /* replies waiting for durability */
+    struct conn_mark *marks; /* FIFO over held */
     size_t nmarks, marks_cap;
     struct text_parser parser;
     uint64_t last_active_ms;
-    bool reading;             /* rev is armed */
-    bool closing;             /* close once out is written */
-    bool stopping;            /* server stopping: no more requests */
+    bool reading;  /* rev is armed */
+    bool closing;  /* close once out is written */
+    bool stopping; /* server stopping: no more requests */
 };
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
@@ -210,7 +210,7 @@ conn_push_mark(struct conn *c, uint64_t ticket, size_t start, size_t end)
         c->marks = m;
         c->marks_cap = cap;
     }
-    c->marks[c->nmarks++] = (struct conn_mark){ ticket, start, end };
+    c->marks[c->nmarks++] = (struct conn_mark){ticket, start, end};
     return RC_OK;
 }
 
@@ -317,8 +317,8 @@ conn_count_get(struct conn *c, const struct request *req, size_t ki, const struc
         stats_add(ts, STAT_get_flushed, 1);
     }
     if (stats_prefix_enabled(c->w->srv->prefix)) {
-        stats_prefix_record(c->w->srv->prefix, req->keys[ki].key, req->keys[ki].nkey,
-                            PREFIX_GET, hit);
+        stats_prefix_record(c->w->srv->prefix, req->keys[ki].key, req->keys[ki].nkey, PREFIX_GET,
+                            hit);
     }
 }
 
@@ -330,13 +330,20 @@ conn_count(struct conn *c, const struct request *req, const struct response *r)
     struct stats_prefix *sp = c->w->srv->prefix;
 
     switch (req->cmd) {
-    case REQ_SET: case REQ_ADD: case REQ_REPLACE: case REQ_APPEND: case REQ_PREPEND:
+    case REQ_SET:
+    case REQ_ADD:
+    case REQ_REPLACE:
+    case REQ_APPEND:
+    case REQ_PREPEND:
         stats_add(ts, STAT_cmd_set, 1);
         break;
     case REQ_CAS:
         stats_add(ts, STAT_cmd_set, 1);
-        stats_add(ts, ok ? STAT_cas_hits : r->status == RC_EEXISTS ? STAT_cas_badval
-                                                                   : STAT_cas_misses, 1);
+        stats_add(ts,
+                  ok                        ? STAT_cas_hits
+                  : r->status == RC_EEXISTS ? STAT_cas_badval
+                                            : STAT_cas_misses,
+                  1);
         break;
     case REQ_DELETE:
         stats_add(ts, ok ? STAT_delete_hits : STAT_delete_misses, 1);
@@ -347,8 +354,10 @@ conn_count(struct conn *c, const struct request *req, const struct response *r)
         if (ok || r->status == RC_ENOTFOUND) {
             bool incr = req->cmd == REQ_INCR;
 
-            stats_add(ts, ok ? (incr ? STAT_incr_hits : STAT_decr_hits)
-                             : (incr ? STAT_incr_misses : STAT_decr_misses), 1);
+            stats_add(ts,
+                      ok ? (incr ? STAT_incr_hits : STAT_decr_hits)
+                         : (incr ? STAT_incr_misses : STAT_decr_misses),
+                      1);
         }
         break;
     case REQ_TOUCH:
@@ -388,7 +397,10 @@ conn_execute(struct conn *c, const struct request *req)
     case REQ_QUIT:
         c->closing = true;
         return;
-    case REQ_VERSION: case REQ_VERBOSITY: case REQ_STATS: case REQ_SHUTDOWN:
+    case REQ_VERSION:
+    case REQ_VERBOSITY:
+    case REQ_STATS:
+    case REQ_SHUTDOWN:
         admin_handle(w, req, dst, &close_conn);
         c->closing = c->closing || close_conn;
         return;
@@ -458,8 +470,8 @@ conn_process(struct conn *c)
             event_active(c->rev, EV_READ, 0);
             break;
         }
-        rc = text_parse(&c->parser, c->rbuf.data + c->rpos, c->rbuf.len - c->rpos, &req,
-                        &consumed, &err);
+        rc = text_parse(&c->parser, c->rbuf.data + c->rpos, c->rbuf.len - c->rpos, &req, &consumed,
+                        &err);
         if (rc == TEXT_AGAIN) {
             c->need = consumed;
             break;

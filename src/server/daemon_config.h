@@ -19,36 +19,36 @@ enum config_proto { CONFIG_PROTO_AUTO = 0, CONFIG_PROTO_ASCII, CONFIG_PROTO_BINA
 
 struct config {
     /* network (memcached's flags) */
-    int port;                 /* -p, 11211; 0 = ephemeral */
-    char *port_file;          /* --port-file: write the bound TCP port here */
-    int udp_port;             /* -U, 0 = off (UDP is not implemented) */
-    char *listen;             /* -l, comma list; default "127.0.0.1" */
-    char *unix_socket;        /* -s */
-    int unix_mask;            /* -a, octal, default 0700 */
-    int backlog;              /* -b, 1024 */
-    int max_conns;            /* -c, 1024 */
-    int threads;              /* -t, 4 */
-    int reqs_per_event;       /* -R, 20 */
-    uint64_t max_item_size;   /* -I, 1m */
-    uint64_t mem_limit;       /* -m in bytes (64 MB): the Berkeley DB cache */
-    int verbosity;            /* -v count */
-    bool daemonize;           /* -d */
-    char *pid_file;           /* -P */
-    char *user;               /* -u */
-    bool maxcore;             /* -r */
-    bool use_cas;             /* true unless -C */
-    bool flush_enabled;       /* true unless -F */
-    enum config_proto proto;  /* -B */
-    bool shutdown_enabled;    /* -A */
-    char prefix_delimiter;    /* -D, ':' */
-    bool detail_enabled;      /* -D given: per-prefix stats on from the start */
-    int idle_timeout;         /* -o idle_timeout=N seconds, 0 = off */
+    int port;                /* -p, 11211; 0 = ephemeral */
+    char *port_file;         /* --port-file: write the bound TCP port here */
+    int udp_port;            /* -U, 0 = off (UDP is not implemented) */
+    char *listen;            /* -l, comma list; default "127.0.0.1" */
+    char *unix_socket;       /* -s */
+    int unix_mask;           /* -a, octal, default 0700 */
+    int backlog;             /* -b, 1024 */
+    int max_conns;           /* -c, 1024 */
+    int threads;             /* -t, 4 */
+    int reqs_per_event;      /* -R, 20 */
+    uint64_t max_item_size;  /* -I, 1m */
+    uint64_t mem_limit;      /* -m in bytes (64 MB): the Berkeley DB cache */
+    int verbosity;           /* -v count */
+    bool daemonize;          /* -d */
+    char *pid_file;          /* -P */
+    char *user;              /* -u */
+    bool maxcore;            /* -r */
+    bool use_cas;            /* true unless -C */
+    bool flush_enabled;      /* true unless -F */
+    enum config_proto proto; /* -B */
+    bool shutdown_enabled;   /* -A */
+    char prefix_delimiter;   /* -D, ':' */
+    bool detail_enabled;     /* -D given: per-prefix stats on from the start */
+    int idle_timeout;        /* -o idle_timeout=N seconds, 0 = off */
     /* ringcached's own (long options only) */
-    char *data_dir;           /* --data-dir, "./ringcached-data" */
-    enum store_sync sync;     /* --sync always|batch|none */
-    unsigned sync_interval_ms;/* --sync-interval-ms, 1000 */
-    char *config_file;        /* --config */
-    enum store_kind engine;   /* --engine bdb|memory (memory: tests only) */
+    char *data_dir;            /* --data-dir, "./ringcached-data" */
+    enum store_sync sync;      /* --sync always|batch|none */
+    unsigned sync_interval_ms; /* --sync-interval-ms, 1000 */
+    char *config_file;         /* --config */
+    enum store_kind engine;    /* --engine bdb|memory (memory: tests only) */
 };
 
 #endif

@@ -20,8 +20,7 @@ void config_deinit(struct config *cfg);
 /* Parse argv (after defaults). RC_OK: run. OPTIONS_EXIT: exit 0. RC_EINVAL:
  * err holds a one-line message naming the option. Warnings (memcached-internal
  * -o options that do not apply) are written to `warn` (may be NULL). */
-int options_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen,
-                  FILE *warn);
+int options_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen, FILE *warn);
 void options_usage(FILE *out);
 
 #endif

@@ -39,7 +39,7 @@
 #include "server/server.h"
 
 #define SERVER_STOP_GRACE_MS 5000
-#define SERVER_TOO_MANY "ERROR Too many open connections\r\n"
+#define SERVER_TOO_MANY      "ERROR Too many open connections\r\n"
 
 /* ------------------------------------------------------------------ workers */
 
@@ -164,7 +164,7 @@ worker_main(void *arg)
 static int
 worker_init(struct server *srv, struct worker *w, int id)
 {
-    static const struct timeval one_second = { 1, 0 };
+    static const struct timeval one_second = {1, 0};
 
     w->srv = srv;
     w->id = id;
@@ -377,8 +377,8 @@ server_bind_host(struct server *srv, const char *host, int port)
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     snprintf(portstr, sizeof(portstr), "%d", port);
     /* "*" (or an empty host) means every address, as in memcached. */
-    rc = getaddrinfo(host[0] == '\0' || strcmp(host, "*") == 0 ? NULL : host, portstr, &hints,
-                     &res);
+    rc =
+        getaddrinfo(host[0] == '\0' || strcmp(host, "*") == 0 ? NULL : host, portstr, &hints, &res);
     if (rc != 0) {
         log_error("-l %s: %s", host, gai_strerror(rc));
         return RC_EINVAL;
@@ -509,7 +509,8 @@ server_setup(struct server *srv)
     int rc;
 
     srv->base = event_base_new();
-    if (srv->base == NULL || stats_prefix_create(srv->cfg->prefix_delimiter, &srv->prefix) != RC_OK) {
+    if (srv->base == NULL ||
+        stats_prefix_create(srv->cfg->prefix_delimiter, &srv->prefix) != RC_OK) {
         return RC_ENOMEM;
     }
     stats_prefix_enable(srv->prefix, srv->cfg->detail_enabled);

@@ -31,7 +31,7 @@
 /* What `version` and `stats` report: the memcached release whose protocol
  * ringcached speaks, then ringcached's own version. */
 #define RC_PROTOCOL_VERSION "1.6.18"
-#define RC_VERSION_STRING RC_PROTOCOL_VERSION "-ringcached-" PACKAGE_VERSION
+#define RC_VERSION_STRING   RC_PROTOCOL_VERSION "-ringcached-" PACKAGE_VERSION
 
 struct event_base;
 struct event;
@@ -40,7 +40,7 @@ struct conn;
 struct server;
 
 struct worker {
-    struct server *srv;         /* borrowed */
+    struct server *srv; /* borrowed */
     int id;
     pthread_t thread;
     struct event_base *base;    /* owned */
@@ -50,32 +50,32 @@ struct worker {
     pthread_mutex_t queue_lock; /* guards queue, qlen, qcap */
     int *queue;                 /* owned: accepted fds to adopt */
     size_t qlen, qcap;
-    struct coord_thread *ct;    /* owned */
-    struct thread_stats stats;  /* written only by this worker */
-    struct conn *conns;         /* owned: intrusive list */
+    struct coord_thread *ct;   /* owned */
+    struct thread_stats stats; /* written only by this worker */
+    struct conn *conns;        /* owned: intrusive list */
     size_t nconns;
-    bool stopping;              /* worker-thread only */
+    bool stopping; /* worker-thread only */
     uint64_t stop_deadline_ms;
 };
 
 struct server {
-    const struct config *cfg;   /* borrowed */
-    struct coord *co;           /* borrowed */
-    struct store *st;           /* borrowed */
-    struct event_base *base;    /* owned: main thread */
+    const struct config *cfg;          /* borrowed */
+    struct coord *co;                  /* borrowed */
+    struct store *st;                  /* borrowed */
+    struct event_base *base;           /* owned: main thread */
     struct evconnlistener **listeners; /* owned */
     size_t nlisteners;
-    struct event *sig_ev[2];    /* owned: SIGTERM, SIGINT */
-    struct worker *workers;     /* owned, cfg->threads of them */
+    struct event *sig_ev[2]; /* owned: SIGTERM, SIGINT */
+    struct worker *workers;  /* owned, cfg->threads of them */
     int nworkers;
-    unsigned next_worker;       /* main thread only */
+    unsigned next_worker;        /* main thread only */
     struct stats_prefix *prefix; /* owned */
     _Atomic int curr_conns;
     _Atomic uint64_t total_conns, rejected_conns, conn_structures;
     _Atomic uint64_t total_conns_base, rejected_conns_base; /* at `stats reset` */
     _Atomic bool stopping;
-    int64_t started;            /* Unix seconds at start */
-    int tcp_port;               /* first bound TCP port (for -p 0) */
+    int64_t started; /* Unix seconds at start */
+    int tcp_port;    /* first bound TCP port (for -p 0) */
 };
 
 int server_create(const struct config *cfg, struct coord *co, struct server **out);

@@ -12,7 +12,7 @@
 #include "server/stats.h"
 
 #define STATS_PREFIX_BUCKETS 256
-#define STATS_PREFIX_MAX 65536
+#define STATS_PREFIX_MAX     65536
 
 static const char *const stats_names[STAT__COUNT] = {
 #define STATS_NAME(name) #name,
@@ -48,8 +48,7 @@ void
 thread_stats_reset(struct thread_stats *ts)
 {
     for (int i = 0; i < STAT__COUNT; i++) {
-        atomic_store_explicit(&ts->base[i],
-                              atomic_load_explicit(&ts->v[i], memory_order_relaxed),
+        atomic_store_explicit(&ts->base[i], atomic_load_explicit(&ts->v[i], memory_order_relaxed),
                               memory_order_relaxed);
     }
 }
@@ -148,8 +147,8 @@ stats_prefix_find_locked(struct stats_prefix *sp, const char *p, size_t n)
 }
 
 void
-stats_prefix_record(struct stats_prefix *sp, const char *key, size_t nkey,
-                    enum stats_prefix_op op, bool hit)
+stats_prefix_record(struct stats_prefix *sp, const char *key, size_t nkey, enum stats_prefix_op op,
+                    bool hit)
 {
     const char *d = memchr(key, sp->delimiter, nkey);
     struct prefix_entry *e;

@@ -21,20 +21,44 @@
 
 #include "base/buf.h"
 
+/* clang-format off */
 #define STATS_THREAD_TABLE(X) \
-    X(cmd_get) X(cmd_set) X(cmd_flush) X(cmd_touch) X(cmd_meta) \
-    X(get_hits) X(get_misses) X(get_expired) X(get_flushed) \
-    X(delete_misses) X(delete_hits) X(incr_misses) X(incr_hits) \
-    X(decr_misses) X(decr_hits) X(cas_misses) X(cas_hits) X(cas_badval) \
-    X(touch_hits) X(touch_misses) X(store_too_large) X(store_no_memory) \
-    X(auth_cmds) X(auth_errors) X(bytes_read) X(bytes_written) X(conn_yields) \
-    X(durable_waits) X(storage_errors)
+    X(cmd_get) \
+    X(cmd_set) \
+    X(cmd_flush) \
+    X(cmd_touch) \
+    X(cmd_meta) \
+    X(get_hits) \
+    X(get_misses) \
+    X(get_expired) \
+    X(get_flushed) \
+    X(delete_misses) \
+    X(delete_hits) \
+    X(incr_misses) \
+    X(incr_hits) \
+    X(decr_misses) \
+    X(decr_hits) \
+    X(cas_misses) \
+    X(cas_hits) \
+    X(cas_badval) \
+    X(touch_hits) \
+    X(touch_misses) \
+    X(store_too_large) \
+    X(store_no_memory) \
+    X(auth_cmds) \
+    X(auth_errors) \
+    X(bytes_read) \
+    X(bytes_written) \
+    X(conn_yields) \
+    X(durable_waits) \
+    X(storage_errors)
+/* clang-format on */
 
 enum stats_id {
 #define STATS_ENUM(name) STAT_##name,
     STATS_THREAD_TABLE(STATS_ENUM)
 #undef STATS_ENUM
-    STAT__COUNT
+        STAT__COUNT
 };
 
 struct thread_stats {

@@ -43,8 +43,8 @@
 #include "store/engine.h"
 #include "store/store.h"
 
-#define STORE_MAX_SUBSCRIBERS 64
-#define STORE_FAIL_RING 64
+#define STORE_MAX_SUBSCRIBERS          64
+#define STORE_FAIL_RING                64
 #define STORE_DEFAULT_SYNC_INTERVAL_MS 1000
 
 struct store_sub {
@@ -68,9 +68,9 @@ struct store {
     pthread_mutex_t lock;
     pthread_cond_t wake; /* sync thread sleeps here (monotonic clock) */
     bool stopping;
-    uint64_t requested;  /* highest ticket handed out */
-    uint64_t started;    /* flushes started */
-    uint64_t completed;  /* flushes completed (ok or failed) */
+    uint64_t requested; /* highest ticket handed out */
+    uint64_t started;   /* flushes started */
+    uint64_t completed; /* flushes completed (ok or failed) */
     struct store_fail fails[STORE_FAIL_RING];
     uint64_t nfails;       /* failed flushes ever; ring holds the last ones */
     uint64_t fail_horizon; /* newest failed flush pushed out of the ring */
@@ -280,8 +280,7 @@ store_check_config(const struct store_config *cfg, const struct engine_ops *ops)
 }
 
 int
-store_open_engine(const struct store_config *cfg, const struct engine_ops *ops,
-                  struct store **out)
+store_open_engine(const struct store_config *cfg, const struct engine_ops *ops, struct store **out)
 {
     struct store *st;
     int rc;

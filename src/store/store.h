@@ -37,14 +37,14 @@ enum store_kind { STORE_KIND_BDB = 0, STORE_KIND_MEM, STORE_KIND__COUNT };
 
 struct store_config {
     enum store_kind kind;
-    const char *data_dir;        /* environment home, created if missing (BDB) */
+    const char *data_dir; /* environment home, created if missing (BDB) */
     enum store_sync sync;
-    unsigned sync_interval_ms;   /* BATCH: fsync at least this often (default 1000) */
-    uint64_t cache_bytes;        /* Berkeley DB cache size (-m) */
-    unsigned checkpoint_kbytes;  /* checkpoint after this much log (0 = default) */
+    unsigned sync_interval_ms;  /* BATCH: fsync at least this often (default 1000) */
+    uint64_t cache_bytes;       /* Berkeley DB cache size (-m) */
+    unsigned checkpoint_kbytes; /* checkpoint after this much log (0 = default) */
 };
 
-const char *store_sync_name(enum store_sync s);     /* "always", "batch", "none" */
+const char *store_sync_name(enum store_sync s); /* "always", "batch", "none" */
 int store_sync_parse(const char *s, enum store_sync *out);
 
 /* Open (running recovery) or create the store. *out owned by the caller. */
@@ -63,8 +63,7 @@ int store_delete(struct store *st, const void *key, size_t nkey);
  * key visited; *done is set true once the end is reached. The callback must
  * not call back into the store; a non-zero return stops the scan early and is
  * returned. Pointers passed to it are valid only during the call. */
-typedef int (*store_scan_fn)(void *arg, const void *key, size_t nkey, const void *val,
-                             size_t nval);
+typedef int (*store_scan_fn)(void *arg, const void *key, size_t nkey, const void *val, size_t nval);
 int store_scan(struct store *st, struct buf *cursor, size_t max, store_scan_fn fn, void *arg,
                bool *done);
 

@@ -68,19 +68,19 @@
 #include "base/util.h"
 #include "store/engine.h"
 
-#define BDB_DEFAULT_CACHE_BYTES (64ULL << 20)
+#define BDB_DEFAULT_CACHE_BYTES   (64ULL << 20)
 #define BDB_DEFAULT_CHECKPOINT_KB 8192u
-#define BDB_LOG_BUFFER_BYTES (4u << 20)
-#define BDB_ITEMS_PAGESIZE 8192u
-#define BDB_DEADLOCK_RETRIES 100
-#define BDB_BACKGROUND_TICK_MS 200
-#define BDB_TRICKLE_PERCENT 10
-#define BDB_SPACE_RESERVE_MAX (64ULL << 20) /* refuse writes below this free space */
+#define BDB_LOG_BUFFER_BYTES      (4u << 20)
+#define BDB_ITEMS_PAGESIZE        8192u
+#define BDB_DEADLOCK_RETRIES      100
+#define BDB_BACKGROUND_TICK_MS    200
+#define BDB_TRICKLE_PERCENT       10
+#define BDB_SPACE_RESERVE_MAX     (64ULL << 20) /* refuse writes below this free space */
 
 struct bdb_engine {
-    DB_ENV *env; /* owned */
-    DB *items;   /* owned */
-    DB *meta;    /* owned */
+    DB_ENV *env;        /* owned */
+    DB *items;          /* owned */
+    DB *meta;           /* owned */
     uint64_t ckp_bytes; /* checkpoint after this much log */
     char *dir;          /* owned copy of the data directory */
     int lock_fd;        /* flock on dir/ringcached.lock: one process per dir */
@@ -92,7 +92,7 @@ struct bdb_engine {
     bool bg_stop;
 
     atomic_bool panicked;
-    atomic_int fence_rc; /* 0, or the error that made the store read-only */
+    atomic_int fence_rc;   /* 0, or the error that made the store read-only */
     atomic_bool low_space; /* free space under the reserve: writes refused */
     atomic_uint_fast64_t deadlocks;
     atomic_uint_fast64_t checkpoints;
@@ -327,8 +327,7 @@ bdb_env_configure(struct bdb_engine *be, const struct store_config *cfg)
         (ret = env->set_lk_max_locks(env, 100000)) != 0 ||
         (ret = env->set_lk_max_objects(env, 100000)) != 0 ||
         (ret = env->set_lk_max_lockers(env, 10000)) != 0 ||
-        (ret = env->set_tx_max(env, 1000)) != 0 ||
-        (ret = env->set_flags(env, syncflag, 1)) != 0) {
+        (ret = env->set_tx_max(env, 1000)) != 0 || (ret = env->set_flags(env, syncflag, 1)) != 0) {
         return bdb_status(be, ret, "environment configuration");
     }
     return RC_OK;
@@ -348,8 +347,7 @@ bdb_db_open(struct bdb_engine *be, DB **out, const char *file, u_int32_t pagesiz
         db->close(db, 0);
         return bdb_status(be, ret, "set_pagesize");
     }
-    ret = db->open(db, NULL, file, NULL, DB_BTREE, DB_CREATE | DB_AUTO_COMMIT | DB_THREAD,
-                   0);
+    ret = db->open(db, NULL, file, NULL, DB_BTREE, DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0);
     if (ret != 0) {
         log_error("bdb: cannot open %s: %s", file, db_strerror(ret));
         db->close(db, 0);
@@ -447,8 +445,8 @@ bdb_close(void *self)
 static int
 bdb_open(const struct store_config *cfg, void **self)
 {
-    const u_int32_t flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG |
-                            DB_INIT_MPOOL | DB_THREAD | DB_RECOVER | DB_PRIVATE;
+    const u_int32_t flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
+                            DB_THREAD | DB_RECOVER | DB_PRIVATE;
     struct bdb_engine *be;
     int ret, rc;
 
@@ -470,8 +468,9 @@ bdb_open(const struct store_config *cfg, void **self)
     if (rc != RC_OK) {
         goto fail;
     }
-    be->ckp_bytes = (uint64_t)(cfg->checkpoint_kbytes ? cfg->checkpoint_kbytes
-                                                      : BDB_DEFAULT_CHECKPOINT_KB) * 1024;
+    be->ckp_bytes =
+        (uint64_t)(cfg->checkpoint_kbytes ? cfg->checkpoint_kbytes : BDB_DEFAULT_CHECKPOINT_KB) *
+        1024;
     ret = db_env_create(&be->env, 0);
     if (ret != 0) {
         be->env = NULL;
@@ -484,8 +483,7 @@ bdb_open(const struct store_config *cfg, void **self)
     }
     ret = be->env->open(be->env, cfg->data_dir, flags, 0);
     if (ret != 0) {
-        log_error("bdb: cannot open the environment in %s: %s", cfg->data_dir,
-                  db_strerror(ret));
+        log_error("bdb: cannot open the environment in %s: %s", cfg->data_dir, db_strerror(ret));
         rc = bdb_status(be, ret, "environment open");
         goto fail;
     }
@@ -775,7 +773,10 @@ bdb_scan(void *self, struct buf *cursor, size_t max, store_scan_fn fn, void *arg
 {
     struct bdb_engine *be = self;
     struct bdb_scan sc = {
-        .cursor = cursor, .left = max ? max : SIZE_MAX, .fn = fn, .arg = arg,
+        .cursor = cursor,
+        .left = max ? max : SIZE_MAX,
+        .fn = fn,
+        .arg = arg,
     };
     DBC *c;
     int ret, cret, attempt = 0;
@@ -868,8 +869,8 @@ bdb_stats_env(struct bdb_engine *be, store_stat_fn emit, void *arg)
     DB_TXN_STAT *ts = NULL;
 
     if (be->env->memp_stat(be->env, &ms, NULL, 0) == 0 && ms != NULL) {
-        store_emit_u64(emit, arg, "cache_bytes", (uint64_t)ms->st_gbytes * (1u << 30) +
-                                                     ms->st_bytes);
+        store_emit_u64(emit, arg, "cache_bytes",
+                       (uint64_t)ms->st_gbytes * (1u << 30) + ms->st_bytes);
         store_emit_u64(emit, arg, "cache_hits", ms->st_cache_hit);
         store_emit_u64(emit, arg, "cache_misses", ms->st_cache_miss);
         rc_free(ms);

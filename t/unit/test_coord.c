@@ -33,10 +33,12 @@ struct fx {
 static int
 fx_open(struct fx *f)
 {
-    struct store_config sc = { .kind = f->kind, .data_dir = f->dir, .sync = STORE_SYNC_NONE,
-                               .sync_interval_ms = 1000, .cache_bytes = 8 << 20 };
-    struct coord_config cc = { .max_item_size = 1024 * 1024, .use_cas = true,
-                               .flush_enabled = true };
+    struct store_config sc = {.kind = f->kind,
+                              .data_dir = f->dir,
+                              .sync = STORE_SYNC_NONE,
+                              .sync_interval_ms = 1000,
+                              .cache_bytes = 8 << 20};
+    struct coord_config cc = {.max_item_size = 1024 * 1024, .use_cas = true, .flush_enabled = true};
 
     if (store_open(&sc, &f->st) != RC_OK || coord_create(&cc, f->st, &f->co) != RC_OK ||
         coord_thread_create(f->co, &f->ct) != RC_OK) {
@@ -99,10 +101,10 @@ teardown(void **state)
 
 /* Run one single-key command; returns the response status. */
 static int
-run(struct fx *f, enum req_cmd cmd, const char *key, const char *val, int64_t exptime,
-    uint64_t num, struct response *out)
+run(struct fx *f, enum req_cmd cmd, const char *key, const char *val, int64_t exptime, uint64_t num,
+    struct response *out)
 {
-    struct req_key k = { key, strlen(key) };
+    struct req_key k = {key, strlen(key)};
     struct request req;
     struct response resp;
     uint64_t ticket;

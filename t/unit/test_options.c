@@ -67,12 +67,12 @@ run_done(struct run *r)
 #define RUN(r, ...) run_argv((r), __VA_ARGS__, (const char *)NULL)
 
 /* Parse, expect RC_OK and no warning at all. */
-#define RUN_OK(r, ...)                                                                             \
-    do {                                                                                           \
-        RUN((r), __VA_ARGS__);                                                                     \
-        if ((r)->rc != RC_OK) {                                                                    \
-            fail_msg("unexpected error: %s", (r)->err);                                            \
-        }                                                                                          \
+#define RUN_OK(r, ...)                                  \
+    do {                                                \
+        RUN((r), __VA_ARGS__);                          \
+        if ((r)->rc != RC_OK) {                         \
+            fail_msg("unexpected error: %s", (r)->err); \
+        }                                               \
     } while (0)
 
 static void

@@ -44,15 +44,15 @@ static void
 test_exact_bytes(void **state)
 {
     static const unsigned char want[] = {
-        1, 0,                                           /* version, kind */
+        1,    0,                                        /* version, kind */
         0xde, 0xad, 0xbe, 0xef,                         /* flags */
-        0, 0, 0, 0, 0x65, 0x4f, 0x1a, 0x80,             /* exptime */
+        0,    0,    0,    0,    0x65, 0x4f, 0x1a, 0x80, /* exptime */
         0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* cas */
         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, /* mtime -2 */
-        0, 0, 0, 3,                                     /* value length */
-        'a', 0, 'b',
+        0,    0,    0,    3,                            /* value length */
+        'a',  0,    'b',
     };
-    struct record r = { 0xdeadbeefu, 0x654f1a80, 0x0102030405060708ull, -2, "a\0b", 3 };
+    struct record r = {0xdeadbeefu, 0x654f1a80, 0x0102030405060708ull, -2, "a\0b", 3};
     struct buf b;
 
     (void)state;
@@ -66,12 +66,12 @@ test_exact_bytes(void **state)
 static void
 test_round_trip_edges(void **state)
 {
-    static const char nuls[5] = { 0, 0, 'x', 0, 0 };
+    static const char nuls[5] = {0, 0, 'x', 0, 0};
     struct record cases[] = {
-        { 0, 0, 0, 0, NULL, 0 },
-        { UINT32_MAX, INT64_MAX, UINT64_MAX, INT64_MAX, "v", 1 },
-        { 1, INT64_MIN, 1, INT64_MIN, nuls, sizeof(nuls) },
-        { 0x80000000u, -1, 0x8000000000000000ull, -1, "hello", 5 },
+        {0, 0, 0, 0, NULL, 0},
+        {UINT32_MAX, INT64_MAX, UINT64_MAX, INT64_MAX, "v", 1},
+        {1, INT64_MIN, 1, INT64_MIN, nuls, sizeof(nuls)},
+        {0x80000000u, -1, 0x8000000000000000ull, -1, "hello", 5},
     };
     size_t i;
 
@@ -86,7 +86,7 @@ test_round_trip_large(void **state)
 {
     size_t n = 1u << 20, i;
     char *v = test_malloc(n);
-    struct record r = { 7, 0, 42, 1700000000000, v, n };
+    struct record r = {7, 0, 42, 1700000000000, v, n};
 
     (void)state;
     for (i = 0; i < n; i++) {
@@ -99,7 +99,7 @@ test_round_trip_large(void **state)
 static void
 test_encode_appends(void **state)
 {
-    struct record r = { 1, 2, 3, 4, "xy", 2 }, out;
+    struct record r = {1, 2, 3, 4, "xy", 2}, out;
     struct buf b;
 
     (void)state;
@@ -116,7 +116,7 @@ test_encode_appends(void **state)
 static void
 test_encode_rejects_null_value(void **state)
 {
-    struct record r = { 0, 0, 0, 0, NULL, 3 };
+    struct record r = {0, 0, 0, 0, NULL, 3};
     struct buf b;
 
     (void)state;
@@ -129,7 +129,7 @@ test_encode_rejects_null_value(void **state)
 static void
 test_every_truncation_rejected(void **state)
 {
-    struct record r = { 9, 10, 11, 12, "value!", 6 }, out;
+    struct record r = {9, 10, 11, 12, "value!", 6}, out;
     struct buf b;
     size_t n;
 
@@ -149,9 +149,9 @@ test_every_truncation_rejected(void **state)
 static void
 test_unknown_version_and_kind(void **state)
 {
-    static const unsigned char bad_versions[] = { 0, 2, 0x7f, 0xff };
-    static const unsigned char bad_kinds[] = { 1, 2, 0x80, 0xff };
-    struct record r = { 1, 2, 3, 4, "abc", 3 }, out;
+    static const unsigned char bad_versions[] = {0, 2, 0x7f, 0xff};
+    static const unsigned char bad_kinds[] = {1, 2, 0x80, 0xff};
+    struct record r = {1, 2, 3, 4, "abc", 3}, out;
     struct buf b;
     size_t i;
 
@@ -175,7 +175,7 @@ test_unknown_version_and_kind(void **state)
 static void
 test_length_field_mismatch(void **state)
 {
-    struct record r = { 1, 2, 3, 4, "abcd", 4 }, out;
+    struct record r = {1, 2, 3, 4, "abcd", 4}, out;
     struct buf b;
     unsigned char *vlen;
 

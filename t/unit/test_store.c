@@ -36,8 +36,8 @@
 #define WAIT_LIMIT_MS 10000
 
 struct fixture {
-    char dir[64];       /* mkdtemp result */
-    char data_dir[96];  /* dir/env, created by the engine */
+    char dir[64];      /* mkdtemp result */
+    char data_dir[96]; /* dir/env, created by the engine */
     struct store_config cfg;
     struct store *st;
 };
@@ -215,11 +215,11 @@ static void
 test_binary_keys_values(void **state)
 {
     struct fixture *fx = *state;
-    static const char k1[] = { 0, 1, 0, 2 };
-    static const char k2[] = { 0, 1, 0 }; /* prefix of k1 */
-    static const char k3[] = { (char)0xff, 0, (char)0x80 };
-    static const char v1[] = { 0, 0, 0, 'a', 0 };
-    static const char v3[] = { (char)0xff, (char)0xfe, 0 };
+    static const char k1[] = {0, 1, 0, 2};
+    static const char k2[] = {0, 1, 0}; /* prefix of k1 */
+    static const char k3[] = {(char)0xff, 0, (char)0x80};
+    static const char v1[] = {0, 0, 0, 'a', 0};
+    static const char v3[] = {(char)0xff, (char)0xfe, 0};
 
     assert_int_equal(store_put(fx->st, k1, sizeof(k1), v1, sizeof(v1)), RC_OK);
     assert_int_equal(store_put(fx->st, k2, sizeof(k2), "p", 1), RC_OK);
@@ -279,8 +279,8 @@ scan_record(void *arg, const void *key, size_t nkey, const void *val, size_t nva
 {
     struct scan_log *sl = arg;
 
-    if (nkey != 5 || nval != 6 || memcmp(val, "v", 1) != 0 || memcmp(key, (const char *)val + 1,
-                                                                      5) != 0) {
+    if (nkey != 5 || nval != 6 || memcmp(val, "v", 1) != 0 ||
+        memcmp(key, (const char *)val + 1, 5) != 0) {
         sl->bad++;
     }
     if (sl->n < SCAN_KEYS + 8) {
@@ -438,7 +438,7 @@ static void
 test_meta(void **state)
 {
     struct fixture *fx = *state;
-    static const char bin[] = { 0, 1, 2, 0 };
+    static const char bin[] = {0, 1, 2, 0};
     struct buf b;
 
     buf_init(&b);
@@ -525,7 +525,7 @@ static void
 test_crash_recovery(void **state)
 {
     struct fixture *fx = *state;
-    enum store_sync modes[] = { STORE_SYNC_ALWAYS, STORE_SYNC_BATCH };
+    enum store_sync modes[] = {STORE_SYNC_ALWAYS, STORE_SYNC_BATCH};
     struct buf b;
     pid_t pid;
     int status;
@@ -619,7 +619,7 @@ test_sync_batch_and_none(void **state)
     }
 }
 
-#define WRITER_THREADS 6
+#define WRITER_THREADS    6
 #define WRITES_PER_THREAD 150
 
 struct writer {
@@ -662,7 +662,7 @@ test_concurrent_group_commit(void **state)
     int i;
 
     for (i = 0; i < WRITER_THREADS; i++) {
-        w[i] = (struct writer){ .st = fx->st, .id = i };
+        w[i] = (struct writer){.st = fx->st, .id = i};
         assert_int_equal(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
     }
     for (i = 0; i < WRITER_THREADS; i++) {
@@ -676,8 +676,8 @@ test_concurrent_group_commit(void **state)
     }
     syncs = stat_u64(fx->st, "syncs");
     if (fx->cfg.kind == STORE_KIND_BDB) {
-        print_message("group commit: %d writes, %llu flushes\n",
-                      WRITER_THREADS * WRITES_PER_THREAD, syncs);
+        print_message("group commit: %d writes, %llu flushes\n", WRITER_THREADS * WRITES_PER_THREAD,
+                      syncs);
         assert_true(syncs > 0);
         assert_true(syncs < WRITER_THREADS * WRITES_PER_THREAD);
     } else {
@@ -752,7 +752,7 @@ static void
 test_failed_flush_surfaces(void **state)
 {
     struct engine_ops ops = store_engine_mem;
-    struct store_config cfg = { .kind = STORE_KIND_MEM, .sync = STORE_SYNC_ALWAYS };
+    struct store_config cfg = {.kind = STORE_KIND_MEM, .sync = STORE_SYNC_ALWAYS};
     struct store *st;
     uint64_t t1, t2, t3;
 
@@ -803,7 +803,7 @@ test_sync_names(void **state)
 static void
 test_open_rejects_bad_config(void **state)
 {
-    struct store_config cfg = { .kind = STORE_KIND_BDB, .sync = STORE_SYNC_ALWAYS };
+    struct store_config cfg = {.kind = STORE_KIND_BDB, .sync = STORE_SYNC_ALWAYS};
     struct store *st = NULL;
 
     (void)state;
@@ -819,11 +819,16 @@ test_open_rejects_bad_config(void **state)
 }
 
 /* Each engine-dependent test twice, named after its engine. */
-#define BOTH(fn)                                                                         \
-    { #fn " [bdb]", fn, setup_store, teardown_store, (void *)&kind_bdb },                \
-    { #fn " [memory]", fn, setup_store, teardown_store, (void *)&kind_mem }
+#define BOTH(fn)                                                            \
+    {#fn " [bdb]", fn, setup_store, teardown_store, (void *)&kind_bdb},     \
+    {                                                                       \
+#fn " [memory]", fn, setup_store, teardown_store, (void *)&kind_mem \
+    }
 /* Persistence and checkpoints mean nothing to the memory engine. */
-#define BDB_ONLY(fn) { #fn " [bdb]", fn, setup_store, teardown_store, (void *)&kind_bdb }
+#define BDB_ONLY(fn)                                                     \
+    {                                                                    \
+#fn " [bdb]", fn, setup_store, teardown_store, (void *)&kind_bdb \
+    }
 
 int main(void);
 
