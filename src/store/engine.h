@@ -42,6 +42,10 @@ struct engine_ops {
     int (*meta_get)(void *self, const char *name, struct buf *val);
     int (*meta_put)(void *self, const char *name, const void *val, size_t nval);
     int (*flush_log)(void *self);
+    /* write_log: every commit completed before the call reaches the operating
+     * system (survives a process crash), without waiting for the disk. NULL:
+     * flush_log is used instead. */
+    int (*write_log)(void *self);
     void (*stats)(void *self, store_stat_fn emit, void *arg);
 };
 

@@ -2,14 +2,18 @@
 /*
  * store.c - the engine-independent half of the store: open/close dispatch to
  * an engine table (engine.h), sync-mode names, and the durability machinery
- * (one sync thread doing group commit for ALWAYS, periodic fsync for BATCH).
+ * (one sync thread doing group commit: for ALWAYS one fsync covers a group of
+ * commits; for BATCH one write(2) to the OS covers a group, plus an fsync at
+ * least every sync_interval_ms).
  *
  * Group commit, the ticket rule:
  *
  *   writer: ops->put commits (no fsync)  -> t = flushes_started + 1
- *   sync thread: k = ++flushes_started;  ops->flush_log();  flushes_completed = k
+ *   sync thread: k = ++flushes_started;  ops->flush_log() (ALWAYS) or
+ *                ops->write_log() (BATCH);  flushes_completed = k
  *
- * flush_log makes durable every commit completed before it started. A commit
+ * flush_log makes durable (write_log: safe from a process crash) every commit
+ * completed before it started. A commit
  * that returned before the writer read flushes_started == t - 1 is covered by
  * flush t, which starts strictly later. Flushes run one at a time on one
  * thread, so flushes_completed >= t means flush t has finished: the ticket is
@@ -140,7 +144,7 @@ store_record_fail_locked(struct store *st, uint64_t k, int rc)
 /* Caller holds lock; returns with it held. Runs one flush and tells the
  * subscribers, both without the lock. */
 static void
-store_flush_locked(struct store *st)
+store_flush_locked(struct store *st, bool to_disk)
 {
     uint64_t k, t0, dt;
     unsigned i, nsubs;
@@ -150,7 +154,11 @@ store_flush_locked(struct store *st)
     pthread_mutex_unlock(&st->lock);
 
     t0 = util_mono_ns();
-    rc = st->ops->flush_log(st->eng);
+    if (to_disk || st->ops->write_log == NULL) {
+        rc = st->ops->flush_log(st->eng);
+    } else {
+        rc = st->ops->write_log(st->eng);
+    }
     dt = util_mono_ns() - t0;
     if (rc != RC_OK && rc != RC_ENOSPC) {
         rc = RC_EIO;
@@ -201,7 +209,8 @@ store_sync_main(void *arg)
     store_deadline_after(&deadline, st->cfg.sync_interval_ms);
     for (;;) {
         if (st->requested > st->completed) {
-            store_flush_locked(st);
+            /* Waiting writers: always needs the disk, batch only the OS. */
+            store_flush_locked(st, !batch);
             continue;
         }
         if (st->stopping) {
@@ -213,7 +222,7 @@ store_sync_main(void *arg)
         }
         rc = pthread_cond_timedwait(&st->wake, &st->lock, &deadline);
         if (rc == ETIMEDOUT) {
-            store_flush_locked(st);
+            store_flush_locked(st, true);
             store_deadline_after(&deadline, st->cfg.sync_interval_ms);
         }
     }
@@ -421,7 +430,7 @@ store_sync_ticket(struct store *st)
 {
     uint64_t t;
 
-    if (!st->has_thread || st->cfg.sync != STORE_SYNC_ALWAYS) {
+    if (!st->has_thread || st->cfg.sync == STORE_SYNC_NONE) {
         return 0;
     }
     pthread_mutex_lock(&st->lock);

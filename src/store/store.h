@@ -17,8 +17,10 @@
  *           store_sync_check(ticket) says RC_OK. One background flush makes
  *           every write committed before it durable, so concurrent writers
  *           share one fsync (group commit).
- *   BATCH   a write returns after its log record reached the OS (survives a
- *           process crash); an fsync follows at least every sync_interval_ms.
+ *   BATCH   as ALWAYS, but the background round only writes the log to the
+ *           OS (one write(2) for a group of commits): once its ticket is OK a
+ *           write survives a process crash; an fsync follows at least every
+ *           sync_interval_ms.
  *   NONE    a write returns with its log record in Berkeley DB's buffer only.
  */
 #ifndef RC_STORE_STORE_H
@@ -75,10 +77,10 @@ int store_truncate(struct store *st);
 int store_meta_get(struct store *st, const char *name, struct buf *val);
 int store_meta_put(struct store *st, const char *name, const void *val, size_t nval);
 
-/* Durability under STORE_SYNC_ALWAYS. After a successful write, take a
+/* Durability under STORE_SYNC_ALWAYS and BATCH. After a successful write, take a
  * ticket; the write is durable when store_sync_check returns RC_OK. It
  * returns RC_EAGAIN while the flush is pending and RC_EIO/RC_ENOSPC if the
- * flush that covered it failed. In other modes tickets are 0 and always OK. */
+ * flush that covered it failed. Under NONE tickets are 0 and always OK. */
 uint64_t store_sync_ticket(struct store *st);
 int store_sync_check(struct store *st, uint64_t ticket);
 /* notify(arg) runs on the sync thread after every completed (or failed)
