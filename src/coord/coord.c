@@ -23,6 +23,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -245,8 +246,11 @@ coord_flush_all(struct coord *co, const struct request *req)
         co->flush.flush_ms = co->flush.pending_ms; /* it has happened: keep it */
     }
     if (when == 0 || when <= now) {
-        /* cas values only grow: everything stored so far is below this. */
-        co->flush.flush_cas = atomic_load(&co->cas_next);
+        /* cas values only grow: everything stored so far is below this. Never
+         * past the reserved mark: after a restart numbering resumes there. */
+        uint64_t next = atomic_load(&co->cas_next), hwm = atomic_load(&co->cas_reserved);
+
+        co->flush.flush_cas = next < hwm ? next : hwm;
         co->flush.pending_ms = 0;
     } else {
         co->flush.pending_ms = when * 1000 - 1;
@@ -464,8 +468,10 @@ coord_store_decide(struct coord_thread *ct, const struct request *req, int live,
         if (live != RC_OK) {
             return RC_ENOTSTORED;
         }
-        /* memcached keeps the old flags and expiry; past -I: NOT_STORED. */
-        if (old->nvalue + req->nvalue > ct->co->cfg.max_item_size) {
+        /* memcached keeps the old flags and expiry; past -I (counted as
+         * memcached counts an item, as set does): NOT_STORED. */
+        if (req_item_size(req->keys[0].nkey, old->nvalue + req->nvalue, old->flags) >
+            ct->co->cfg.max_item_size) {
             return RC_ENOTSTORED;
         }
         if (coord_concat(ct, req, old) != RC_OK) {
@@ -540,30 +546,30 @@ coord_do_delete(struct coord_thread *ct, const struct request *req, struct respo
     return RC_OK;
 }
 
-/* Parse a stored value as memcached's incr does: optional leading blanks,
- * decimal digits, then end or a blank; no sign for wrapping values. */
+/* Parse a stored value as memcached's incr does (strtoull, then accept if
+ * the number is followed by white space or the end; a '-' is refused only
+ * when the result would be negative as a signed value, so "-0" passes).
+ * Only the first COORD_INCR_MAX_LEN bytes matter: a number cannot be longer,
+ * and whatever follows its first trailing blank is ignored. */
 static int
 coord_parse_counter(const void *v, size_t n, uint64_t *out)
 {
     char tmp[COORD_INCR_MAX_LEN + 1];
-    const char *p;
     char *end;
     unsigned long long x;
 
-    if (n == 0 || n > COORD_INCR_MAX_LEN) {
+    if (n == 0) {
         return RC_ENONNUMERIC;
     }
+    n = n > COORD_INCR_MAX_LEN ? COORD_INCR_MAX_LEN : n;
     memcpy(tmp, v, n);
     tmp[n] = '\0';
     errno = 0;
     x = strtoull(tmp, &end, 10);
-    if (errno != 0 || end == tmp ||
-        (*end != '\0' && *end != ' ' && *end != '\t' && *end != '\r' && *end != '\n')) {
+    if (errno != 0 || end == tmp || (*end != '\0' && !isspace((unsigned char)*end))) {
         return RC_ENONNUMERIC;
     }
-    for (p = tmp; *p == ' ' || *p == '\t'; p++) {
-    }
-    if (*p == '-') {
+    if ((long long)x < 0 && strchr(tmp, '-') != NULL) {
         return RC_ENONNUMERIC;
     }
     *out = (uint64_t)x;

@@ -56,3 +56,14 @@ response_reset(struct response *resp)
     resp->status = RC_OK;
     resp->miss = RESP_MISS_NONE;
 }
+
+#define REQ_ITEM_OVERHEAD  56 /* memcached's item header with cas (LP64) */
+#define REQ_FLAGS_OVERHEAD 4  /* client flags stored when non-zero */
+
+uint64_t
+req_item_size(size_t nkey, size_t nvalue, uint32_t flags)
+{
+    uint64_t total = REQ_ITEM_OVERHEAD + (uint64_t)nkey + 1 + (uint64_t)nvalue + 2;
+
+    return flags != 0 ? total + REQ_FLAGS_OVERHEAD : total;
+}

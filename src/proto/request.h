@@ -93,6 +93,12 @@ struct response {
     uint64_t number; /* incr/decr: the new value */
 };
 
+/* The size memcached 1.6 charges against -I for an item (its header with
+ * cas, the key and its NUL, the value with "\r\n", and 4 bytes of flags when
+ * they are not 0): the limit every storage path applies, so a value that
+ * set refuses cannot be built by append either. */
+uint64_t req_item_size(size_t nkey, size_t nvalue, uint32_t flags);
+
 const char *req_cmd_name(enum req_cmd cmd);
 unsigned req_cmd_flags(enum req_cmd cmd);
 void request_reset(struct request *req);

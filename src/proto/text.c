@@ -42,8 +42,6 @@
 #define TEXT_LINE_MAX         2048       /* memcached: longer without '\n' closes */
 #define TEXT_GET_LINE_MAX     (2u << 20) /* our bound on one multi-get line */
 #define TEXT_LEAD_SPACE_MAX   100        /* memcached: leading spaces on a long get */
-#define TEXT_ITEM_OVERHEAD    56         /* memcached's item header with cas (LP64) */
-#define TEXT_FLAGS_OVERHEAD   4          /* added when the client flags are not 0 */
 #define TEXT_ITEM_MAX_DEFAULT (1024u * 1024u)
 #define TEXT_KEYS_INIT        16
 
@@ -218,6 +216,8 @@ text_fail(struct text_error *err, const char *reply, bool noreply)
     err->reply = noreply ? NULL : reply;
     err->swallow = 0;
     err->close = false;
+    err->stale_key = NULL;
+    err->nstale_key = 0;
     return TEXT_ERROR;
 }
 
@@ -333,12 +333,8 @@ static bool
 text_store_too_large(const struct text_parser *p, size_t nkey, uint32_t flags, size_t vlen)
 {
     uint64_t max = p->max_item_size ? p->max_item_size : TEXT_ITEM_MAX_DEFAULT;
-    uint64_t total = TEXT_ITEM_OVERHEAD + nkey + 1 + (uint64_t)vlen + 2;
 
-    if (flags != 0) {
-        total += TEXT_FLAGS_OVERHEAD;
-    }
-    return total > max;
+    return req_item_size(nkey, vlen, flags) > max;
 }
 
 /* The command line's fields, in memcached's order of checks. */
@@ -385,6 +381,9 @@ text_parse_store(struct text_parser *p, const struct text_line *l, size_t len, s
     if (text_store_too_large(p, l->tok[1].n, req->flags, (size_t)vlen)) {
         text_fail(err, "SERVER_ERROR object too large for cache", req->noreply);
         err->swallow = (size_t)vlen + 2;
+        /* memcached drops the old item rather than keep serving stale data. */
+        err->stale_key = l->tok[1].p;
+        err->nstale_key = l->tok[1].n;
         return TEXT_ERROR;
     }
     total = l->next + (size_t)vlen + 2;
@@ -650,6 +649,8 @@ text_parse(struct text_parser *p, const char *data, size_t len, struct request *
     err->reply = NULL;
     err->swallow = 0;
     err->close = false;
+    err->stale_key = NULL;
+    err->nstale_key = 0;
     nl = len > 0 ? memchr(data, '\n', len) : NULL;
     if (nl == NULL) {
         return text_parse_partial(data, len, consumed, err);

@@ -36,10 +36,14 @@ enum text_rc {
 };
 
 struct text_error {
-    const char *reply; /* static reply line without "\r\n", e.g. "ERROR";
-                        * NULL: send nothing (noreply hid it, or a silent close) */
-    size_t swallow;    /* further bytes to discard after the consumed ones */
-    bool close;        /* close the connection after the reply is sent */
+    const char *reply;     /* static reply line without "\r\n", e.g. "ERROR";
+                            * NULL: send nothing (noreply hid it, or a silent close) */
+    size_t swallow;        /* further bytes to discard after the consumed ones */
+    bool close;            /* close the connection after the reply is sent */
+    const char *stale_key; /* non-NULL: remove this key's item (a new value for
+                            * it was refused as too large, as memcached does);
+                            * points into the input like request keys */
+    size_t nstale_key;
 };
 
 void text_parser_init(struct text_parser *p, uint64_t max_item_size);

@@ -93,7 +93,8 @@ admin_stats_general(struct server *srv, struct buf *out)
     admin_stats_process(srv, out);
     admin_sum_threads(srv, sum);
     for (int i = 0; i < STAT__COUNT; i++) {
-        if (i == STAT_conn_yields || i == STAT_durable_waits || i == STAT_storage_errors) {
+        if (i == STAT_conn_yields || i == STAT_durable_waits || i == STAT_storage_errors ||
+            i == STAT_idle_kicks) {
             continue; /* reported below, in memcached's order */
         }
         admin_u64(out, stats_name((enum stats_id)i), sum[i]);
@@ -102,12 +103,15 @@ admin_stats_general(struct server *srv, struct buf *out)
     admin_u64(out, "accepting_conns", atomic_load(&srv->stopping) ? 0 : 1);
     admin_u64(out, "threads", (uint64_t)srv->nworkers);
     admin_u64(out, "conn_yields", sum[STAT_conn_yields]);
+    if (srv->cfg->idle_timeout > 0) {
+        admin_u64(out, "idle_kicks", sum[STAT_idle_kicks]);
+    }
     coord_get_stats(srv->co, &cs);
     admin_u64(out, "bytes", cs.bytes);
     admin_u64(out, "curr_items", cs.curr_items);
-    admin_u64(out, "total_items", cs.total_items);
+    admin_u64(out, "total_items", cs.total_items - atomic_load(&srv->total_items_base));
     admin_u64(out, "evictions", 0); /* items are never evicted: the store is durable */
-    admin_u64(out, "reclaimed", cs.reclaimed);
+    admin_u64(out, "reclaimed", cs.reclaimed - atomic_load(&srv->reclaimed_base));
     admin_u64(out, "durable_waits", sum[STAT_durable_waits]);
     admin_u64(out, "storage_errors", sum[STAT_storage_errors]);
     admin_u64(out, "sweeper_passes", cs.sweeps);
@@ -160,6 +164,11 @@ admin_store_emit(void *arg, const char *name, const char *value)
 static void
 admin_stats_reset(struct server *srv)
 {
+    struct coord_stats cs;
+
+    coord_get_stats(srv->co, &cs);
+    atomic_store(&srv->total_items_base, cs.total_items);
+    atomic_store(&srv->reclaimed_base, cs.reclaimed);
     for (int i = 0; i < srv->nworkers; i++) {
         thread_stats_reset(&srv->workers[i].stats);
     }
@@ -220,6 +229,9 @@ admin_handle(struct worker *w, const struct request *req, struct buf *out, bool 
     case REQ_SHUTDOWN:
         if (!srv->cfg->shutdown_enabled) {
             return text_encode_line(out, "ERROR: shutdown not enabled");
+        }
+        if (!(req->nargs == 0 || (req->nargs == 8 && memcmp(req->args, "graceful", 8) == 0))) {
+            return text_encode_line(out, "CLIENT_ERROR invalid shutdown mode");
         }
         log_info("shutdown requested by a client");
         *close_conn = true;

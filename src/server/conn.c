@@ -305,12 +305,14 @@ conn_count_get(struct conn *c, const struct request *req, size_t ki, const struc
     bool hit = r->status == RC_OK;
     bool touch = req->cmd == REQ_GAT || req->cmd == REQ_GATS;
 
-    stats_add(ts, STAT_cmd_get, 1);
     if (touch) {
+        /* memcached counts gat/gats as touches only. */
         stats_add(ts, STAT_cmd_touch, 1);
         stats_add(ts, hit ? STAT_touch_hits : STAT_touch_misses, 1);
+    } else {
+        stats_add(ts, STAT_cmd_get, 1);
+        stats_add(ts, hit ? STAT_get_hits : STAT_get_misses, 1);
     }
-    stats_add(ts, hit ? STAT_get_hits : STAT_get_misses, 1);
     if (r->miss == RESP_MISS_EXPIRED) {
         stats_add(ts, STAT_get_expired, 1);
     } else if (r->miss == RESP_MISS_FLUSHED) {
@@ -370,8 +372,11 @@ conn_count(struct conn *c, const struct request *req, const struct response *r)
     default:
         break;
     }
-    if (r->status == RC_EIO || r->status == RC_ENOSPC || r->status == RC_EINTERNAL) {
+    if (r->status == RC_EIO || r->status == RC_ENOSPC || r->status == RC_EINTERNAL ||
+        r->status == RC_EDEADLOCK) {
         stats_add(ts, STAT_storage_errors, 1);
+    } else if (r->status == RC_ENOMEM && (req_cmd_flags(req->cmd) & REQF_STORE)) {
+        stats_add(ts, STAT_store_no_memory, 1);
     }
     if (stats_prefix_enabled(sp) && req->nkeys > 0) {
         if (req_cmd_flags(req->cmd) & REQF_STORE) {
@@ -411,6 +416,15 @@ conn_execute(struct conn *c, const struct request *req)
     for (size_t ki = 0; ki < n; ki++) {
         coord_execute(w->ct, req, ki, &resp, &ticket);
         maxticket = ticket > maxticket ? ticket : maxticket;
+        if (retrieve && resp.status != RC_OK && resp.status != RC_ENOTFOUND) {
+            /* A storage failure ends the whole reply with one SERVER_ERROR
+             * line (no END), where clients stop reading. */
+            dst->len = start;
+            text_encode_response(dst, req, ki, &resp);
+            stats_add(&w->stats, STAT_storage_errors, 1);
+            conn_reply_done(c, dst, start, maxticket);
+            return;
+        }
         if (retrieve) {
             conn_count_get(c, req, ki, &resp);
         } else {
@@ -424,9 +438,29 @@ conn_execute(struct conn *c, const struct request *req)
     conn_reply_done(c, dst, start, maxticket);
 }
 
+/* Remove a key's item without a reply (a too-large set's old value). */
+static void
+conn_drop_stale(struct conn *c, const char *key, size_t nkey)
+{
+    struct req_key k = {key, nkey};
+    struct request req;
+    struct response resp;
+    uint64_t ticket;
+
+    request_reset(&req);
+    req.cmd = REQ_DELETE;
+    req.noreply = true;
+    req.keys = &k;
+    req.nkeys = 1;
+    coord_execute(c->w->ct, &req, 0, &resp, &ticket);
+}
+
 static void
 conn_parse_error(struct conn *c, const struct text_error *err)
 {
+    if (err->stale_key != NULL) {
+        conn_drop_stale(c, err->stale_key, err->nstale_key);
+    }
     /* reply is NULL when noreply hid it or memcached closes silently. */
     if (err->reply != NULL) {
         text_encode_line(conn_reply_buf(c), err->reply);
@@ -550,6 +584,7 @@ conn_on_tick(struct conn *c, uint64_t now_ms)
     if (idle > 0 && c->nmarks == 0 && conn_pending(c) == 0 &&
         now_ms - c->last_active_ms > (uint64_t)idle * 1000) {
         log_debug("<%d idle for %d s: closing", c->fd, idle);
+        stats_add(&c->w->stats, STAT_idle_kicks, 1);
         conn_close(c);
     }
 }

@@ -73,6 +73,7 @@ struct server {
     _Atomic int curr_conns;
     _Atomic uint64_t total_conns, rejected_conns, conn_structures;
     _Atomic uint64_t total_conns_base, rejected_conns_base; /* at `stats reset` */
+    _Atomic uint64_t total_items_base, reclaimed_base;      /* at `stats reset` */
     _Atomic bool stopping;
     int64_t started; /* Unix seconds at start */
     int tcp_port;    /* first bound TCP port (for -p 0) */

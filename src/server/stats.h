@@ -51,7 +51,8 @@
     X(bytes_written) \
     X(conn_yields) \
     X(durable_waits) \
-    X(storage_errors)
+    X(storage_errors) \
+    X(idle_kicks)
 /* clang-format on */
 
 enum stats_id {
