@@ -285,6 +285,9 @@ conn_reply_done(struct conn *c, struct buf *dst, size_t start, uint64_t ticket)
         return;
     }
     stats_add(&c->w->stats, STAT_durable_waits, 1);
+    if (store_sync_inline(c->w->srv->st)) {
+        worker_request_flush(c->w);
+    }
     if (dst == &c->out) {
         size_t hstart = c->held.len;
 

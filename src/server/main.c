@@ -176,7 +176,10 @@ main_run(const struct config *cfg)
         .data_dir = cfg->data_dir,
         .sync = cfg->sync,
         .sync_interval_ms = cfg->sync_interval_ms,
-        .cache_bytes = cfg->mem_limit,
+        /* -m is split: half for the hot-item cache in front of the store,
+         * half for Berkeley DB's own page cache. */
+        .cache_bytes = cfg->mem_limit - cfg->mem_limit / 2,
+        .hot_cache_bytes = cfg->mem_limit / 2,
     };
     struct coord_config ccfg = {
         .max_item_size = cfg->max_item_size,

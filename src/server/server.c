@@ -114,6 +114,25 @@ worker_sync_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* End of a loop pass under --sync=batch: one log write for every commit
+ * the pass made (and any other thread's), then release what it covers. */
+static void
+worker_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    store_sync_write_now(w->srv->st);
+    worker_sync_cb(-1, 0, w);
+}
+
+void
+worker_request_flush(struct worker *w)
+{
+    event_active(w->flush_ev, EV_READ, 0);
+}
+
 /* Runs on the store's sync thread. */
 static void
 worker_sync_notify(void *arg)
@@ -171,7 +190,13 @@ worker_init(struct server *srv, struct worker *w, int id)
     pthread_mutex_init(&w->queue_lock, NULL);
     thread_stats_init(&w->stats);
     w->base = event_base_new();
-    if (w->base == NULL) {
+    /* Three priorities: I/O and timers at the default (1), the end-of-pass
+     * log write below them (2). */
+    if (w->base == NULL || event_base_priority_init(w->base, 3) != 0) {
+        return RC_ENOMEM;
+    }
+    w->flush_ev = event_new(w->base, -1, 0, worker_flush_cb, w);
+    if (w->flush_ev == NULL || event_priority_set(w->flush_ev, 2) != 0) {
         return RC_ENOMEM;
     }
     w->notify_ev = event_new(w->base, -1, EV_PERSIST, worker_notify_cb, w);
@@ -198,6 +223,9 @@ worker_deinit(struct worker *w)
     }
     if (w->tick_ev != NULL) {
         event_free(w->tick_ev);
+    }
+    if (w->flush_ev != NULL) {
+        event_free(w->flush_ev);
     }
     if (w->base != NULL) {
         event_base_free(w->base);

@@ -47,6 +47,9 @@ struct worker {
     struct event *notify_ev;    /* owned: new connections, stop request */
     struct event *sync_ev;      /* owned: durability progress */
     struct event *tick_ev;      /* owned: 1 s timer (idle timeout, stop deadline) */
+    struct event *flush_ev;     /* owned: lowest priority, so it runs after every
+                                 * I/O callback of a loop pass: writes the log
+                                 * once for the pass's commits (--sync=batch) */
     pthread_mutex_t queue_lock; /* guards queue, qlen, qcap */
     int *queue;                 /* owned: accepted fds to adopt */
     size_t qlen, qcap;
@@ -78,6 +81,10 @@ struct server {
     int64_t started; /* Unix seconds at start */
     int tcp_port;    /* first bound TCP port (for -p 0) */
 };
+
+/* A connection of w holds a reply behind a ticket that the writer must
+ * resolve itself (store_sync_inline): schedule the end-of-pass log write. */
+void worker_request_flush(struct worker *w);
 
 int server_create(const struct config *cfg, struct coord *co, struct server **out);
 /* Run until SIGTERM/SIGINT or `shutdown`; then stop accepting, let workers

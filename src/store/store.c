@@ -9,11 +9,12 @@
  * Group commit, the ticket rule:
  *
  *   writer: ops->put commits (no fsync)  -> t = flushes_started + 1
- *   sync thread: k = ++flushes_started;  ops->flush_log() (ALWAYS) or
- *                ops->write_log() (BATCH);  flushes_completed = k
+ *   flusher: k = ++flushes_started;  ops->flush_log() (ALWAYS, on the sync
+ *            thread) or ops->write_log() (BATCH, on the writer's own thread
+ *            through store_sync_write_now);  flushes_completed = k
  *
  * flush_log makes durable (write_log: safe from a process crash) every commit
- * completed before it started. A commit
+ * completed before it started. Rounds never overlap (round_mu). A commit
  * that returned before the writer read flushes_started == t - 1 is covered by
  * flush t, which starts strictly later. Flushes run one at a time on one
  * thread, so flushes_completed >= t means flush t has finished: the ticket is
@@ -44,6 +45,7 @@
 #include "base/log.h"
 #include "base/status.h"
 #include "base/util.h"
+#include "store/cache.h"
 #include "store/engine.h"
 #include "store/store.h"
 
@@ -66,9 +68,11 @@ struct store {
     void *eng;                    /* owned; ops->close releases it */
     struct store_config cfg;      /* copy; cfg.data_dir == data_dir */
     char *data_dir;               /* owned */
+    struct cache *cache;          /* owned; NULL when hot_cache_bytes is 0 */
 
     bool has_thread;
     pthread_t thread;
+    pthread_mutex_t round_mu; /* serialises flush rounds; taken before lock */
     pthread_mutex_t lock;
     pthread_cond_t wake; /* sync thread sleeps here (monotonic clock) */
     bool stopping;
@@ -81,6 +85,7 @@ struct store {
     struct store_sub subs[STORE_MAX_SUBSCRIBERS];
     unsigned nsubs;
     uint64_t flush_ns_total;
+    uint64_t periodic_syncs; /* batch: fsyncs made by the timer */
     uint64_t flush_ns_max;
 };
 
@@ -144,12 +149,15 @@ store_record_fail_locked(struct store *st, uint64_t k, int rc)
 /* Caller holds lock; returns with it held. Runs one flush and tells the
  * subscribers, both without the lock. */
 static void
-store_flush_locked(struct store *st, bool to_disk)
+store_flush_locked(struct store *st, bool to_disk, bool notify)
 {
     uint64_t k, t0, dt;
     unsigned i, nsubs;
     int rc;
 
+    pthread_mutex_unlock(&st->lock);
+    pthread_mutex_lock(&st->round_mu);
+    pthread_mutex_lock(&st->lock);
     k = ++st->started;
     pthread_mutex_unlock(&st->lock);
 
@@ -175,11 +183,12 @@ store_flush_locked(struct store *st, bool to_disk)
     }
     nsubs = st->nsubs;
     pthread_mutex_unlock(&st->lock);
+    pthread_mutex_unlock(&st->round_mu);
 
     if (rc != RC_OK) {
         log_error("store: log flush %llu failed: %s", (unsigned long long)k, rc_strerror(rc));
     }
-    for (i = 0; i < nsubs; i++) {
+    for (i = 0; notify && i < nsubs; i++) {
         st->subs[i].notify(st->subs[i].arg);
     }
     pthread_mutex_lock(&st->lock);
@@ -197,6 +206,34 @@ store_deadline_after(struct timespec *ts, unsigned ms)
     }
 }
 
+/* Batch mode's periodic work (lock held on entry and exit). The fsync is
+ * not a ticket round: tickets only need the OS, and writers resolve their
+ * own (store_sync_write_now), so a slow disk never holds them up. A ticket
+ * left pending by a writer that did not call store_sync_write_now is
+ * resolved here. */
+static void
+store_batch_tick(struct store *st)
+{
+    uint64_t t0 = util_mono_ns(), dt;
+    int rc;
+
+    if (st->requested > st->completed) {
+        store_flush_locked(st, false, true);
+    }
+    pthread_mutex_unlock(&st->lock);
+    rc = st->ops->flush_log(st->eng);
+    dt = util_mono_ns() - t0;
+    if (rc != RC_OK) {
+        log_error("store: periodic log flush failed: %s", rc_strerror(rc));
+    }
+    pthread_mutex_lock(&st->lock);
+    st->periodic_syncs++;
+    st->flush_ns_total += dt;
+    if (dt > st->flush_ns_max) {
+        st->flush_ns_max = dt;
+    }
+}
+
 static void *
 store_sync_main(void *arg)
 {
@@ -208,12 +245,14 @@ store_sync_main(void *arg)
     pthread_mutex_lock(&st->lock);
     store_deadline_after(&deadline, st->cfg.sync_interval_ms);
     for (;;) {
-        if (st->requested > st->completed) {
-            /* Waiting writers: always needs the disk, batch only the OS. */
-            store_flush_locked(st, !batch);
+        if (!batch && st->requested > st->completed) {
+            store_flush_locked(st, true, true); /* waiting writers need the disk */
             continue;
         }
         if (st->stopping) {
+            if (st->requested > st->completed) {
+                store_flush_locked(st, !batch, true); /* resolve every ticket out */
+            }
             break;
         }
         if (!batch) {
@@ -222,7 +261,7 @@ store_sync_main(void *arg)
         }
         rc = pthread_cond_timedwait(&st->wake, &st->lock, &deadline);
         if (rc == ETIMEDOUT) {
-            store_flush_locked(st, true);
+            store_batch_tick(st);
             store_deadline_after(&deadline, st->cfg.sync_interval_ms);
         }
     }
@@ -243,6 +282,10 @@ store_start_sync(struct store *st)
     rc = pthread_cond_init(&st->wake, &ca);
     pthread_condattr_destroy(&ca);
     if (rc != 0) {
+        return RC_ENOMEM;
+    }
+    if (pthread_mutex_init(&st->round_mu, NULL) != 0) {
+        pthread_cond_destroy(&st->wake);
         return RC_ENOMEM;
     }
     if (pthread_mutex_init(&st->lock, NULL) != 0) {
@@ -270,6 +313,7 @@ store_stop_sync(struct store *st)
         pthread_join(st->thread, NULL);
     }
     pthread_mutex_destroy(&st->lock);
+    pthread_mutex_destroy(&st->round_mu);
     pthread_cond_destroy(&st->wake);
 }
 
@@ -315,6 +359,10 @@ store_open_engine(const struct store_config *cfg, const struct engine_ops *ops, 
     if (st->cfg.sync_interval_ms == 0) {
         st->cfg.sync_interval_ms = STORE_DEFAULT_SYNC_INTERVAL_MS;
     }
+    rc = cache_create(cfg->hot_cache_bytes, &st->cache);
+    if (rc != RC_OK) {
+        goto fail;
+    }
     rc = ops->open(&st->cfg, &st->eng);
     if (rc != RC_OK) {
         goto fail;
@@ -329,6 +377,7 @@ store_open_engine(const struct store_config *cfg, const struct engine_ops *ops, 
     return RC_OK;
 
 fail:
+    cache_destroy(st->cache);
     rc_free(st->data_dir);
     rc_free(st);
     return rc;
@@ -358,37 +407,60 @@ store_close(struct store *st)
     }
     store_stop_sync(st);
     st->ops->close(st->eng);
+    cache_destroy(st->cache);
     rc_free(st->data_dir);
     rc_free(st);
 }
 
 /* ------------------------------------------------------------ data calls */
 
+/* Reads try the hot-item cache first; writes change the engine and the
+ * cache together under the key's cache shard lock (cache.h). */
 int
 store_get(struct store *st, const void *key, size_t nkey, struct buf *val)
 {
+    uint64_t gen;
+    int rc;
+
     if (nkey == 0) {
         return RC_EINVAL;
     }
-    return st->ops->get(st->eng, key, nkey, val);
+    if (cache_get(st->cache, key, nkey, val, &gen) == RC_OK) {
+        return RC_OK;
+    }
+    rc = st->ops->get(st->eng, key, nkey, val);
+    if (rc == RC_OK) {
+        cache_fill(st->cache, key, nkey, val->data, val->len, gen);
+    }
+    return rc;
 }
 
 int
 store_put(struct store *st, const void *key, size_t nkey, const void *val, size_t nval)
 {
+    int rc;
+
     if (nkey == 0 || (nval > 0 && val == NULL)) {
         return RC_EINVAL;
     }
-    return st->ops->put(st->eng, key, nkey, val, nval);
+    cache_write_begin(st->cache, key, nkey);
+    rc = st->ops->put(st->eng, key, nkey, val, nval);
+    cache_write_end(st->cache, key, nkey, rc == RC_OK ? (val ? val : "") : NULL, nval);
+    return rc;
 }
 
 int
 store_delete(struct store *st, const void *key, size_t nkey)
 {
+    int rc;
+
     if (nkey == 0) {
         return RC_EINVAL;
     }
-    return st->ops->del(st->eng, key, nkey);
+    cache_write_begin(st->cache, key, nkey);
+    rc = st->ops->del(st->eng, key, nkey);
+    cache_write_end(st->cache, key, nkey, NULL, 0);
+    return rc;
 }
 
 int
@@ -402,7 +474,10 @@ store_scan(struct store *st, struct buf *cursor, size_t max, store_scan_fn fn, v
 int
 store_truncate(struct store *st)
 {
-    return st->ops->truncate(st->eng);
+    int rc = st->ops->truncate(st->eng);
+
+    cache_clear(st->cache);
+    return rc;
 }
 
 int
@@ -437,10 +512,36 @@ store_sync_ticket(struct store *st)
     t = st->started + 1;
     if (st->requested < t) {
         st->requested = t;
-        pthread_cond_signal(&st->wake);
+        if (st->cfg.sync == STORE_SYNC_ALWAYS) {
+            pthread_cond_signal(&st->wake); /* batch: the writer resolves it */
+        }
     }
     pthread_mutex_unlock(&st->lock);
     return t;
+}
+
+bool
+store_sync_inline(const struct store *st)
+{
+    return st->has_thread && st->cfg.sync == STORE_SYNC_BATCH;
+}
+
+int
+store_sync_write_now(struct store *st)
+{
+    int rc = RC_OK;
+
+    if (!store_sync_inline(st)) {
+        return RC_OK;
+    }
+    /* The caller looks at its own tickets next; other writers resolve
+     * theirs the same way, so nobody needs a notification. */
+    pthread_mutex_lock(&st->lock);
+    if (st->requested > st->completed) {
+        store_flush_locked(st, false, false);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
 }
 
 int
@@ -490,6 +591,20 @@ store_sync_subscribe(struct store *st, void (*notify)(void *arg), void *arg)
     return rc;
 }
 
+static void
+store_stats_cache(struct store *st, store_stat_fn emit, void *arg)
+{
+    struct cache_stats cs;
+
+    cache_get_stats(st->cache, &cs);
+    store_emit_u64(emit, arg, "hot_cache_limit_bytes", cs.bytes_limit);
+    store_emit_u64(emit, arg, "hot_cache_bytes", cs.bytes_used);
+    store_emit_u64(emit, arg, "hot_cache_items", cs.items);
+    store_emit_u64(emit, arg, "hot_cache_hits", cs.hits);
+    store_emit_u64(emit, arg, "hot_cache_misses", cs.misses);
+    store_emit_u64(emit, arg, "hot_cache_evictions", cs.evictions);
+}
+
 void
 store_stats(struct store *st, store_stat_fn emit, void *arg)
 {
@@ -508,6 +623,7 @@ store_stats(struct store *st, store_stat_fn emit, void *arg)
     store_emit_u64(emit, arg, "sync_failures", nfails);
     store_emit_u64(emit, arg, "sync_time_avg_us", done ? total / done / 1000 : 0);
     store_emit_u64(emit, arg, "sync_time_max_us", max / 1000);
+    store_stats_cache(st, emit, arg);
     if (st->ops->stats != NULL) {
         st->ops->stats(st->eng, emit, arg);
     }

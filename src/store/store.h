@@ -17,10 +17,11 @@
  *           store_sync_check(ticket) says RC_OK. One background flush makes
  *           every write committed before it durable, so concurrent writers
  *           share one fsync (group commit).
- *   BATCH   as ALWAYS, but the background round only writes the log to the
- *           OS (one write(2) for a group of commits): once its ticket is OK a
- *           write survives a process crash; an fsync follows at least every
- *           sync_interval_ms.
+ *   BATCH   tickets as under ALWAYS, but a round only writes the log to the
+ *           OS (one write(2) for a group of commits) and runs on the writer's
+ *           thread (store_sync_write_now): once its ticket is OK a write
+ *           survives a process crash; an fsync follows at least every
+ *           sync_interval_ms on the sync thread.
  *   NONE    a write returns with its log record in Berkeley DB's buffer only.
  */
 #ifndef RC_STORE_STORE_H
@@ -42,7 +43,9 @@ struct store_config {
     const char *data_dir; /* environment home, created if missing (BDB) */
     enum store_sync sync;
     unsigned sync_interval_ms;  /* BATCH: fsync at least this often (default 1000) */
-    uint64_t cache_bytes;       /* Berkeley DB cache size (-m) */
+    uint64_t cache_bytes;       /* Berkeley DB cache size (part of -m) */
+    uint64_t hot_cache_bytes;   /* in-process cache of hot items in front of
+                                 * the engine (part of -m); 0 = none */
     unsigned checkpoint_kbytes; /* checkpoint after this much log (0 = default) */
 };
 
@@ -83,6 +86,13 @@ int store_meta_put(struct store *st, const char *name, const void *val, size_t n
  * flush that covered it failed. Under NONE tickets are 0 and always OK. */
 uint64_t store_sync_ticket(struct store *st);
 int store_sync_check(struct store *st, uint64_t ticket);
+/* BATCH resolves tickets on the writer's own thread, with no hand-off:
+ * store_sync_inline says so, and after a group of writes the writer calls
+ * store_sync_write_now, which writes the log of every commit so far to the
+ * OS with one write(2) (returning its status; RC_OK when nothing waits).
+ * The sync thread then only fsyncs every sync_interval_ms. */
+bool store_sync_inline(const struct store *st);
+int store_sync_write_now(struct store *st);
 /* notify(arg) runs on the sync thread after every completed (or failed)
  * flush; it must be cheap and thread-safe. Up to 64 subscribers. */
 int store_sync_subscribe(struct store *st, void (*notify)(void *arg), void *arg);

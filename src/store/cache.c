@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cache.c - see cache.h. Each shard is a chained hash table (power-of-two
+ * buckets, doubled when the load passes 1) threaded on an LRU list; an
+ * entry is one allocation holding key and value.
+ *
+ *   hash(key) --high bits--> shard (lock, gen, LRU, bytes)
+ *             --low bits---> bucket chain
+ *
+ * Invariants (per shard, under its lock): every entry is in exactly one
+ * bucket chain and in the LRU list; bytes_used is the sum of entry costs
+ * and stays <= limit after every insert; gen grows on every write.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/hash.h"
+#include "base/status.h"
+#include "store/cache.h"
+
+#define CACHE_SHARDS      64
+#define CACHE_MIN_BUCKETS 64
+
+struct cache_entry {
+    struct cache_entry *hnext;       /* bucket chain */
+    struct cache_entry *prev, *next; /* LRU: head is most recent */
+    uint64_t hash;
+    uint32_t nkey, nval;
+    char data[]; /* key, then value */
+};
+
+struct cache_shard {
+    pthread_mutex_t lock;
+    struct cache_entry **buckets; /* owned */
+    size_t nbuckets, items;
+    struct cache_entry *head, *tail; /* LRU */
+    uint64_t bytes_used, limit, gen;
+    uint64_t hits, misses, evictions;
+};
+
+struct cache {
+    uint64_t limit;
+    struct cache_shard shards[CACHE_SHARDS];
+};
+
+static size_t
+cache_cost(size_t nkey, size_t nval)
+{
+    return sizeof(struct cache_entry) + nkey + nval;
+}
+
+static struct cache_shard *
+cache_shard(struct cache *c, uint64_t h)
+{
+    return &c->shards[(h >> 58) % CACHE_SHARDS];
+}
+
+int
+cache_create(uint64_t bytes, struct cache **out)
+{
+    struct cache *c;
+
+    *out = NULL;
+    if (bytes == 0) {
+        return RC_OK;
+    }
+    c = rc_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return RC_ENOMEM;
+    }
+    c->limit = bytes;
+    for (int i = 0; i < CACHE_SHARDS; i++) {
+        struct cache_shard *s = &c->shards[i];
+
+        pthread_mutex_init(&s->lock, NULL);
+        s->limit = bytes / CACHE_SHARDS;
+        s->nbuckets = CACHE_MIN_BUCKETS;
+        s->buckets = rc_calloc(s->nbuckets, sizeof(*s->buckets));
+        if (s->buckets == NULL) {
+            cache_destroy(c);
+            return RC_ENOMEM;
+        }
+    }
+    *out = c;
+    return RC_OK;
+}
+
+/* ------------------------------------------------------------ shard internals */
+
+static struct cache_entry **
+cache_find_slot(struct cache_shard *s, uint64_t h, const void *key, size_t nkey)
+{
+    struct cache_entry **pp = &s->buckets[h & (s->nbuckets - 1)];
+
+    for (; *pp != NULL; pp = &(*pp)->hnext) {
+        struct cache_entry *e = *pp;
+
+        if (e->hash == h && e->nkey == nkey && memcmp(e->data, key, nkey) == 0) {
+            return pp;
+        }
+    }
+    return pp;
+}
+
+static void
+cache_lru_unlink(struct cache_shard *s, struct cache_entry *e)
+{
+    if (e->prev != NULL) {
+        e->prev->next = e->next;
+    } else {
+        s->head = e->next;
+    }
+    if (e->next != NULL) {
+        e->next->prev = e->prev;
+    } else {
+        s->tail = e->prev;
+    }
+}
+
+static void
+cache_lru_push(struct cache_shard *s, struct cache_entry *e)
+{
+    e->prev = NULL;
+    e->next = s->head;
+    if (s->head != NULL) {
+        s->head->prev = e;
+    }
+    s->head = e;
+    if (s->tail == NULL) {
+        s->tail = e;
+    }
+}
+
+/* Unlink *pp from its chain and the LRU, and free it. */
+static void
+cache_drop(struct cache_shard *s, struct cache_entry **pp)
+{
+    struct cache_entry *e = *pp;
+
+    *pp = e->hnext;
+    cache_lru_unlink(s, e);
+    s->bytes_used -= cache_cost(e->nkey, e->nval);
+    s->items--;
+    rc_free(e);
+}
+
+static void
+cache_remove(struct cache_shard *s, uint64_t h, const void *key, size_t nkey)
+{
+    struct cache_entry **pp = cache_find_slot(s, h, key, nkey);
+
+    if (*pp != NULL) {
+        cache_drop(s, pp);
+    }
+}
+
+static void
+cache_grow(struct cache_shard *s)
+{
+    size_t n = s->nbuckets * 2;
+    struct cache_entry **b = rc_calloc(n, sizeof(*b));
+
+    if (b == NULL) {
+        return; /* longer chains, still correct */
+    }
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        struct cache_entry *e = s->buckets[i], *next;
+
+        for (; e != NULL; e = next) {
+            next = e->hnext;
+            e->hnext = b[e->hash & (n - 1)];
+            b[e->hash & (n - 1)] = e;
+        }
+    }
+    rc_free(s->buckets);
+    s->buckets = b;
+    s->nbuckets = n;
+}
+
+static void
+cache_evict(struct cache_shard *s)
+{
+    while (s->bytes_used > s->limit && s->tail != NULL) {
+        struct cache_entry *e = s->tail;
+
+        cache_drop(s, cache_find_slot(s, e->hash, e->data, e->nkey));
+        s->evictions++;
+    }
+}
+
+/* Insert (the key must not be present). Too-large values are not cached. */
+static void
+cache_insert(struct cache_shard *s, uint64_t h, const void *key, size_t nkey, const void *val,
+             size_t nval)
+{
+    size_t cost = cache_cost(nkey, nval);
+    struct cache_entry *e;
+
+    if (cost > s->limit / 8 || nval > UINT32_MAX || (e = rc_malloc(cost)) == NULL) {
+        return;
+    }
+    e->hash = h;
+    e->nkey = (uint32_t)nkey;
+    e->nval = (uint32_t)nval;
+    memcpy(e->data, key, nkey);
+    memcpy(e->data + nkey, val, nval);
+    e->hnext = s->buckets[h & (s->nbuckets - 1)];
+    s->buckets[h & (s->nbuckets - 1)] = e;
+    cache_lru_push(s, e);
+    s->bytes_used += cost;
+    s->items++;
+    if (s->items > s->nbuckets) {
+        cache_grow(s);
+    }
+    cache_evict(s);
+}
+
+/* ------------------------------------------------------------ API */
+
+int
+cache_get(struct cache *c, const void *key, size_t nkey, struct buf *val, uint64_t *gen)
+{
+    uint64_t h;
+    struct cache_shard *s;
+    struct cache_entry *e;
+    int rc = RC_ENOTFOUND;
+
+    *gen = 0;
+    if (c == NULL) {
+        return RC_ENOTFOUND;
+    }
+    h = hash_fnv1a64(key, nkey);
+    s = cache_shard(c, h);
+    pthread_mutex_lock(&s->lock);
+    e = *cache_find_slot(s, h, key, nkey);
+    if (e != NULL) {
+        buf_reset(val);
+        rc = buf_append(val, e->data + e->nkey, e->nval);
+        if (rc == RC_OK) {
+            cache_lru_unlink(s, e);
+            cache_lru_push(s, e);
+            s->hits++;
+        }
+    } else {
+        s->misses++;
+        *gen = s->gen;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void
+cache_fill(struct cache *c, const void *key, size_t nkey, const void *val, size_t nval,
+           uint64_t gen)
+{
+    uint64_t h;
+    struct cache_shard *s;
+
+    if (c == NULL) {
+        return;
+    }
+    h = hash_fnv1a64(key, nkey);
+    s = cache_shard(c, h);
+    pthread_mutex_lock(&s->lock);
+    /* An unchanged generation means no write since the engine read, so the
+     * value is current; a present entry is then equal to it already. */
+    if (s->gen == gen && *cache_find_slot(s, h, key, nkey) == NULL) {
+        cache_insert(s, h, key, nkey, val, nval);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void
+cache_write_begin(struct cache *c, const void *key, size_t nkey)
+{
+    if (c != NULL) {
+        pthread_mutex_lock(&cache_shard(c, hash_fnv1a64(key, nkey))->lock);
+    }
+}
+
+void
+cache_write_end(struct cache *c, const void *key, size_t nkey, const void *val, size_t nval)
+{
+    uint64_t h;
+    struct cache_shard *s;
+
+    if (c == NULL) {
+        return;
+    }
+    h = hash_fnv1a64(key, nkey);
+    s = cache_shard(c, h);
+    s->gen++;
+    cache_remove(s, h, key, nkey);
+    if (val != NULL) {
+        cache_insert(s, h, key, nkey, val, nval);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void
+cache_shard_clear(struct cache_shard *s)
+{
+    while (s->head != NULL) {
+        struct cache_entry *e = s->head;
+
+        cache_drop(s, cache_find_slot(s, e->hash, e->data, e->nkey));
+    }
+    s->gen++;
+}
+
+void
+cache_clear(struct cache *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (int i = 0; i < CACHE_SHARDS; i++) {
+        pthread_mutex_lock(&c->shards[i].lock);
+        cache_shard_clear(&c->shards[i]);
+        pthread_mutex_unlock(&c->shards[i].lock);
+    }
+}
+
+void
+cache_destroy(struct cache *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (int i = 0; i < CACHE_SHARDS; i++) {
+        if (c->shards[i].buckets != NULL) {
+            cache_shard_clear(&c->shards[i]);
+            rc_free(c->shards[i].buckets);
+        }
+        pthread_mutex_destroy(&c->shards[i].lock);
+    }
+    rc_free(c);
+}
+
+void
+cache_get_stats(struct cache *c, struct cache_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (c == NULL) {
+        return;
+    }
+    out->bytes_limit = c->limit;
+    for (int i = 0; i < CACHE_SHARDS; i++) {
+        struct cache_shard *s = &c->shards[i];
+
+        pthread_mutex_lock(&s->lock);
+        out->bytes_used += s->bytes_used;
+        out->items += s->items;
+        out->hits += s->hits;
+        out->misses += s->misses;
+        out->evictions += s->evictions;
+        pthread_mutex_unlock(&s->lock);
+    }
+}

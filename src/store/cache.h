@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cache.h - a bounded in-process cache of recently used items in front of a
+ * storage engine (private to src/store; store.c is its only user).
+ *
+ * It holds exact copies of stored values, so a hit never reaches the engine:
+ * reads of hot items cost a hash lookup and a copy instead of a B-tree
+ * search with page latches and lock-manager calls.
+ *
+ * Consistency: the cache is never the only holder of a value; the engine is
+ * the truth. Writers call cache_write_begin, write the engine, then
+ * cache_write_end with the new value (or NULL for a delete): the shard lock
+ * is held across the engine write, so the cache and the engine change
+ * together for a key, whatever the callers do. Readers that miss call
+ * cache_fill with the generation cache_get gave them; a fill loses against
+ * any write that happened to the shard in between, so a value read from the
+ * engine before a write can never be cached after it.
+ *
+ * Memory: at most `bytes` of keys and values (plus per-entry overhead,
+ * counted), split evenly over CACHE_SHARDS shards, each with its own lock,
+ * hash table and LRU list. Values larger than a shard's budget / 8 are not
+ * cached.
+ */
+#ifndef RC_STORE_CACHE_H
+#define RC_STORE_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+
+struct cache;
+
+/* bytes == 0: no cache (every call is a cheap no-op, cache_get misses). */
+int cache_create(uint64_t bytes, struct cache **out);
+void cache_destroy(struct cache *c); /* NULL ok */
+
+/* RC_OK and val filled on a hit; RC_ENOTFOUND on a miss, with *gen set for
+ * a later cache_fill. */
+int cache_get(struct cache *c, const void *key, size_t nkey, struct buf *val, uint64_t *gen);
+/* Insert a value just read from the engine, unless the shard changed since
+ * cache_get returned gen. */
+void cache_fill(struct cache *c, const void *key, size_t nkey, const void *val, size_t nval,
+                uint64_t gen);
+
+/* Around an engine write of key: begin takes the key's shard lock; end
+ * records the outcome (val NULL: the key is gone or the write failed and
+ * its state is unknown) and releases it. Always call both, in order. */
+void cache_write_begin(struct cache *c, const void *key, size_t nkey);
+void cache_write_end(struct cache *c, const void *key, size_t nkey, const void *val, size_t nval);
+
+/* Drop everything (engine truncate). */
+void cache_clear(struct cache *c);
+
+struct cache_stats {
+    uint64_t bytes_limit, bytes_used, items, hits, misses, evictions;
+};
+void cache_get_stats(struct cache *c, struct cache_stats *out);
+
+#endif
