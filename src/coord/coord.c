@@ -39,52 +39,8 @@
 #include "base/status.h"
 #include "base/util.h"
 #include "coord/coord.h"
+#include "coord/coord_internal.h"
 #include "kv/record.h"
-
-#define COORD_LOCKS             1024                /* stripes; power of two */
-#define COORD_CAS_BLOCK         (1u << 20)          /* cas values reserved per metadata write */
-#define COORD_REALTIME_MAXDELTA (60 * 60 * 24 * 30) /* memcached: 30 days */
-#define COORD_INCR_MAX_LEN      64                  /* longest value incr/decr will parse */
-#define COORD_META_CAS          "cas_hwm"
-#define COORD_META_FLUSH        "flush"
-
-/* Items hidden by flush_all: cas below flush_cas, or written at or before
- * flush_ms, or (once its time has come) at or before pending_ms. */
-struct coord_flush {
-    _Atomic uint64_t flush_cas;
-    _Atomic int64_t flush_ms;
-    _Atomic int64_t pending_ms; /* 0 = none */
-};
-
-struct coord {
-    struct coord_config cfg;
-    struct store *st; /* borrowed; outlives the coord */
-    pthread_mutex_t locks[COORD_LOCKS];
-
-    pthread_mutex_t cas_lock; /* guards cas_reserved and the meta write */
-    _Atomic uint64_t cas_next;
-    _Atomic uint64_t cas_reserved; /* values < this are covered on disk */
-
-    pthread_mutex_t flush_lock; /* serialises flush writers and the meta
-                                 * write; readers load the atomics */
-    struct coord_flush flush;
-    _Atomic uint64_t flush_gen; /* bumps on every flush_all */
-
-    _Atomic uint64_t curr_items, total_items, bytes, reclaimed, sweeps;
-
-    pthread_t sweeper;
-    bool sweeper_running;
-    pthread_mutex_t sweep_lock;
-    pthread_cond_t sweep_cond;
-    bool stopping;
-};
-
-struct coord_thread {
-    struct coord *co;
-    struct buf old; /* current stored bytes of the key being worked on */
-    struct buf enc; /* new encoded record */
-    struct buf val; /* composed value (append/prepend/incr) */
-};
 
 /* ------------------------------------------------------------------ time */
 
@@ -98,7 +54,7 @@ coord_now(struct coord *co)
 /* memcached's exptime rule: 0 never; negative: already expired; up to 30
  * days: relative; beyond: absolute Unix time. Expired results are 1 (a time
  * in the past) so the record is stored but invisible, as memcached does. */
-static int64_t
+int64_t
 coord_abs_exptime(int64_t exptime, int64_t now)
 {
     if (exptime == 0) {
@@ -217,7 +173,7 @@ coord_flush_load(struct coord *co)
     return RC_OK;
 }
 
-static bool
+bool
 coord_is_flushed(struct coord *co, const struct record *r, int64_t now_ms)
 {
     int64_t pending;
@@ -233,7 +189,7 @@ coord_is_flushed(struct coord *co, const struct record *r, int64_t now_ms)
 /* flush_all [delay]: immediate hides everything stored so far (by cas) and
  * cancels a pending delayed flush, as memcached's newer flush_all replaces the
  * older; a delay hides what was stored at or before the time it names. */
-static int
+int
 coord_flush_all(struct coord *co, const struct request *req)
 {
     int64_t now = util_now_s(), now_ms = util_now_ms();
@@ -266,7 +222,7 @@ coord_flush_all(struct coord *co, const struct request *req)
 
 /* ------------------------------------------------------------------ helpers */
 
-static pthread_mutex_t *
+pthread_mutex_t *
 coord_key_lock(struct coord *co, const struct req_key *k)
 {
     return &co->locks[hash_fnv1a64(k->key, k->nkey) & (COORD_LOCKS - 1)];
@@ -275,7 +231,7 @@ coord_key_lock(struct coord *co, const struct req_key *k)
 /* Read the key's record into ct->old and decode it. Returns RC_OK (live),
  * RC_ENOTFOUND with *miss saying why, or a storage failure. *present says
  * whether a record exists at all (live or not). */
-static int
+int
 coord_load(struct coord_thread *ct, const struct req_key *k, struct record *r, enum resp_miss *miss,
            bool *present)
 {
@@ -307,20 +263,25 @@ coord_load(struct coord_thread *ct, const struct req_key *k, struct record *r, e
 
 /* Store *r under k. `had` says whether a record existed before (for counts),
  * `oldlen` its value length. Sets *ticket for durability. */
-static int
-coord_write(struct coord_thread *ct, const struct req_key *k, struct record *r, bool had,
-            size_t oldlen, uint64_t *ticket)
+int
+coord_write(struct coord_thread *ct, const struct req_key *k, struct record *r,
+            const struct req_opts *opts, bool had, size_t oldlen, uint64_t *ticket)
 {
     struct coord *co = ct->co;
     int rc;
 
-    /* Every version gets a cas, even under -C (where clients are shown 0):
-     * flush_all's immediate threshold relies on it. */
-    rc = coord_cas_next(co, &r->cas);
-    if (rc != RC_OK) {
-        return rc;
+    if (opts != NULL && (opts->set & REQO_NEW_CAS) != 0) {
+        r->cas = opts->new_cas; /* meta E: the client chose it */
+    } else {
+        /* Every version gets a cas, even under -C (where clients are shown
+         * 0): flush_all's immediate threshold relies on it. */
+        rc = coord_cas_next(co, &r->cas);
+        if (rc != RC_OK) {
+            return rc;
+        }
     }
     r->mtime_ms = util_now_ms();
+    r->atime = r->mtime_ms / 1000;
     buf_reset(&ct->enc);
     rc = record_encode(r, &ct->enc);
     if (rc != RC_OK) {
@@ -341,7 +302,7 @@ coord_write(struct coord_thread *ct, const struct req_key *k, struct record *r, 
     return RC_OK;
 }
 
-static int
+int
 coord_remove(struct coord_thread *ct, const struct req_key *k, size_t oldlen, uint64_t *ticket)
 {
     struct coord *co = ct->co;
@@ -357,9 +318,10 @@ coord_remove(struct coord_thread *ct, const struct req_key *k, size_t oldlen, ui
     return rc;
 }
 
-/* Rewrite *r in place keeping its cas and write time (touch, gat): the
- * value is unchanged, so nothing a cas holder saw has changed. */
-static int
+/* Rewrite *r in place keeping its cas and write time (touch, gat, access
+ * and recache bookkeeping): the value is unchanged, so nothing a cas holder
+ * saw has changed. ticket NULL: the caller does not wait for durability. */
+int
 coord_rewrite(struct coord_thread *ct, const struct req_key *k, const struct record *r,
               uint64_t *ticket)
 {
@@ -371,13 +333,13 @@ coord_rewrite(struct coord_thread *ct, const struct req_key *k, const struct rec
     if (rc == RC_OK) {
         rc = store_put(co->st, k->key, k->nkey, ct->enc.data, ct->enc.len);
     }
-    if (rc == RC_OK) {
+    if (rc == RC_OK && ticket != NULL) {
         *ticket = store_sync_ticket(co->st);
     }
     return rc;
 }
 
-static void
+void
 coord_fill_hit(const struct coord *co, struct response *resp, const struct record *r)
 {
     resp->status = RC_OK;
@@ -385,322 +347,6 @@ coord_fill_hit(const struct coord *co, struct response *resp, const struct recor
     resp->cas = co->cfg.use_cas ? r->cas : 0;
     resp->value = r->value;
     resp->nvalue = r->nvalue;
-}
-
-/* ------------------------------------------------------------------ commands */
-
-static int
-coord_do_get(struct coord_thread *ct, const struct request *req, size_t ki, struct response *resp,
-             uint64_t *ticket)
-{
-    const struct req_key *k = &req->keys[ki];
-    struct record r;
-    bool present;
-    int rc;
-
-    if (req->cmd == REQ_GET || req->cmd == REQ_GETS) {
-        rc = coord_load(ct, k, &r, &resp->miss, &present);
-        resp->status = rc;
-        if (rc == RC_OK) {
-            coord_fill_hit(ct->co, resp, &r);
-        }
-        return RC_OK;
-    }
-    /* gat/gats: fetch and update the expiry; the cas stays (as touch). */
-    pthread_mutex_t *lk = coord_key_lock(ct->co, k);
-    pthread_mutex_lock(lk);
-    rc = coord_load(ct, k, &r, &resp->miss, &present);
-    if (rc == RC_OK) {
-        r.exptime = coord_abs_exptime(req->exptime, util_now_s());
-        rc = coord_rewrite(ct, k, &r, ticket);
-        if (rc == RC_OK) {
-            /* ct->old still holds the value bytes r points into. */
-            coord_fill_hit(ct->co, resp, &r);
-        }
-    }
-    pthread_mutex_unlock(lk);
-    resp->status = rc;
-    return RC_OK;
-}
-
-/* Compose append/prepend's value into ct->val. */
-static int
-coord_concat(struct coord_thread *ct, const struct request *req, const struct record *old)
-{
-    int rc;
-
-    buf_reset(&ct->val);
-    if (req->cmd == REQ_APPEND) {
-        rc = buf_append(&ct->val, old->value, old->nvalue);
-        if (rc == RC_OK) {
-            rc = buf_append(&ct->val, req->value, req->nvalue);
-        }
-    } else {
-        rc = buf_append(&ct->val, req->value, req->nvalue);
-        if (rc == RC_OK) {
-            rc = buf_append(&ct->val, old->value, old->nvalue);
-        }
-    }
-    return rc;
-}
-
-/* Decide a storage command against the current state. RC_OK: go ahead and
- * store `nr`; otherwise the reply status. */
-static int
-coord_store_decide(struct coord_thread *ct, const struct request *req, int live,
-                   const struct record *old, struct record *nr)
-{
-    switch (req->cmd) {
-    case REQ_SET:
-        return RC_OK;
-    case REQ_ADD:
-        return live == RC_OK ? RC_ENOTSTORED : RC_OK;
-    case REQ_REPLACE:
-        return live == RC_OK ? RC_OK : RC_ENOTSTORED;
-    case REQ_CAS:
-        if (live != RC_OK) {
-            return RC_ENOTFOUND;
-        }
-        /* Under -C clients see cas 0, so 0 is what matches. */
-        return (ct->co->cfg.use_cas ? old->cas : 0) == req->cas ? RC_OK : RC_EEXISTS;
-    case REQ_APPEND:
-    case REQ_PREPEND:
-        if (live != RC_OK) {
-            return RC_ENOTSTORED;
-        }
-        /* memcached keeps the old flags and expiry; past -I (counted as
-         * memcached counts an item, as set does): NOT_STORED. */
-        if (req_item_size(req->keys[0].nkey, old->nvalue + req->nvalue, old->flags) >
-            ct->co->cfg.max_item_size) {
-            return RC_ENOTSTORED;
-        }
-        if (coord_concat(ct, req, old) != RC_OK) {
-            return RC_ENOMEM;
-        }
-        nr->flags = old->flags;
-        nr->exptime = old->exptime;
-        nr->value = ct->val.data;
-        nr->nvalue = ct->val.len;
-        return RC_OK;
-    default:
-        return RC_EINTERNAL;
-    }
-}
-
-static int
-coord_do_store(struct coord_thread *ct, const struct request *req, struct response *resp,
-               uint64_t *ticket)
-{
-    const struct req_key *k = &req->keys[0];
-    pthread_mutex_t *lk = coord_key_lock(ct->co, k);
-    struct record old, nr;
-    enum resp_miss miss;
-    bool present;
-    int live, rc;
-
-    memset(&old, 0, sizeof(old));
-    nr.flags = req->flags;
-    nr.exptime = coord_abs_exptime(req->exptime, util_now_s());
-    nr.value = req->value;
-    nr.nvalue = req->nvalue;
-    pthread_mutex_lock(lk);
-    live = coord_load(ct, k, &old, &miss, &present);
-    if (live != RC_OK && live != RC_ENOTFOUND) {
-        rc = live;
-    } else {
-        rc = coord_store_decide(ct, req, live, &old, &nr);
-        if (rc == RC_OK) {
-            rc = coord_write(ct, k, &nr, present, present ? old.nvalue : 0, ticket);
-        }
-    }
-    pthread_mutex_unlock(lk);
-    resp->status = rc;
-    return RC_OK;
-}
-
-static int
-coord_do_delete(struct coord_thread *ct, const struct request *req, struct response *resp,
-                uint64_t *ticket)
-{
-    const struct req_key *k = &req->keys[0];
-    pthread_mutex_t *lk = coord_key_lock(ct->co, k);
-    struct record old;
-    enum resp_miss miss;
-    bool present;
-    int rc;
-
-    pthread_mutex_lock(lk);
-    rc = coord_load(ct, k, &old, &miss, &present);
-    if (present && (rc == RC_OK || rc == RC_ENOTFOUND)) {
-        /* A dead record goes too, but the reply is still NOT_FOUND. */
-        int drc = coord_remove(ct, k, old.nvalue, ticket);
-
-        if (drc != RC_OK) {
-            rc = drc;
-        } else if (rc == RC_ENOTFOUND) {
-            atomic_fetch_add(&ct->co->reclaimed, 1);
-        }
-    }
-    pthread_mutex_unlock(lk);
-    resp->status = rc;
-    return RC_OK;
-}
-
-/* Parse a stored value as memcached's incr does (strtoull, then accept if
- * the number is followed by white space or the end; a '-' is refused only
- * when the result would be negative as a signed value, so "-0" passes).
- * Only the first COORD_INCR_MAX_LEN bytes matter: a number cannot be longer,
- * and whatever follows its first trailing blank is ignored. */
-static int
-coord_parse_counter(const void *v, size_t n, uint64_t *out)
-{
-    char tmp[COORD_INCR_MAX_LEN + 1];
-    char *end;
-    unsigned long long x;
-
-    if (n == 0) {
-        return RC_ENONNUMERIC;
-    }
-    n = n > COORD_INCR_MAX_LEN ? COORD_INCR_MAX_LEN : n;
-    memcpy(tmp, v, n);
-    tmp[n] = '\0';
-    errno = 0;
-    x = strtoull(tmp, &end, 10);
-    if (errno != 0 || end == tmp || (*end != '\0' && !isspace((unsigned char)*end))) {
-        return RC_ENONNUMERIC;
-    }
-    if ((long long)x < 0 && strchr(tmp, '-') != NULL) {
-        return RC_ENONNUMERIC;
-    }
-    *out = (uint64_t)x;
-    return RC_OK;
-}
-
-/* New counter text into ct->val: memcached keeps the old length, padding
- * with spaces, when the new number is not longer. */
-static int
-coord_counter_text(struct coord_thread *ct, uint64_t v, size_t oldlen)
-{
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%" PRIu64, v);
-    int rc;
-
-    buf_reset(&ct->val);
-    rc = buf_append(&ct->val, num, (size_t)n);
-    while (rc == RC_OK && ct->val.len < oldlen) {
-        rc = buf_append(&ct->val, " ", 1);
-    }
-    return rc;
-}
-
-static int
-coord_do_arith(struct coord_thread *ct, const struct request *req, struct response *resp,
-               uint64_t *ticket)
-{
-    const struct req_key *k = &req->keys[0];
-    pthread_mutex_t *lk = coord_key_lock(ct->co, k);
-    struct record r;
-    enum resp_miss miss;
-    bool present;
-    uint64_t v;
-    int rc;
-
-    pthread_mutex_lock(lk);
-    rc = coord_load(ct, k, &r, &miss, &present);
-    if (rc == RC_OK) {
-        rc = coord_parse_counter(r.value, r.nvalue, &v);
-    }
-    if (rc == RC_OK) {
-        if (req->cmd == REQ_INCR) {
-            v += req->delta; /* wraps at 2^64, as memcached */
-        } else {
-            v = req->delta > v ? 0 : v - req->delta;
-        }
-        rc = coord_counter_text(ct, v, r.nvalue);
-    }
-    if (rc == RC_OK) {
-        size_t oldlen = r.nvalue;
-
-        r.value = ct->val.data;
-        r.nvalue = ct->val.len;
-        rc = coord_write(ct, k, &r, true, oldlen, ticket);
-        resp->number = v;
-    }
-    pthread_mutex_unlock(lk);
-    resp->status = rc;
-    return RC_OK;
-}
-
-static int
-coord_do_touch(struct coord_thread *ct, const struct request *req, struct response *resp,
-               uint64_t *ticket)
-{
-    const struct req_key *k = &req->keys[0];
-    pthread_mutex_t *lk = coord_key_lock(ct->co, k);
-    struct record r;
-    enum resp_miss miss;
-    bool present;
-    int rc;
-
-    pthread_mutex_lock(lk);
-    rc = coord_load(ct, k, &r, &miss, &present);
-    if (rc == RC_OK) {
-        r.exptime = coord_abs_exptime(req->exptime, util_now_s());
-        rc = coord_rewrite(ct, k, &r, ticket);
-    }
-    pthread_mutex_unlock(lk);
-    resp->status = rc;
-    resp->miss = miss;
-    return RC_OK;
-}
-
-int
-coord_execute(struct coord_thread *ct, const struct request *req, size_t ki, struct response *resp,
-              uint64_t *ticket)
-{
-    struct coord *co = ct->co;
-
-    response_reset(resp);
-    *ticket = 0;
-    switch (req->cmd) {
-    case REQ_GET:
-    case REQ_GETS:
-    case REQ_GAT:
-    case REQ_GATS:
-        coord_do_get(ct, req, ki, resp, ticket);
-        break;
-    case REQ_SET:
-    case REQ_ADD:
-    case REQ_REPLACE:
-    case REQ_APPEND:
-    case REQ_PREPEND:
-    case REQ_CAS:
-        coord_do_store(ct, req, resp, ticket);
-        break;
-    case REQ_DELETE:
-        coord_do_delete(ct, req, resp, ticket);
-        break;
-    case REQ_INCR:
-    case REQ_DECR:
-        coord_do_arith(ct, req, resp, ticket);
-        break;
-    case REQ_TOUCH:
-        coord_do_touch(ct, req, resp, ticket);
-        break;
-    case REQ_FLUSH_ALL:
-        if (!co->cfg.flush_enabled) {
-            resp->status = RC_EINVAL;
-            resp->errmsg = "flush_all not allowed";
-        } else {
-            resp->status = coord_flush_all(co, req);
-        }
-        break;
-    default:
-        resp->status = RC_EINTERNAL;
-        resp->errmsg = "command not handled by the coordinator";
-        break;
-    }
-    return *ticket != 0 ? RC_EAGAIN : RC_OK;
 }
 
 /* ------------------------------------------------------------------ sweeper */

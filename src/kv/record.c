@@ -7,7 +7,8 @@
  *
  * Invariants: an encoding is exactly RECORD_HEADER_SIZE + nvalue bytes; the
  * decoder accepts exactly that and nothing else (no trailing bytes, no short
- * input, only version 1 and kind VALUE), answering RC_ECORRUPT otherwise.
+ * input, only versions 1 and 2 and kind VALUE, no unknown item flags),
+ * answering RC_ECORRUPT otherwise. Version 1 is read, never written.
  */
 #include "config.h"
 
@@ -17,14 +18,24 @@
 #include "base/status.h"
 #include "kv/record.h"
 
-/* Byte offsets of the header fields. */
+/* Byte offsets of the header fields, format 1 (read only). */
+#define REC1_OFF_FLAGS   2
+#define REC1_OFF_EXPTIME 6
+#define REC1_OFF_CAS     14
+#define REC1_OFF_MTIME   22
+#define REC1_OFF_VLEN    30
+#define REC1_HEADER_SIZE 34
+
+/* Format 2 (written). */
 #define REC_OFF_VERSION 0
 #define REC_OFF_KIND    1
-#define REC_OFF_FLAGS   2
-#define REC_OFF_EXPTIME 6
-#define REC_OFF_CAS     14
-#define REC_OFF_MTIME   22
-#define REC_OFF_VLEN    30
+#define REC_OFF_IFLAGS  2
+#define REC_OFF_FLAGS   3
+#define REC_OFF_EXPTIME 7
+#define REC_OFF_CAS     15
+#define REC_OFF_MTIME   23
+#define REC_OFF_ATIME   31
+#define REC_OFF_VLEN    39
 
 _Static_assert(REC_OFF_VLEN + 4 == RECORD_HEADER_SIZE, "record header layout");
 
@@ -73,18 +84,45 @@ record_encode(const struct record *r, struct buf *out)
         return rc;
     }
     p = (unsigned char *)out->data + out->len;
-    p[REC_OFF_VERSION] = RECORD_FORMAT_V1;
+    p[REC_OFF_VERSION] = RECORD_FORMAT_V2;
     p[REC_OFF_KIND] = RECORD_KIND_VALUE;
+    p[REC_OFF_IFLAGS] = r->iflags;
     record_put_u32(p + REC_OFF_FLAGS, r->flags);
     /* Signed fields travel as their two's-complement bit pattern. */
     record_put_u64(p + REC_OFF_EXPTIME, (uint64_t)r->exptime);
     record_put_u64(p + REC_OFF_CAS, r->cas);
     record_put_u64(p + REC_OFF_MTIME, (uint64_t)r->mtime_ms);
+    record_put_u64(p + REC_OFF_ATIME, (uint64_t)r->atime);
     record_put_u32(p + REC_OFF_VLEN, (uint32_t)r->nvalue);
     if (r->nvalue > 0) {
         memcpy(p + RECORD_HEADER_SIZE, r->value, r->nvalue);
     }
     out->len += RECORD_HEADER_SIZE + r->nvalue;
+    return RC_OK;
+}
+
+/* Format 1 records (written before item flags and access time existed) are
+ * read as unfetched items last touched when they were written. */
+static int
+record_decode_v1(const unsigned char *p, size_t n, struct record *r)
+{
+    uint32_t vlen;
+
+    if (n < REC1_HEADER_SIZE) {
+        return RC_ECORRUPT;
+    }
+    vlen = record_get_u32(p + REC1_OFF_VLEN);
+    if ((size_t)vlen != n - REC1_HEADER_SIZE) {
+        return RC_ECORRUPT;
+    }
+    r->iflags = 0;
+    r->flags = record_get_u32(p + REC1_OFF_FLAGS);
+    r->exptime = (int64_t)record_get_u64(p + REC1_OFF_EXPTIME);
+    r->cas = record_get_u64(p + REC1_OFF_CAS);
+    r->mtime_ms = (int64_t)record_get_u64(p + REC1_OFF_MTIME);
+    r->atime = r->mtime_ms / 1000;
+    r->value = p + REC1_HEADER_SIZE;
+    r->nvalue = vlen;
     return RC_OK;
 }
 
@@ -94,20 +132,26 @@ record_decode(const void *data, size_t n, struct record *r)
     const unsigned char *p = data;
     uint32_t vlen;
 
-    if (p == NULL || n < RECORD_HEADER_SIZE) {
+    if (p == NULL || n < 2 || p[REC_OFF_KIND] != RECORD_KIND_VALUE) {
         return RC_ECORRUPT;
     }
-    if (p[REC_OFF_VERSION] != RECORD_FORMAT_V1 || p[REC_OFF_KIND] != RECORD_KIND_VALUE) {
+    if (p[REC_OFF_VERSION] == RECORD_FORMAT_V1) {
+        return record_decode_v1(p, n, r);
+    }
+    if (p[REC_OFF_VERSION] != RECORD_FORMAT_V2 || n < RECORD_HEADER_SIZE ||
+        (p[REC_OFF_IFLAGS] & ~RECORD_IF__ALL) != 0) {
         return RC_ECORRUPT;
     }
     vlen = record_get_u32(p + REC_OFF_VLEN);
     if ((size_t)vlen != n - RECORD_HEADER_SIZE) {
         return RC_ECORRUPT;
     }
+    r->iflags = p[REC_OFF_IFLAGS];
     r->flags = record_get_u32(p + REC_OFF_FLAGS);
     r->exptime = (int64_t)record_get_u64(p + REC_OFF_EXPTIME);
     r->cas = record_get_u64(p + REC_OFF_CAS);
     r->mtime_ms = (int64_t)record_get_u64(p + REC_OFF_MTIME);
+    r->atime = (int64_t)record_get_u64(p + REC_OFF_ATIME);
     r->value = p + RECORD_HEADER_SIZE;
     r->nvalue = vlen;
     return RC_OK;

@@ -2,18 +2,21 @@
 /*
  * record.h - the stored form of one item (pure: no I/O).
  *
- * Encoding, all integers big-endian:
- *   u8  format version (RECORD_FORMAT_V1 = 1)
+ * Encoding (format 2), all integers big-endian:
+ *   u8  format version (RECORD_FORMAT_V2 = 2)
  *   u8  kind (RECORD_KIND_VALUE = 0; other values are reserved for the
  *       causal context, siblings and tombstones that later formats add)
+ *   u8  item flags (RECORD_IF_*)
  *   u32 client flags
  *   i64 absolute expiry, Unix seconds (0 = never)
  *   u64 cas
  *   i64 write time, Unix milliseconds (flush_all and tie-breaks)
+ *   i64 last access, Unix seconds (meta's l flag)
  *   u32 value length
  *   ... value bytes
- * A decoder that meets a format it does not know returns RC_ECORRUPT; a later
- * format's decoder keeps reading V1 and upgrades it.
+ * Format 1 (no item flags, no access time, 34-byte header) is still read:
+ * such an item is unfetched and was last touched when written. A decoder
+ * that meets a format it does not know returns RC_ECORRUPT.
  */
 #ifndef RC_KV_RECORD_H
 #define RC_KV_RECORD_H
@@ -24,14 +27,23 @@
 #include "base/buf.h"
 
 #define RECORD_FORMAT_V1   1
+#define RECORD_FORMAT_V2   2
 #define RECORD_KIND_VALUE  0
-#define RECORD_HEADER_SIZE 34
+#define RECORD_HEADER_SIZE 43
+
+/* Item flags. */
+#define RECORD_IF_FETCHED 0x01u /* read since written (meta h) */
+#define RECORD_IF_STALE   0x02u /* invalidated (meta md I / ms I): meta X */
+#define RECORD_IF_WON     0x04u /* a recache win was handed out: meta Z */
+#define RECORD_IF__ALL    0x07u
 
 struct record {
+    uint8_t iflags; /* RECORD_IF_* */
     uint32_t flags;
     int64_t exptime; /* absolute Unix seconds; 0 = never expires */
     uint64_t cas;
     int64_t mtime_ms;  /* write time */
+    int64_t atime;     /* last access, Unix seconds */
     const void *value; /* encode: caller's bytes; decode: points into the input */
     size_t nvalue;
 };

@@ -42,6 +42,12 @@
     X(REQ_QUIT, "quit", 0)                \
     X(REQ_SHUTDOWN, "shutdown", 0)        \
     X(REQ_STATS, "stats", 0)              \
+    X(REQ_MN, "mn", 0)                    \
+    X(REQ_ME, "me", 0)                    \
+    X(REQ_NOOP, "noop", 0)                \
+    X(REQ_SASL_LIST, "sasl_list", 0)      \
+    X(REQ_SASL_AUTH, "sasl_auth", 0)      \
+    X(REQ_SASL_STEP, "sasl_step", 0)      \
     X(REQ_CMD__COUNT, "", 0)
 
 #define REQF_RETRIEVE 0x1u /* reads keys, replies VALUE ... END */
@@ -59,8 +65,61 @@ struct req_key {
     size_t nkey;     /* 1..REQ_KEY_MAX */
 };
 
+/* Which codec parsed the request (and so encodes its reply). Meta commands
+ * arrive on text connections but are REQ_PROTO_META. */
+enum req_proto { REQ_PROTO_TEXT = 0, REQ_PROTO_META, REQ_PROTO_BINARY };
+
+/* Options that change how a command executes, set by the meta and binary
+ * codecs (text commands leave them all 0). The coordinator reads them;
+ * semantics are memcached 1.6's, in doc/protocol.txt. */
+#define REQO_COMPARE_CAS                                                   \
+    0x0001u                  /* fail with EXISTS (NOT_FOUND when absent)   \
+                              * unless the item's cas is opts.compare_cas: \
+                              * meta C, binary set/delete/... with cas != 0 */
+#define REQO_NEW_CAS 0x0002u /* a changed item gets cas opts.new_cas (meta E) */
+#define REQO_TTL                                          \
+    0x0004u /* also set the exptime to opts.ttl (mg/ma T, \
+             * md T with I, binary incr's expiry) */
+#define REQO_VIVIFY                                                      \
+    0x0008u                  /* create on miss, exptime opts.vivify_ttl: \
+                              * mg N (empty item, win token), ms N in    \
+                              * append/prepend modes, ma N and binary    \
+                              * incr/decr (value opts.initial) */
+#define REQO_RECACHE 0x0010u /* mg R: win if remaining ttl < opts.recache_ttl */
+#define REQO_INVALIDATE                                                       \
+    0x0020u                      /* ms I: a compare-cas older than the item's \
+                                  * stores the value marked stale; md I: mark \
+                                  * stale (new cas) instead of deleting */
+#define REQO_NO_BUMP     0x0040u /* mg u: do not record this access */
+#define REQO_ITEM_INFO   0x0080u /* fill resp ttl, last_access, hit_before */
+#define REQO_CLEAR_VALUE 0x0100u /* md x: empty the value, keep the item */
+
+struct req_opts {
+    uint32_t set;         /* REQO_* bits */
+    uint64_t compare_cas; /* REQO_COMPARE_CAS */
+    uint64_t new_cas;     /* REQO_NEW_CAS */
+    uint64_t initial;     /* REQO_VIVIFY on incr/decr: the created value */
+    int64_t ttl;          /* REQO_TTL, exptime rules as req.exptime */
+    int64_t vivify_ttl;   /* REQO_VIVIFY */
+    int64_t recache_ttl;  /* REQO_RECACHE, seconds */
+};
+
+/* Codec-private data that the encoder echoes back (opaque tokens, which
+ * fields the client asked for, quiet mode). Only the codec that parsed the
+ * request reads it; everything else treats it as opaque. */
+struct req_wire {
+    uint32_t flags;    /* the codec's own bits */
+    uint32_t opaque;   /* binary opaque */
+    uint8_t opcode;    /* binary opcode */
+    const char *token; /* meta O(token), borrowed like keys */
+    size_t ntoken;
+};
+
 struct request {
     enum req_cmd cmd;
+    enum req_proto proto;
+    struct req_opts opts;
+    struct req_wire wire;
     bool noreply;      /* client asked for no reply on success */
     uint32_t flags;    /* client flags (storage commands) */
     int64_t exptime;   /* as sent: relative (<= 30 days), absolute, or negative;
@@ -87,10 +146,19 @@ struct response {
     enum resp_miss miss; /* retrievals that returned RC_ENOTFOUND */
     /* A retrieval hit (status RC_OK on get/gets/gat/gats): */
     uint32_t flags;
-    uint64_t cas;
+    uint64_t cas;      /* a hit: the item's; a successful write: the new version's */
     const char *value; /* borrowed, see above */
     size_t nvalue;
     uint64_t number; /* incr/decr: the new value */
+    /* With REQO_ITEM_INFO (and for me), about the item as it was found: */
+    int64_t ttl;         /* seconds left, -1 = never expires */
+    int64_t last_access; /* seconds since the item was last read or written */
+    bool hit_before;     /* read before this request */
+    /* Recache/invalidation state (meta W, X, Z): */
+    bool stale;       /* the item was invalidated (md I / ms I) */
+    bool win;         /* this client should recompute the value */
+    bool won_already; /* a win was already handed to another client */
+    bool created;     /* REQO_VIVIFY created the item */
 };
 
 /* The size memcached 1.6 charges against -I for an item (its header with
