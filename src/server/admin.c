@@ -20,18 +20,48 @@
 #include "base/log.h"
 #include "base/status.h"
 #include "base/util.h"
+#include "proto/bin.h"
 #include "proto/text.h"
 #include "server/server.h"
 
-struct admin_stat_ctx {
-    struct buf *out;
+/* Where replies go, in the request's protocol: text STAT lines and END,
+ * or binary stat packets and the empty terminator. */
+struct admin_out {
+    struct buf *buf;
+    const struct request *req;
 };
 
-static void admin_stat(struct buf *out, const char *name, const char *fmt, ...)
+static bool
+admin_binary(const struct admin_out *ao)
+{
+    return ao->req->proto == REQ_PROTO_BINARY;
+}
+
+static void
+admin_emit(const struct admin_out *ao, const char *name, const char *value)
+{
+    if (admin_binary(ao)) {
+        bin_encode_stat(ao->buf, ao->req, name, value);
+    } else {
+        text_encode_stat(ao->buf, name, value);
+    }
+}
+
+static void
+admin_end(const struct admin_out *ao)
+{
+    if (admin_binary(ao)) {
+        bin_encode_stat_end(ao->buf, ao->req);
+    } else {
+        text_encode_end(ao->buf);
+    }
+}
+
+static void admin_stat(const struct admin_out *out, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
-admin_stat(struct buf *out, const char *name, const char *fmt, ...)
+admin_stat(const struct admin_out *out, const char *name, const char *fmt, ...)
 {
     char v[256];
     va_list ap;
@@ -39,11 +69,11 @@ admin_stat(struct buf *out, const char *name, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(v, sizeof(v), fmt, ap);
     va_end(ap);
-    text_encode_stat(out, name, v);
+    admin_emit(out, name, v);
 }
 
 static void
-admin_u64(struct buf *out, const char *name, uint64_t v)
+admin_u64(const struct admin_out *out, const char *name, uint64_t v)
 {
     admin_stat(out, name, "%" PRIu64, v);
 }
@@ -58,7 +88,7 @@ admin_sum_threads(struct server *srv, uint64_t *sum)
 }
 
 static void
-admin_stats_process(struct server *srv, struct buf *out)
+admin_stats_process(struct server *srv, const struct admin_out *out)
 {
     struct rusage ru;
     int64_t now = util_now_s();
@@ -84,7 +114,7 @@ admin_stats_process(struct server *srv, struct buf *out)
 }
 
 static void
-admin_stats_general(struct server *srv, struct buf *out)
+admin_stats_general(struct server *srv, const struct admin_out *out)
 {
     uint64_t sum[STAT__COUNT];
     struct coord_stats cs;
@@ -122,7 +152,7 @@ admin_stats_general(struct server *srv, struct buf *out)
 }
 
 static void
-admin_stats_settings(struct server *srv, struct buf *out)
+admin_stats_settings(struct server *srv, const struct admin_out *out)
 {
     const struct config *cfg = srv->cfg;
     static const char *const protos[] = {"auto-negotiate", "ascii", "binary"};
@@ -158,7 +188,7 @@ admin_stats_settings(struct server *srv, struct buf *out)
 static void
 admin_store_emit(void *arg, const char *name, const char *value)
 {
-    text_encode_stat(arg, name, value);
+    admin_emit(arg, name, value);
 }
 
 static void
@@ -177,41 +207,82 @@ admin_stats_reset(struct server *srv)
     stats_prefix_clear(srv->prefix);
 }
 
+/* A reply that is not a stats listing: a text line, or in binary a bare
+ * status (success: the terminator packet, as memcached answers). */
 static void
-admin_stats(struct server *srv, const struct request *req, struct buf *out)
+admin_line(const struct admin_out *ao, const char *line, uint16_t bin_status)
 {
-    const char *a = req->args;
-    size_t n = req->nargs;
+    if (!admin_binary(ao)) {
+        text_encode_line(ao->buf, line);
+    } else if (bin_status == BIN_STATUS_SUCCESS) {
+        bin_encode_stat_end(ao->buf, ao->req);
+    } else {
+        bin_encode_status(ao->buf, ao->req, bin_status);
+    }
+}
+
+static void
+admin_detail_dump(struct server *srv, const struct admin_out *ao)
+{
+    struct buf dump;
+
+    if (!admin_binary(ao)) {
+        stats_prefix_dump(srv->prefix, ao->buf);
+        return;
+    }
+    /* Binary: the whole dump as the value of one "detailed" stat. */
+    buf_init(&dump);
+    stats_prefix_dump(srv->prefix, &dump);
+    buf_append(&dump, "", 1);
+    admin_emit(ao, "detailed", dump.data);
+    buf_deinit(&dump);
+    admin_end(ao);
+}
+
+static void
+admin_stats(struct server *srv, const struct admin_out *ao)
+{
+    const char *a = ao->req->args;
+    size_t n = ao->req->nargs;
 
 #define ARG_IS(s) (n == sizeof(s) - 1 && memcmp(a, s, n) == 0)
     if (n == 0) {
-        admin_stats_general(srv, out);
+        admin_stats_general(srv, ao);
     } else if (ARG_IS("settings")) {
-        admin_stats_settings(srv, out);
+        admin_stats_settings(srv, ao);
     } else if (ARG_IS("store")) {
-        store_stats(srv->st, admin_store_emit, out);
+        store_stats(srv->st, admin_store_emit, (void *)ao);
     } else if (ARG_IS("reset")) {
         admin_stats_reset(srv);
-        text_encode_line(out, "RESET");
+        admin_line(ao, "RESET", BIN_STATUS_SUCCESS);
         return;
     } else if (ARG_IS("detail on") || ARG_IS("detail off")) {
         stats_prefix_enable(srv->prefix, ARG_IS("detail on"));
-        text_encode_line(out, "OK");
+        admin_line(ao, "OK", BIN_STATUS_SUCCESS);
         return;
     } else if (ARG_IS("detail dump")) {
-        stats_prefix_dump(srv->prefix, out);
+        admin_detail_dump(srv, ao);
         return;
     } else if (n >= 6 && memcmp(a, "detail", 6) == 0) {
-        text_encode_line(out, "CLIENT_ERROR usage: stats detail on|off|dump");
+        admin_line(ao, "CLIENT_ERROR usage: stats detail on|off|dump", BIN_STATUS_EINVAL);
         return;
     } else if (ARG_IS("items") || ARG_IS("slabs") || ARG_IS("sizes")) {
         /* No slab classes: items live in the store (see `stats store`). */
     } else {
-        text_encode_line(out, "ERROR");
+        admin_line(ao, "ERROR", BIN_STATUS_KEY_ENOENT);
         return;
     }
 #undef ARG_IS
-    text_encode_end(out);
+    admin_end(ao);
+}
+
+/* Binary SASL before authentication is configured: memcached without SASL
+ * support answers these as unknown commands. */
+static int
+admin_sasl(struct server *srv, const struct request *req, struct buf *out)
+{
+    (void)srv;
+    return bin_encode_status(out, req, BIN_STATUS_UNKNOWN_COMMAND);
 }
 
 int
@@ -219,10 +290,19 @@ admin_handle(struct worker *w, const struct request *req, struct buf *out, bool 
 {
     struct server *srv = w->srv;
 
+    struct admin_out ao = {out, req};
+
     *close_conn = false;
     switch (req->cmd) {
     case REQ_VERSION:
+        if (req->proto == REQ_PROTO_BINARY) {
+            return bin_encode_version(out, req, RC_VERSION_STRING);
+        }
         return text_encode_line(out, "VERSION " RC_VERSION_STRING);
+    case REQ_SASL_LIST:
+    case REQ_SASL_AUTH:
+    case REQ_SASL_STEP:
+        return admin_sasl(srv, req, out);
     case REQ_VERBOSITY:
         log_set_verbosity((int)(req->delta > 3 ? 3 : req->delta));
         return req->noreply ? RC_OK : text_encode_line(out, "OK");
@@ -238,7 +318,7 @@ admin_handle(struct worker *w, const struct request *req, struct buf *out, bool 
         server_request_stop(srv);
         return RC_OK;
     case REQ_STATS:
-        admin_stats(srv, req, out);
+        admin_stats(srv, &ao);
         return RC_OK;
     default:
         return text_encode_line(out, "ERROR");

@@ -2,8 +2,8 @@
 /*
  * conn.c - a client connection's state machine, on its worker thread.
  *
- *   socket --read--> rbuf --text_parse--> request --coord_execute--> response
- *        <--write--  out  <--release--  held (+marks) <--text_encode--'
+ *   socket --read--> rbuf --text_parse/bin_parse--> request --coord_execute--> response
+ *        <--write--  out  <--release--  held (+marks) <--text/bin encode--'
  *
  * Replies leave in request order. A reply to a write that must first reach
  * the disk (--sync=always) is parked in `held` behind a mark naming its
@@ -29,6 +29,7 @@
 #include "base/log.h"
 #include "base/status.h"
 #include "base/util.h"
+#include "proto/bin.h"
 #include "proto/text.h"
 #include "server/conn.h"
 #include "server/server.h"
@@ -41,6 +42,11 @@ struct conn_mark {
     uint64_t ticket;
     size_t start, end; /* the reply's bytes in held */
 };
+
+enum conn_proto { CONN_PROTO_UNKNOWN = 0, CONN_PROTO_TEXT, CONN_PROTO_BINARY };
+
+/* What one parse step did. */
+enum conn_step { CONN_STEP_REQUEST, CONN_STEP_NEED_MORE, CONN_STEP_ERROR_SENT };
 
 struct conn {
     struct worker *w;         /* borrowed: owner */
@@ -56,7 +62,9 @@ struct conn {
     struct buf held;         /* replies waiting for durability */
     struct conn_mark *marks; /* FIFO over held */
     size_t nmarks, marks_cap;
+    enum conn_proto proto; /* chosen from the first byte unless -B fixes it */
     struct text_parser parser;
+    struct bin_parser bparser;
     uint64_t last_active_ms;
     bool reading;  /* rev is armed */
     bool closing;  /* close once out is written */
@@ -88,6 +96,10 @@ conn_create(struct worker *w, int fd)
     buf_init(&c->out);
     buf_init(&c->held);
     text_parser_init(&c->parser, w->srv->cfg->max_item_size);
+    bin_parser_init(&c->bparser, w->srv->cfg->max_item_size);
+    c->proto = w->srv->cfg->proto == CONFIG_PROTO_ASCII    ? CONN_PROTO_TEXT
+               : w->srv->cfg->proto == CONFIG_PROTO_BINARY ? CONN_PROTO_BINARY
+                                                           : CONN_PROTO_UNKNOWN;
     c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
     c->wev = event_new(w->base, fd, EV_WRITE, conn_write_cb, c);
     if (c->rev == NULL || c->wev == NULL || event_add(c->rev, NULL) != 0) {
@@ -98,6 +110,7 @@ conn_create(struct worker *w, int fd)
             event_free(c->wev);
         }
         text_parser_deinit(&c->parser);
+        bin_parser_deinit(&c->bparser);
         rc_free(c);
         close(fd);
         return RC_ENOMEM;
@@ -140,6 +153,7 @@ conn_close(struct conn *c)
     buf_deinit(&c->held);
     rc_free(c->marks);
     text_parser_deinit(&c->parser);
+    bin_parser_deinit(&c->bparser);
     rc_free(c);
 }
 
@@ -391,6 +405,48 @@ conn_count(struct conn *c, const struct request *req, const struct response *r)
 }
 
 static void
+conn_encode(struct buf *dst, const struct request *req, size_t ki, const struct response *resp)
+{
+    if (req->proto == REQ_PROTO_BINARY) {
+        bin_encode_response(dst, req, ki, resp);
+    } else {
+        text_encode_response(dst, req, ki, resp);
+    }
+}
+
+/* Commands about the connection or the daemon rather than items. Returns
+ * false when req is an item command for the coordinator. */
+static bool
+conn_execute_admin(struct conn *c, const struct request *req, struct buf *dst)
+{
+    bool close_conn = false;
+
+    switch (req->cmd) {
+    case REQ_QUIT:
+        if (req->proto == REQ_PROTO_BINARY) {
+            bin_encode_status(dst, req, BIN_STATUS_SUCCESS); /* QuitQ: nothing */
+        }
+        c->closing = true;
+        return true;
+    case REQ_NOOP:
+        bin_encode_status(dst, req, BIN_STATUS_SUCCESS);
+        return true;
+    case REQ_VERSION:
+    case REQ_VERBOSITY:
+    case REQ_STATS:
+    case REQ_SHUTDOWN:
+    case REQ_SASL_LIST:
+    case REQ_SASL_AUTH:
+    case REQ_SASL_STEP:
+        admin_handle(c->w, req, dst, &close_conn);
+        c->closing = c->closing || close_conn;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void
 conn_execute(struct conn *c, const struct request *req)
 {
     struct worker *w = c->w;
@@ -399,31 +455,22 @@ conn_execute(struct conn *c, const struct request *req)
     size_t start = dst->len, n;
     uint64_t ticket, maxticket = 0;
     struct response resp;
-    bool close_conn = false;
 
-    switch (req->cmd) {
-    case REQ_QUIT:
-        c->closing = true;
-        return;
-    case REQ_VERSION:
-    case REQ_VERBOSITY:
-    case REQ_STATS:
-    case REQ_SHUTDOWN:
-        admin_handle(w, req, dst, &close_conn);
-        c->closing = c->closing || close_conn;
-        return;
-    default:
-        break;
+    if (req->proto == REQ_PROTO_META) {
+        stats_add(&w->stats, STAT_cmd_meta, 1);
     }
-    n = retrieve ? req->nkeys : 1;
+    if (conn_execute_admin(c, req, dst)) {
+        return;
+    }
+    n = retrieve && req->proto == REQ_PROTO_TEXT ? req->nkeys : 1;
     for (size_t ki = 0; ki < n; ki++) {
         coord_execute(w->ct, req, ki, &resp, &ticket);
         maxticket = ticket > maxticket ? ticket : maxticket;
         if (retrieve && resp.status != RC_OK && resp.status != RC_ENOTFOUND) {
-            /* A storage failure ends the whole reply with one SERVER_ERROR
-             * line (no END), where clients stop reading. */
+            /* A storage failure ends the whole reply with one error (text:
+             * SERVER_ERROR, no END), where clients stop reading. */
             dst->len = start;
-            text_encode_response(dst, req, ki, &resp);
+            conn_encode(dst, req, ki, &resp);
             stats_add(&w->stats, STAT_storage_errors, 1);
             conn_reply_done(c, dst, start, maxticket);
             return;
@@ -433,9 +480,9 @@ conn_execute(struct conn *c, const struct request *req)
         } else {
             conn_count(c, req, &resp);
         }
-        text_encode_response(dst, req, ki, &resp);
+        conn_encode(dst, req, ki, &resp);
     }
-    if (retrieve) {
+    if (retrieve && req->proto == REQ_PROTO_TEXT) {
         text_encode_end(dst);
     }
     conn_reply_done(c, dst, start, maxticket);
@@ -477,6 +524,60 @@ conn_parse_error(struct conn *c, const struct text_error *err)
     }
 }
 
+static void
+conn_bin_error(struct conn *c, const struct bin_error *err)
+{
+    if (err->stale_key != NULL) {
+        conn_drop_stale(c, err->stale_key, err->nstale_key);
+    }
+    bin_encode_error(conn_reply_buf(c), err);
+    c->swallow = err->swallow;
+    if (err->close) {
+        c->closing = true;
+    }
+    if (err->status == BIN_STATUS_E2BIG) {
+        stats_add(&c->w->stats, STAT_store_too_large, 1);
+    }
+}
+
+/* Parse one request from the unread input with the connection's codec. */
+static enum conn_step
+conn_parse_one(struct conn *c, struct request *req, size_t *consumed)
+{
+    const char *data = c->rbuf.data + c->rpos;
+    size_t len = c->rbuf.len - c->rpos;
+
+    if (c->proto == CONN_PROTO_UNKNOWN) {
+        /* memcached's rule: a first byte of 0x80 means binary. */
+        c->proto = (unsigned char)data[0] == BIN_MAGIC_REQ ? CONN_PROTO_BINARY : CONN_PROTO_TEXT;
+    }
+    if (c->proto == CONN_PROTO_BINARY) {
+        struct bin_error err;
+
+        switch (bin_parse(&c->bparser, data, len, req, consumed, &err)) {
+        case BIN_OK:
+            return CONN_STEP_REQUEST;
+        case BIN_AGAIN:
+            return CONN_STEP_NEED_MORE;
+        default:
+            conn_bin_error(c, &err);
+            return CONN_STEP_ERROR_SENT;
+        }
+    } else {
+        struct text_error err;
+
+        switch (text_parse(&c->parser, data, len, req, consumed, &err)) {
+        case TEXT_OK:
+            return CONN_STEP_REQUEST;
+        case TEXT_AGAIN:
+            return CONN_STEP_NEED_MORE;
+        default:
+            conn_parse_error(c, &err);
+            return CONN_STEP_ERROR_SENT;
+        }
+    }
+}
+
 /* Parse and execute what has arrived, then write. May close c. */
 static void
 conn_process(struct conn *c)
@@ -484,9 +585,8 @@ conn_process(struct conn *c)
     const struct config *cfg = c->w->srv->cfg;
     unsigned handled = 0;
     struct request req;
-    struct text_error err;
     size_t consumed;
-    enum text_rc rc;
+    enum conn_step step;
 
     while (!c->closing && !c->stopping && c->nmarks < 4096) {
         if (c->swallow > 0) {
@@ -507,16 +607,13 @@ conn_process(struct conn *c)
             event_active(c->rev, EV_READ, 0);
             break;
         }
-        rc = text_parse(&c->parser, c->rbuf.data + c->rpos, c->rbuf.len - c->rpos, &req, &consumed,
-                        &err);
-        if (rc == TEXT_AGAIN) {
+        step = conn_parse_one(c, &req, &consumed);
+        if (step == CONN_STEP_NEED_MORE) {
             c->need = consumed;
             break;
         }
         c->need = 0;
-        if (rc == TEXT_ERROR) {
-            conn_parse_error(c, &err);
-        } else {
+        if (step == CONN_STEP_REQUEST) {
             conn_execute(c, &req);
         }
         c->rpos += consumed;
