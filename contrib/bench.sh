@@ -24,7 +24,10 @@
 # Workloads: (1) 90% get, 100 B, 50 conns, preloaded; (2) the same with
 # --pipeline 16; (3) sets of 1 KB, 50 conns; (4) sets with ringcached
 # --sync always, 1 conn and 50 conns (their ratio shows group commit);
-# (5) server RSS after loading N 100-byte items (and ringcached's data dir).
+# (5) get-heavy over the binary and meta protocols, with and without
+# pipelining; (6) one reader's latency alone and beside 50 writers under
+# --sync always; and the server RSS after loading N 100-byte items (and
+# ringcached's data dir).
 #
 # The Markdown report goes to stdout, progress to stderr. The script kills
 # only the PIDs it started (trap on EXIT), removes its temp dir and bounds
@@ -314,6 +317,38 @@ measure_rss() {
     RSS_ROWS+=("| $t | $RSS_ITEMS | $(awk -v k="$before" 'BEGIN { printf "%.1f", k / 1024 }') | $(awk -v k="$after" 'BEGIN { printf "%.1f", k / 1024 }') | $dir |")
 }
 
+# A commit that waits for the disk must not stall other connections: one
+# reading connection's latency alone, then beside 50 writing connections,
+# on ringcached --sync always (median of rounds).
+READER_ROW=
+measure_reader_under_writes() {
+    local r json idle99='' busy99='' idle50='' busy50='' wpid
+    start_server "reader" ringcached always
+    preload "$SRV_PORT" --keys "$KEYS" --value-size 100
+    log "reader latency under writes (ringcached --sync always)"
+    for r in $(seq 1 "$ROUNDS"); do
+        json=$(loadgen_run "$SRV_PORT" --conns 1 --get-ratio 1 --duration "$DURATION" \
+            --warmup "$WARMUP" --keys "$KEYS" --seed "$r") || die "reader (idle) failed"
+        idle50+=" $(json_num "$json" p50)"
+        idle99+=" $(json_num "$json" p99)"
+        loadgen_run "$SRV_PORT" --conns 50 --get-ratio 0 --value-size 100 \
+            --duration "$(awk -v d="$DURATION" 'BEGIN { print d + 2 }')" --warmup "$WARMUP" \
+            --keys "$KEYS" --seed "$((r + 100))" >/dev/null &
+        wpid=$!
+        sleep 1
+        json=$(loadgen_run "$SRV_PORT" --conns 1 --get-ratio 1 --duration "$DURATION" \
+            --warmup "$WARMUP" --keys "$KEYS" --seed "$r") || die "reader (busy) failed"
+        wait "$wpid" || die "writers failed"
+        busy50+=" $(json_num "$json" p50)"
+        busy99+=" $(json_num "$json" p99)"
+        log "  round $r: reader p99 idle $(json_num "$json" p99) us"
+    done
+    stop_pid "$SRV_PID"
+    # shellcheck disable=SC2086
+    READER_ROW="| $(median $idle50) | $(median $idle99) | $(median $busy50) | $(median $busy99) |"
+    LOADGEN_CMDS+=("(6) reader: loadgen --conns 1 --get-ratio 1; writers: loadgen --conns 50 --get-ratio 0 --value-size 100 (ringcached --sync always)")
+}
+
 # ------------------------------------------------------------ main
 
 run_workload 1 "get-heavy 90% get, 100 B, 50 conns" batch 1 \
@@ -326,6 +361,13 @@ run_workload 4a "sets, 100 B, 1 conn" always 0 \
     --conns 1 --get-ratio 0 --value-size 100
 run_workload 4b "sets, 100 B, 50 conns" always 0 \
     --conns 50 --get-ratio 0 --value-size 100
+for proto in binary meta; do
+    run_workload "5$proto" "get-heavy, $proto protocol" batch 1 \
+        --conns 50 --get-ratio 0.9 --value-size 100 --protocol "$proto"
+    run_workload "5$proto-p16" "get-heavy, $proto, --pipeline 16" batch 1 \
+        --conns 50 --get-ratio 0.9 --value-size 100 --protocol "$proto" --pipeline 16
+done
+want ringcached && measure_reader_under_writes
 if [ "$DO_RSS" -eq 1 ]; then
     want memcached && measure_rss memcached
     want ringcached && measure_rss ringcached
@@ -353,6 +395,14 @@ if want ringcached && [ -n "${RESULT_OPS[4a-ringcached]:-}" ]; then
     echo "Group commit (ringcached --sync always): 50 conns / 1 conn =" \
         "$(awk -v a="${RESULT_OPS[4b-ringcached]}" -v b="${RESULT_OPS[4a-ringcached]}" \
             'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')x"
+fi
+if [ -n "$READER_ROW" ]; then
+    echo
+    echo "One reading connection, alone and beside 50 writing connections (ringcached --sync always):"
+    echo
+    echo "| reader p50 idle us | reader p99 idle us | p50 with writers us | p99 with writers us |"
+    echo "|---:|---:|---:|---:|"
+    echo "$READER_ROW"
 fi
 if [ "${#RSS_ROWS[@]}" -gt 0 ]; then
     echo

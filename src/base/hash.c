@@ -16,3 +16,16 @@ hash_fnv1a64(const void *data, size_t n)
     }
     return h;
 }
+
+uint64_t
+hash_key64(const void *data, size_t n)
+{
+    uint64_t h = hash_fnv1a64(data, n);
+
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}

@@ -225,7 +225,7 @@ coord_flush_all(struct coord *co, const struct request *req)
 pthread_mutex_t *
 coord_key_lock(struct coord *co, const struct req_key *k)
 {
-    return &co->locks[hash_fnv1a64(k->key, k->nkey) & (COORD_LOCKS - 1)];
+    return &co->locks[hash_key64(k->key, k->nkey) & (COORD_LOCKS - 1)];
 }
 
 /* Read the key's record into ct->old and decode it. Returns RC_OK (live),

@@ -127,7 +127,7 @@ stats_prefix_enabled(const struct stats_prefix *sp)
 static struct prefix_entry *
 stats_prefix_find_locked(struct stats_prefix *sp, const char *p, size_t n)
 {
-    size_t b = hash_fnv1a64(p, n) % STATS_PREFIX_BUCKETS;
+    size_t b = hash_key64(p, n) % STATS_PREFIX_BUCKETS;
     struct prefix_entry *e;
 
     for (e = sp->buckets[b]; e != NULL; e = e->next) {

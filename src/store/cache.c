@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * cache.c - see cache.h. Each shard is a chained hash table (power-of-two
- * buckets, doubled when the load passes 1) threaded on an LRU list; an
- * entry is one allocation holding key and value.
+ * buckets, doubled when the load passes 1) threaded on a CLOCK list (LRU by
+ * second chance): a hit only sets the entry's reference bit, touching no
+ * other entry, and eviction at the tail moves referenced entries back to
+ * the head once instead of evicting them. An entry is one allocation
+ * holding key and value.
  *
  *   hash(key) --high bits--> shard (lock, gen, LRU, bytes)
  *             --low bits---> bucket chain
@@ -28,10 +31,11 @@
 
 struct cache_entry {
     struct cache_entry *hnext;       /* bucket chain */
-    struct cache_entry *prev, *next; /* LRU: head is most recent */
+    struct cache_entry *prev, *next; /* CLOCK list: new and spared at the head */
     uint64_t hash;
     uint32_t nkey, nval;
-    char data[]; /* key, then value */
+    uint8_t referenced; /* hit since it last reached the tail */
+    char data[];        /* key, then value */
 };
 
 struct cache_shard {
@@ -185,9 +189,19 @@ cache_grow(struct cache_shard *s)
 static void
 cache_evict(struct cache_shard *s)
 {
+    /* Each entry is spared at most once per call: bounded by items. */
+    size_t spared = 0;
+
     while (s->bytes_used > s->limit && s->tail != NULL) {
         struct cache_entry *e = s->tail;
 
+        if (e->referenced && spared < s->items) {
+            e->referenced = 0;
+            cache_lru_unlink(s, e);
+            cache_lru_push(s, e);
+            spared++;
+            continue;
+        }
         cache_drop(s, cache_find_slot(s, e->hash, e->data, e->nkey));
         s->evictions++;
     }
@@ -205,6 +219,7 @@ cache_insert(struct cache_shard *s, uint64_t h, const void *key, size_t nkey, co
         return;
     }
     e->hash = h;
+    e->referenced = 0;
     e->nkey = (uint32_t)nkey;
     e->nval = (uint32_t)nval;
     memcpy(e->data, key, nkey);
@@ -234,7 +249,7 @@ cache_get(struct cache *c, const void *key, size_t nkey, struct buf *val, uint64
     if (c == NULL) {
         return RC_ENOTFOUND;
     }
-    h = hash_fnv1a64(key, nkey);
+    h = hash_key64(key, nkey);
     s = cache_shard(c, h);
     pthread_mutex_lock(&s->lock);
     e = *cache_find_slot(s, h, key, nkey);
@@ -242,8 +257,7 @@ cache_get(struct cache *c, const void *key, size_t nkey, struct buf *val, uint64
         buf_reset(val);
         rc = buf_append(val, e->data + e->nkey, e->nval);
         if (rc == RC_OK) {
-            cache_lru_unlink(s, e);
-            cache_lru_push(s, e);
+            e->referenced = 1;
             s->hits++;
         }
     } else {
@@ -264,7 +278,7 @@ cache_fill(struct cache *c, const void *key, size_t nkey, const void *val, size_
     if (c == NULL) {
         return;
     }
-    h = hash_fnv1a64(key, nkey);
+    h = hash_key64(key, nkey);
     s = cache_shard(c, h);
     pthread_mutex_lock(&s->lock);
     /* An unchanged generation means no write since the engine read, so the
@@ -279,7 +293,7 @@ void
 cache_write_begin(struct cache *c, const void *key, size_t nkey)
 {
     if (c != NULL) {
-        pthread_mutex_lock(&cache_shard(c, hash_fnv1a64(key, nkey))->lock);
+        pthread_mutex_lock(&cache_shard(c, hash_key64(key, nkey))->lock);
     }
 }
 
@@ -292,7 +306,7 @@ cache_write_end(struct cache *c, const void *key, size_t nkey, const void *val, 
     if (c == NULL) {
         return;
     }
-    h = hash_fnv1a64(key, nkey);
+    h = hash_key64(key, nkey);
     s = cache_shard(c, h);
     s->gen++;
     cache_remove(s, h, key, nkey);
