@@ -214,6 +214,11 @@ coord_check_cas(struct coord_thread *ct, const struct request *req, int live,
         want = req->cas;
     } else if (coord_opt(req, REQO_COMPARE_CAS)) {
         want = req->opts.compare_cas;
+        /* memcached: append/prepend check a non-zero cas only against an
+         * item that exists; a missing one is NOT_STORED, not NOT_FOUND. */
+        if ((req->cmd == REQ_APPEND || req->cmd == REQ_PREPEND) && (want == 0 || live != RC_OK)) {
+            return RC_OK;
+        }
     } else {
         return RC_OK;
     }
@@ -476,6 +481,8 @@ coord_arith_locked(struct coord_thread *ct, const struct request *req, const str
     oldlen = r.nvalue;
     r.value = ct->val.data;
     r.nvalue = ct->val.len;
+    /* ma t: the TTL as found; the meta codec knows a T it was sent. */
+    coord_item_info(&r, util_now_s(), resp);
     if (coord_opt(req, REQO_TTL)) {
         r.exptime = coord_abs_exptime(req->opts.ttl, util_now_s());
     }
@@ -483,7 +490,6 @@ coord_arith_locked(struct coord_thread *ct, const struct request *req, const str
     if (rc == RC_OK) {
         resp->number = v;
         resp->cas = ct->co->cfg.use_cas ? r.cas : 0;
-        coord_item_info(&r, util_now_s(), resp);
     }
     return rc;
 }
@@ -522,6 +528,9 @@ coord_op_touch(struct coord_thread *ct, const struct request *req, struct respon
     if (rc == RC_OK) {
         r.exptime = coord_abs_exptime(req->exptime, util_now_s());
         rc = coord_rewrite(ct, k, &r, ticket);
+    }
+    if (rc == RC_OK) {
+        coord_fill_hit(ct->co, resp, &r); /* binary touch returns flags and cas */
     }
     pthread_mutex_unlock(lk);
     resp->status = rc;
@@ -578,6 +587,8 @@ coord_execute(struct coord_thread *ct, const struct request *req, size_t ki, str
     case REQ_ME:
         coord_op_inspect(ct, req, resp);
         break;
+    case REQ_MN:
+        break; /* meta no-op: its reply is MN, in request order */
     case REQ_FLUSH_ALL:
         if (!co->cfg.flush_enabled) {
             resp->status = RC_EINVAL;

@@ -9,8 +9,9 @@
  *             |- storage     set add replace append
  *             |              prepend cas                 text_parse_store
  *             |- keyed       delete incr decr touch       text_parse_keyed
- *             '- admin       flush_all verbosity version
- *                            quit shutdown stats          text_parse_admin
+ *             |- admin       flush_all verbosity version
+ *             |              quit shutdown stats          text_parse_admin
+ *             '- meta        mg ms md ma mn me            meta_parse (meta.c)
  *
  * Acceptance follows memcached 1.6.18, checked against the real server:
  * tokens are split on ' ' only; numbers are read the way its safe_strto*
@@ -36,6 +37,7 @@
 
 #include "base/alloc.h"
 #include "base/status.h"
+#include "proto/meta.h"
 #include "proto/text.h"
 
 #define TEXT_TOK_MAX          8          /* enough for "cas k f e b c noreply" */
@@ -558,6 +560,43 @@ text_parse_admin(struct text_line *l, struct request *req, struct text_error *er
     return text_fail(err, "ERROR", false);
 }
 
+/* ------------------------------------------------------------ meta */
+
+/* The meta codec's scratch (the decoded key of a b flag) lives in the key
+ * array the parser already owns: a meta request has one key, so the array
+ * is free, and its growth is bounded by sizeof(struct meta_scratch). */
+#define TEXT_META_SLOTS \
+    ((sizeof(struct meta_scratch) + sizeof(struct req_key) - 1) / sizeof(struct req_key))
+
+static struct meta_scratch *
+text_meta_scratch(struct text_parser *p)
+{
+    struct req_key *k;
+
+    if (p->keys_cap < TEXT_META_SLOTS) {
+        k = rc_realloc(p->keys, TEXT_META_SLOTS * sizeof(*k));
+        if (k == NULL) {
+            return NULL;
+        }
+        p->keys = k;
+        p->keys_cap = TEXT_META_SLOTS;
+    }
+    return (struct meta_scratch *)(void *)p->keys;
+}
+
+static enum text_rc
+text_parse_meta(struct text_parser *p, const struct text_line *l, size_t len, struct request *req,
+                size_t *consumed, struct text_error *err)
+{
+    struct meta_scratch *s = text_meta_scratch(p);
+
+    if (s == NULL) {
+        *consumed = l->next;
+        return text_fail(err, "SERVER_ERROR out of memory", false);
+    }
+    return meta_parse(s, p->max_item_size, l->p, l->n, l->next, l->p, len, req, consumed, err);
+}
+
 /* ------------------------------------------------------------ driver */
 
 /* No '\n' yet. memcached keeps waiting up to 2048 bytes, and past that only
@@ -618,9 +657,12 @@ text_parse_line(struct text_parser *p, struct text_line *l, size_t len, struct r
     }
     l->rest = pos;
     l->ntok = 1;
+    if (meta_is_command(l->tok[0].p, l->tok[0].n)) {
+        return text_parse_meta(p, l, len, req, consumed, err);
+    }
     req->cmd = text_cmd_find(&l->tok[0]);
     if (req->cmd == REQ_NONE) {
-        return text_fail(err, "ERROR", false); /* also mg/ms/md/ma/mn/me for now */
+        return text_fail(err, "ERROR", false);
     }
     flags = req_cmd_flags(req->cmd);
     if (flags & REQF_RETRIEVE) {
@@ -872,6 +914,9 @@ text_encode_response(struct buf *out, const struct request *req, size_t ki,
 {
     const char *line;
 
+    if (req->proto == REQ_PROTO_META) {
+        return meta_encode_response(out, req, resp);
+    }
     if (req_cmd_flags(req->cmd) & REQF_RETRIEVE) {
         assert(ki < req->nkeys);
         if (resp->status == RC_OK) {

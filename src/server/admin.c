@@ -174,8 +174,8 @@ admin_stats_settings(struct server *srv, const struct admin_out *out)
     admin_stat(out, "cas_enabled", "%s", cfg->use_cas ? "yes" : "no");
     admin_stat(out, "tcp_backlog", "%d", cfg->backlog);
     admin_stat(out, "binding_protocol", "%s", protos[cfg->proto]);
-    admin_stat(out, "auth_enabled_sasl", "%s", "no");
-    admin_stat(out, "auth_enabled_ascii", "%s", "no");
+    admin_stat(out, "auth_enabled_sasl", "%s", cfg->sasl ? "yes" : "no");
+    admin_stat(out, "auth_enabled_ascii", "%s", cfg->auth_file ? cfg->auth_file : "no");
     admin_u64(out, "item_size_max", cfg->max_item_size);
     admin_stat(out, "flush_enabled", "%s", cfg->flush_enabled ? "yes" : "no");
     admin_stat(out, "idle_timeout", "%d", cfg->idle_timeout);
@@ -276,15 +276,6 @@ admin_stats(struct server *srv, const struct admin_out *ao)
     admin_end(ao);
 }
 
-/* Binary SASL before authentication is configured: memcached without SASL
- * support answers these as unknown commands. */
-static int
-admin_sasl(struct server *srv, const struct request *req, struct buf *out)
-{
-    (void)srv;
-    return bin_encode_status(out, req, BIN_STATUS_UNKNOWN_COMMAND);
-}
-
 int
 admin_handle(struct worker *w, const struct request *req, struct buf *out, bool *close_conn)
 {
@@ -299,10 +290,6 @@ admin_handle(struct worker *w, const struct request *req, struct buf *out, bool 
             return bin_encode_version(out, req, RC_VERSION_STRING);
         }
         return text_encode_line(out, "VERSION " RC_VERSION_STRING);
-    case REQ_SASL_LIST:
-    case REQ_SASL_AUTH:
-    case REQ_SASL_STEP:
-        return admin_sasl(srv, req, out);
     case REQ_VERBOSITY:
         log_set_verbosity((int)(req->delta > 3 ? 3 : req->delta));
         return req->noreply ? RC_OK : text_encode_line(out, "OK");

@@ -31,6 +31,7 @@
 #include "base/util.h"
 #include "proto/bin.h"
 #include "proto/text.h"
+#include "server/auth.h"
 #include "server/conn.h"
 #include "server/server.h"
 
@@ -66,9 +67,10 @@ struct conn {
     struct text_parser parser;
     struct bin_parser bparser;
     uint64_t last_active_ms;
-    bool reading;  /* rev is armed */
-    bool closing;  /* close once out is written */
-    bool stopping; /* server stopping: no more requests */
+    bool authenticated; /* -Y: passed the exchange (always true without) */
+    bool reading;       /* rev is armed */
+    bool closing;       /* close once out is written */
+    bool stopping;      /* server stopping: no more requests */
 };
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
@@ -97,6 +99,7 @@ conn_create(struct worker *w, int fd)
     buf_init(&c->held);
     text_parser_init(&c->parser, w->srv->cfg->max_item_size);
     bin_parser_init(&c->bparser, w->srv->cfg->max_item_size);
+    c->authenticated = w->srv->auth == NULL;
     c->proto = w->srv->cfg->proto == CONFIG_PROTO_ASCII    ? CONN_PROTO_TEXT
                : w->srv->cfg->proto == CONFIG_PROTO_BINARY ? CONN_PROTO_BINARY
                                                            : CONN_PROTO_UNKNOWN;
@@ -414,6 +417,35 @@ conn_encode(struct buf *dst, const struct request *req, size_t ki, const struct 
     }
 }
 
+/* Binary SASL (-S): PLAIN against the -Y file. Without -S these opcodes
+ * are unknown, as in a memcached built without SASL. */
+static void
+conn_sasl(struct conn *c, const struct request *req, struct buf *dst)
+{
+    struct thread_stats *ts = &c->w->stats;
+    struct auth *a = c->w->srv->auth;
+
+    if (!c->w->srv->cfg->sasl || a == NULL) {
+        bin_encode_status(dst, req, BIN_STATUS_UNKNOWN_COMMAND);
+        return;
+    }
+    if (req->cmd == REQ_SASL_LIST) {
+        bin_encode_sasl(dst, req, BIN_STATUS_SUCCESS, auth_sasl_mechs(), strlen(auth_sasl_mechs()));
+        return;
+    }
+    stats_add(ts, STAT_auth_cmds, 1);
+    c->authenticated = false; /* every attempt starts over, as in memcached */
+    if (req->cmd == REQ_SASL_AUTH && req->nkeys == 1 &&
+        auth_sasl_mech_supported(req->keys[0].key, req->keys[0].nkey) &&
+        auth_sasl_plain(a, req->value, req->nvalue) == RC_OK) {
+        c->authenticated = true;
+        bin_encode_sasl(dst, req, BIN_STATUS_SUCCESS, "Authenticated", 13);
+        return;
+    }
+    stats_add(ts, STAT_auth_errors, 1);
+    bin_encode_status(dst, req, BIN_STATUS_AUTH_ERROR);
+}
+
 /* Commands about the connection or the daemon rather than items. Returns
  * false when req is an item command for the coordinator. */
 static bool
@@ -435,11 +467,13 @@ conn_execute_admin(struct conn *c, const struct request *req, struct buf *dst)
     case REQ_VERBOSITY:
     case REQ_STATS:
     case REQ_SHUTDOWN:
+        admin_handle(c->w, req, dst, &close_conn);
+        c->closing = c->closing || close_conn;
+        return true;
     case REQ_SASL_LIST:
     case REQ_SASL_AUTH:
     case REQ_SASL_STEP:
-        admin_handle(c->w, req, dst, &close_conn);
-        c->closing = c->closing || close_conn;
+        conn_sasl(c, req, dst);
         return true;
     default:
         return false;
@@ -456,6 +490,13 @@ conn_execute(struct conn *c, const struct request *req)
     uint64_t ticket, maxticket = 0;
     struct response resp;
 
+    if (!c->authenticated && req->cmd != REQ_SASL_LIST && req->cmd != REQ_SASL_AUTH &&
+        req->cmd != REQ_SASL_STEP && req->cmd != REQ_VERSION) {
+        /* Binary before authenticating (text has its own gate). */
+        bin_encode_status(dst, req, BIN_STATUS_AUTH_ERROR);
+        c->closing = true;
+        return;
+    }
     if (req->proto == REQ_PROTO_META) {
         stats_add(&w->stats, STAT_cmd_meta, 1);
     }
@@ -519,8 +560,8 @@ conn_parse_error(struct conn *c, const struct text_error *err)
     if (err->close) {
         c->closing = true;
     }
-    if (err->swallow > 0) {
-        stats_add(&c->w->stats, STAT_store_too_large, 1); /* only too-large swallows */
+    if (err->stale_key != NULL) {
+        stats_add(&c->w->stats, STAT_store_too_large, 1); /* every too-large sets it */
     }
 }
 
@@ -538,6 +579,60 @@ conn_bin_error(struct conn *c, const struct bin_error *err)
     if (err->status == BIN_STATUS_E2BIG) {
         stats_add(&c->w->stats, STAT_store_too_large, 1);
     }
+}
+
+/* The text exchange -Y requires before anything else: a set whose data
+ * block is "<user> <password>". Every other line is refused. Replies and
+ * limits are memcached's. */
+static enum conn_step
+conn_text_auth(struct conn *c, const char *data, size_t len, size_t *consumed)
+{
+    struct thread_stats *ts = &c->w->stats;
+    const char *nl = memchr(data, '\n', len < AUTH_TEXT_MAX_LINE ? len : AUTH_TEXT_MAX_LINE);
+    const char *user, *pass;
+    size_t n, nuser, npass, total;
+    uint32_t nbytes;
+    int rc;
+
+    if (nl == NULL) {
+        c->closing = len >= AUTH_TEXT_MAX_LINE; /* an endless line: close */
+        *consumed = 0;
+        return c->closing ? CONN_STEP_ERROR_SENT : CONN_STEP_NEED_MORE;
+    }
+    n = (size_t)(nl - data);
+    *consumed = n + 1;
+    rc = auth_text_command(data, n > 0 && data[n - 1] == '\r' ? n - 1 : n, &nbytes);
+    if (rc == RC_ETOOLARGE) {
+        c->closing = true;
+        return CONN_STEP_ERROR_SENT;
+    }
+    if (rc != RC_OK) {
+        text_encode_line(conn_reply_buf(c), "CLIENT_ERROR unauthenticated");
+        return CONN_STEP_ERROR_SENT;
+    }
+    total = n + 1 + (size_t)nbytes + 2;
+    if (len < total) {
+        *consumed = total;
+        return CONN_STEP_NEED_MORE;
+    }
+    *consumed = total;
+    if (data[total - 2] != '\r' || data[total - 1] != '\n') {
+        text_encode_line(conn_reply_buf(c), "CLIENT_ERROR bad command line termination");
+        return CONN_STEP_ERROR_SENT;
+    }
+    if (auth_text_credentials(data + n + 1, nbytes, &user, &nuser, &pass, &npass) != RC_OK) {
+        text_encode_line(conn_reply_buf(c), "CLIENT_ERROR bad authentication token format");
+        return CONN_STEP_ERROR_SENT;
+    }
+    stats_add(ts, STAT_auth_cmds, 1);
+    if (auth_check(c->w->srv->auth, user, nuser, pass, npass) == RC_OK) {
+        c->authenticated = true;
+        text_encode_line(conn_reply_buf(c), "STORED");
+    } else {
+        stats_add(ts, STAT_auth_errors, 1);
+        text_encode_line(conn_reply_buf(c), "CLIENT_ERROR authentication failure");
+    }
+    return CONN_STEP_ERROR_SENT;
 }
 
 /* Parse one request from the unread input with the connection's codec. */
@@ -563,6 +658,8 @@ conn_parse_one(struct conn *c, struct request *req, size_t *consumed)
             conn_bin_error(c, &err);
             return CONN_STEP_ERROR_SENT;
         }
+    } else if (!c->authenticated) {
+        return conn_text_auth(c, data, len, consumed);
     } else {
         struct text_error err;
 

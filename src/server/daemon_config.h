@@ -43,6 +43,8 @@ struct config {
     char prefix_delimiter;   /* -D, ':' */
     bool detail_enabled;     /* -D given: per-prefix stats on from the start */
     int idle_timeout;        /* -o idle_timeout=N seconds, 0 = off */
+    char *auth_file;         /* -Y: password file (server/auth.h); NULL = no auth */
+    bool sasl;               /* -S: binary SASL PLAIN against auth_file (needs -Y) */
     /* ringcached's own (long options only) */
     char *data_dir;            /* --data-dir, "./ringcached-data" */
     enum store_sync sync;      /* --sync always|batch|none */

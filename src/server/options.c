@@ -465,9 +465,7 @@ opt_protocol(struct opt_ctx *ctx, const struct opt_def *def, const char *arg)
     } else if (strcmp(arg, "ascii") == 0) {
         ctx->cfg->proto = CONFIG_PROTO_ASCII;
     } else if (strcmp(arg, "binary") == 0) {
-        return opt_fail(ctx, def,
-                        "the binary protocol is not implemented yet; use auto "
-                        "or ascii");
+        ctx->cfg->proto = CONFIG_PROTO_BINARY;
     } else {
         return opt_fail(ctx, def,
                         "invalid protocol '%s'; should be one of auto, binary, "
@@ -762,22 +760,20 @@ static const struct opt_def opt_table[] = {
      "listen backlog must be a non-negative number", "<num>",
      "backlog queue limit (default: 1024)"},
     {"protocol", 'B', REQ, opt_protocol, 0, 0, 0, NULL, "<name>",
-     "auto or ascii (default: auto); binary is not implemented yet"},
+     "auto, ascii or binary (default: auto)"},
     {"max-item-size", 'I', REQ, opt_item_size, 0, 0, 0, NULL, "<num>",
      "max item size, bytes or with a k/m suffix (default: 1m, min: 1k, max: 1024m, "
      "at most half of -m)"},
-    {"enable-sasl", 'S', NONE, opt_refuse, 0, 0, 0,
-     "SASL authentication is not implemented yet; refusing to run without it", NULL,
-     "refused: not implemented yet"},
+    {"enable-sasl", 'S', NONE, opt_set_flag, OFF(sasl), true, 0, NULL, NULL,
+     "binary protocol SASL PLAIN authentication, checked against the -Y file (required)"},
     {"disable-flush-all", 'F', NONE, opt_set_flag, OFF(flush_enabled), false, 0, NULL, NULL,
      "disable the flush_all command"},
     {"disable-dumping", 'X', NONE, opt_accept, 0, 0, 0, NULL, NULL,
      "accepted: there are no dump commands"},
     {"disable-watch", 'W', NONE, opt_accept, 0, 0, 0, NULL, NULL,
      "accepted: there are no watch commands"},
-    {"auth-file", 'Y', REQ, opt_refuse, 0, 0, 0,
-     "ascii authentication is not implemented yet; refusing to run without it", "<file>",
-     "refused: not implemented yet"},
+    {"auth-file", 'Y', REQ, opt_set_str, OFF(auth_file), 0, 0, NULL, "<file>",
+     "ascii protocol authentication: lines of user:password in <file>, reread on SIGHUP"},
     {"memory-file", 'e', REQ, opt_ignore, 0, 0, 0,
      "items always persist in Berkeley DB (see --data-dir)", "<file>",
      "accepted, no effect (warns): ringcached always persists"},
@@ -1044,6 +1040,15 @@ opt_validate(struct opt_ctx *ctx)
     if (cfg->max_item_size > OPT_ITEM_MAX) {
         return opt_fail(ctx, item, "item max size cannot be higher than a gigabyte (1024m)");
     }
+    if (cfg->sasl && cfg->auth_file == NULL) {
+        return opt_fail(ctx, opt_find_key('S'),
+                        "needs -Y <file>: ringcached checks SASL PLAIN against the -Y "
+                        "password file (it has no Cyrus SASL configuration)");
+    }
+    if (cfg->sasl && cfg->proto == CONFIG_PROTO_ASCII) {
+        return opt_fail(ctx, opt_find_key('S'),
+                        "SASL is for the binary protocol; it cannot be used with -B ascii");
+    }
     if (cfg->listen == NULL && (cfg->listen = rc_strdup(OPT_DEFAULT_LISTEN)) == NULL) {
         return opt_fail(ctx, NULL, "out of memory");
     }
@@ -1093,8 +1098,9 @@ config_deinit(struct config *cfg)
     rc_free(cfg->user);
     rc_free(cfg->data_dir);
     rc_free(cfg->config_file);
+    rc_free(cfg->auth_file);
     cfg->port_file = cfg->listen = cfg->unix_socket = cfg->pid_file = NULL;
-    cfg->user = cfg->data_dir = cfg->config_file = NULL;
+    cfg->user = cfg->data_dir = cfg->config_file = cfg->auth_file = NULL;
 }
 
 int

@@ -35,6 +35,7 @@
 #include "base/log.h"
 #include "base/status.h"
 #include "base/util.h"
+#include "server/auth.h"
 #include "server/conn.h"
 #include "server/server.h"
 
@@ -524,6 +525,42 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
     server_request_stop(arg);
 }
 
+static void
+server_hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *srv = arg;
+    char err[AUTH_ERR_LEN];
+
+    (void)sig;
+    (void)what;
+    if (auth_reload(srv->auth, err, sizeof(err)) == RC_OK) {
+        log_info("SIGHUP: authentication file re-read");
+    }
+}
+
+/* -Y: load the password file (a failure stops start-up, as in memcached),
+ * and re-read it on SIGHUP. */
+static int
+server_setup_auth(struct server *srv)
+{
+    char err[AUTH_ERR_LEN];
+    int rc;
+
+    if (srv->cfg->auth_file == NULL) {
+        return RC_OK;
+    }
+    rc = auth_create(srv->cfg->auth_file, &srv->auth, err, sizeof(err));
+    if (rc != RC_OK) {
+        log_error("-Y: %s", err);
+        return rc;
+    }
+    srv->hup_ev = evsignal_new(srv->base, SIGHUP, server_hup_cb, srv);
+    if (srv->hup_ev == NULL || event_add(srv->hup_ev, NULL) != 0) {
+        return RC_ENOMEM;
+    }
+    return RC_OK;
+}
+
 void
 server_request_stop(struct server *srv)
 {
@@ -547,6 +584,10 @@ server_setup(struct server *srv)
     if (srv->sig_ev[0] == NULL || srv->sig_ev[1] == NULL || event_add(srv->sig_ev[0], NULL) ||
         event_add(srv->sig_ev[1], NULL)) {
         return RC_ENOMEM;
+    }
+    rc = server_setup_auth(srv);
+    if (rc != RC_OK) {
+        return rc;
     }
     srv->workers = rc_calloc((size_t)srv->cfg->threads, sizeof(*srv->workers));
     if (srv->workers == NULL) {
@@ -643,6 +684,10 @@ server_destroy(struct server *srv)
         }
     }
     stats_prefix_destroy(srv->prefix);
+    if (srv->hup_ev != NULL) {
+        event_free(srv->hup_ev);
+    }
+    auth_destroy(srv->auth);
     if (srv->cfg->unix_socket != NULL && srv->nworkers > 0) {
         unlink(srv->cfg->unix_socket);
     }

@@ -73,6 +73,8 @@ struct server {
     int nworkers;
     unsigned next_worker;        /* main thread only */
     struct stats_prefix *prefix; /* owned */
+    struct auth *auth;           /* owned; NULL without -Y */
+    struct event *hup_ev;        /* owned: SIGHUP re-reads the -Y file */
     _Atomic int curr_conns;
     _Atomic uint64_t total_conns, rejected_conns, conn_structures;
     _Atomic uint64_t total_conns_base, rejected_conns_base; /* at `stats reset` */

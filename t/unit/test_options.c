@@ -130,6 +130,8 @@ test_defaults(void **state)
     assert_false(cfg.shutdown_enabled);
     assert_int_equal(cfg.prefix_delimiter, ':');
     assert_int_equal(cfg.idle_timeout, 0);
+    assert_null(cfg.auth_file);
+    assert_false(cfg.sasl);
     assert_string_equal(cfg.data_dir, "./ringcached-data");
     assert_int_equal(cfg.sync, STORE_SYNC_ALWAYS);
     assert_int_equal(cfg.sync_interval_ms, 1000);
@@ -359,6 +361,9 @@ test_protocol(void **state)
     RUN_OK(&r, "-B", "ascii", "--protocol=auto");
     assert_int_equal(r.cfg.proto, CONFIG_PROTO_AUTO);
     run_done(&r);
+    RUN_OK(&r, "-B", "binary");
+    assert_int_equal(r.cfg.proto, CONFIG_PROTO_BINARY);
+    run_done(&r);
 }
 
 static void
@@ -400,6 +405,40 @@ test_ringcached_options(void **state)
     RUN_OK(&r, "--sync=none", "--sync=always");
     assert_int_equal(r.cfg.sync, STORE_SYNC_ALWAYS);
     run_done(&r);
+}
+
+/* ------------------------------------------------------------ -S -Y */
+
+static void
+test_auth_options(void **state)
+{
+    char *path = write_file("auth-file /etc/rc/users\nenable-sasl\n");
+    struct run r;
+
+    (void)state;
+    RUN_OK(&r, "-Y", "/etc/users");
+    assert_string_equal(r.cfg.auth_file, "/etc/users");
+    assert_false(r.cfg.sasl);
+    run_done(&r);
+    RUN_OK(&r, "--auth-file=/a", "--auth-file", "/b"); /* the last one wins */
+    assert_string_equal(r.cfg.auth_file, "/b");
+    run_done(&r);
+    RUN_OK(&r, "-S", "-Y", "/etc/users");
+    assert_true(r.cfg.sasl);
+    assert_string_equal(r.cfg.auth_file, "/etc/users");
+    run_done(&r);
+    RUN_OK(&r, "--enable-sasl", "--auth-file=/u", "-B", "auto");
+    assert_true(r.cfg.sasl);
+    run_done(&r);
+    RUN_OK(&r, "-Y", "/u", "-B", "ascii"); /* text authentication alone */
+    assert_false(r.cfg.sasl);
+    run_done(&r);
+    RUN_OK(&r, "--config", path);
+    assert_string_equal(r.cfg.auth_file, "/etc/rc/users");
+    assert_true(r.cfg.sasl);
+    run_done(&r);
+    unlink(path);
+    free(path);
 }
 
 /* ------------------------------------------------------------ -l */
@@ -689,7 +728,6 @@ test_refusals(void **state)
         {{"-I", "2g"}, "-I: item max size (2147483648 bytes) cannot be higher than 1/2"},
         {{"-I", "1025m", "-m", "4096"}, "-I: item max size cannot be higher than a gigabyte"},
         /* -B -D -v */
-        {{"-B", "binary"}, "-B: the binary protocol is not implemented yet"},
         {{"-B", "text"}, "-B: invalid protocol 'text'; should be one of auto, binary, or ascii"},
         {{"--protocol=ASCII"}, "--protocol: invalid protocol 'ASCII'"},
         {{"-D", ""}, "-D: no delimiter specified"},
@@ -711,11 +749,15 @@ test_refusals(void **state)
         {{"-o", "idle_timeout=abc"}, "-o: idle_timeout must be a non-negative number"},
         {{"-o", "idle_timeout=-1"}, "-o: idle_timeout must be a non-negative number"},
         {{"-o", "idle_timeout="}, "-o: idle_timeout must be a non-negative number"},
+        /* -S -Y: SASL needs the password file and the binary protocol */
+        {{"-S"}, "-S: needs -Y <file>: ringcached checks SASL PLAIN against the -Y"},
+        {{"--enable-sasl"}, "-S: needs -Y <file>"},
+        {{"-S", "-Y/x", "-B", "ascii"}, "-S: SASL is for the binary protocol"},
+        {{"-Y", ""}, "-Y: an empty value is not allowed"},
+        {{"--auth-file="}, "--auth-file: an empty value is not allowed"},
+        {{"-Y"}, "-Y: option requires an argument"},
+        {{"--enable-sasl=yes"}, "--enable-sasl: takes no value"},
         /* memcached flags refused on purpose */
-        {{"-S"}, "-S: SASL authentication is not implemented yet"},
-        {{"--enable-sasl"}, "--enable-sasl: SASL authentication is not implemented yet"},
-        {{"-Y", "/etc/auth"}, "-Y: ascii authentication is not implemented yet"},
-        {{"--auth-file=/x"}, "--auth-file: ascii authentication is not implemented"},
         {{"-Z"}, "-Z: TLS is not implemented"},
         {{"--enable-ssl"}, "--enable-ssl: TLS is not implemented"},
         /* ringcached's own */
@@ -1053,7 +1095,6 @@ test_config_file_refusals(void **state)
         {"udp-port 11211\n", "1: --udp-port: UDP is not implemented"},
         {"p 11211\n", "1: unknown option 'p'"},
         {"=5\n", "1: unknown option ''"},
-        {"protocol binary\n", "1: --protocol: the binary protocol is not implemented yet"},
         {"extended bogus\n", "1: --extended: illegal suboption \"bogus\""},
         {"listen 127.0.0.1:x\n", "1: --listen: invalid port number in '127.0.0.1:x'"},
     };
@@ -1119,6 +1160,7 @@ main(void)
         cmocka_unit_test(test_protocol),
         cmocka_unit_test(test_delimiter),
         cmocka_unit_test(test_ringcached_options),
+        cmocka_unit_test(test_auth_options),
         cmocka_unit_test(test_listen),
         cmocka_unit_test(test_extended),
         cmocka_unit_test(test_extended_every_memcached_key),

@@ -694,10 +694,9 @@ static void
 test_unknown(void **state)
 {
     static const char *const lines[] = {
-        "\r\n",        "\n",        " \r\n",      "x\r\n",       "g\r\n",
-        "se\r\n",      "mn\r\n",    "mg k v\r\n", "ms k 1\r\n",  "md k\r\n",
-        "ma k\r\n",    "me k\r\n",  "mx\r\n",     "GET k\r\n",   "\tversion\r\n",
-        "slabs x\r\n", "watch\r\n", "\r\r\n",     "set\0 k\r\n",
+        "\r\n",          "\n",          " \r\n",     "x\r\n",      "g\r\n",
+        "se\r\n",        "mx\r\n",      "mgx k\r\n", "MG k v\r\n", "GET k\r\n",
+        "\tversion\r\n", "slabs x\r\n", "watch\r\n", "\r\r\n",     "set\0 k\r\n",
     };
     size_t i;
 
@@ -710,6 +709,28 @@ test_unknown(void **state)
         }
         expect_err_n(lines[i], n, "ERROR", n, 0, false);
     }
+}
+
+/* Meta commands go to the meta codec (t/unit/test_meta.c tests it). */
+static void
+test_meta_routed(void **state)
+{
+    static const char *const lines[] = {"mn\r\n", "mg k v\r\n", "md k\r\n", "ma k\r\n", "me k\r\n"};
+    struct parsed r;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        parse_n(&r, lines[i], strlen(lines[i]));
+        assert_int_equal(r.rc, TEXT_OK);
+        assert_int_equal(r.req.proto, REQ_PROTO_META);
+        assert_int_equal(r.consumed, strlen(lines[i]));
+        parsed_done(&r);
+    }
+    parse_n(&r, "ms k 1\r\n", 8);
+    assert_int_equal(r.rc, TEXT_AGAIN);
+    assert_int_equal(r.consumed, 11);
+    parsed_done(&r);
 }
 
 /* ------------------------------------------------------------ framing */
@@ -1022,29 +1043,18 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cmd_table),
-        cmocka_unit_test(test_get),
-        cmocka_unit_test(test_get_many_keys),
-        cmocka_unit_test(test_gat),
-        cmocka_unit_test(test_store_commands),
-        cmocka_unit_test(test_store_values),
-        cmocka_unit_test(test_store_numbers),
-        cmocka_unit_test(test_store_errors),
-        cmocka_unit_test(test_store_too_large),
-        cmocka_unit_test(test_store_split),
-        cmocka_unit_test(test_store_1mb),
-        cmocka_unit_test(test_delete),
-        cmocka_unit_test(test_incr_decr),
-        cmocka_unit_test(test_touch),
-        cmocka_unit_test(test_flush_all),
-        cmocka_unit_test(test_verbosity),
-        cmocka_unit_test(test_misc_commands),
-        cmocka_unit_test(test_unknown),
-        cmocka_unit_test(test_long_lines),
-        cmocka_unit_test(test_pipeline),
-        cmocka_unit_test(test_encode_status),
-        cmocka_unit_test(test_encode_values),
-        cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_cmd_table),       cmocka_unit_test(test_get),
+        cmocka_unit_test(test_get_many_keys),   cmocka_unit_test(test_gat),
+        cmocka_unit_test(test_store_commands),  cmocka_unit_test(test_store_values),
+        cmocka_unit_test(test_store_numbers),   cmocka_unit_test(test_store_errors),
+        cmocka_unit_test(test_store_too_large), cmocka_unit_test(test_store_split),
+        cmocka_unit_test(test_store_1mb),       cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_incr_decr),       cmocka_unit_test(test_touch),
+        cmocka_unit_test(test_flush_all),       cmocka_unit_test(test_verbosity),
+        cmocka_unit_test(test_misc_commands),   cmocka_unit_test(test_unknown),
+        cmocka_unit_test(test_meta_routed),     cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_pipeline),        cmocka_unit_test(test_encode_status),
+        cmocka_unit_test(test_encode_values),   cmocka_unit_test(test_fuzz),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

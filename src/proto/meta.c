@@ -1,0 +1,1132 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * meta.c - the memcached 1.6 meta protocol codec (see meta.h).
+ *
+ *   line --split on ' '--> tokens: cmd key [datalen] flag*
+ *        --meta_flags_scan--> struct meta_flags   (every flag, any command)
+ *        --per command--> struct request           mg ms md ma me mn
+ *   struct response --meta_encode_response--> "<RC>[ <flags>]\r\n"[data]
+ *
+ * Acceptance is memcached 1.6.18's, checked against the real server: every
+ * meta command accepts every known flag letter (b c f h k l O q s t u v N R
+ * T P L F C M J D I) and ignores the ones it has no use for; an unknown letter
+ * is "invalid flag", a repeated one (or a byte >= 127) "duplicate flag"; a
+ * line with 20 or more tokens is refused before its flags are read; md and
+ * ma word every flag error "invalid or duplicate flag"; errors are never
+ * hidden by q, which hides only the nominal reply (HD, and EN for mg).
+ * An ms whose flags are refused still has its data block swallowed.
+ *
+ * req->wire, private to this codec: wire.flags lists the return flags the
+ * client asked for, in its order, as 4-bit META_RF_* codes (at most 8: mg has
+ * c f h k l O s t); wire.opaque holds META_M_* bits; wire.token the O token.
+ *
+ * Invariants: never reads data[len] or beyond, never writes to the input,
+ * allocates nothing; the only state kept is the caller's meta_scratch.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <limits.h>
+#include <string.h>
+
+#include "base/status.h"
+#include "proto/meta.h"
+
+#define META_TOK_MAX       20 /* memcached: 20 tokens (with its terminal) is too many */
+#define META_OPAQUE_MAX    32 /* the O token, letter included */
+#define META_ITEM_MAX_DEF  (1024u * 1024u)
+#define META_TTL_REL_MAX   (60 * 60 * 24 * 30) /* larger exptimes are absolute */
+#define META_ERR_FORMAT    "CLIENT_ERROR bad command line format"
+#define META_ERR_BAD_TOKEN "CLIENT_ERROR bad token in command line format"
+
+/* wire.opaque bits */
+#define META_M_Q       0x01u /* q: hide the nominal reply */
+#define META_M_B       0x02u /* b: the key was sent in base64 */
+#define META_M_V       0x04u /* v: return the value */
+#define META_M_T_FIRST 0x08u /* a T flag came before t */
+#define META_M_N_FIRST 0x10u /* an N flag came before t */
+
+/* wire.flags codes, 4 bits each, first flag in the low bits */
+enum meta_rf {
+    META_RF_END = 0,
+    META_RF_C,
+    META_RF_F,
+    META_RF_H,
+    META_RF_K,
+    META_RF_L,
+    META_RF_O,
+    META_RF_S,
+    META_RF_T,
+    META_RF__COUNT
+};
+
+struct meta_tok {
+    const char *p; /* borrowed from the input */
+    size_t n;
+};
+
+struct meta_line {
+    struct meta_tok tok[META_TOK_MAX];
+    size_t ntok; /* META_TOK_MAX when there were that many or more */
+};
+
+/* Everything the flags said, before a command decides what it uses. */
+struct meta_flags {
+    const char *errstr;
+    bool has_error;
+    bool key_binary, value, noreply, no_bump, stale;
+    bool has_cas, has_ttl, vivify, recache;
+    char mode; /* M's letter, 0 if none */
+    int32_t ttl, vivify_ttl, recache_ttl;
+    uint32_t client_flags;
+    uint64_t cas, delta, initial;
+    uint32_t order; /* META_M_T_FIRST, META_M_N_FIRST */
+};
+
+/* ------------------------------------------------------------ lexing */
+
+static const char *const meta_names[] = {"mg", "ms", "md", "ma", "mn", "me"};
+
+bool
+meta_is_command(const char *tok, size_t n)
+{
+    size_t i;
+
+    if (n != 2 || tok[0] != 'm') {
+        return false;
+    }
+    for (i = 0; i < sizeof(meta_names) / sizeof(meta_names[0]); i++) {
+        if (tok[1] == meta_names[i][1]) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+meta_tokenize(const char *s, size_t n, struct meta_line *l)
+{
+    const char *end = s + n, *e;
+
+    l->ntok = 0;
+    while (l->ntok < META_TOK_MAX) {
+        while (s < end && *s == ' ') {
+            s++;
+        }
+        if (s == end) {
+            return;
+        }
+        e = memchr(s, ' ', (size_t)(end - s));
+        e = e ? e : end;
+        l->tok[l->ntok].p = s;
+        l->tok[l->ntok].n = (size_t)(e - s);
+        l->ntok++;
+        s = e;
+    }
+}
+
+/* ------------------------------------------------------------ numbers */
+
+static bool
+meta_isspace(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* strtoull/strtol's view of a flag argument, as memcached's safe_strto*
+ * helpers apply it: white space and a sign first, digits, then the end or a
+ * white-space byte. */
+static bool
+meta_num_scan(const char *p, size_t n, bool *neg, uint64_t *mag)
+{
+    size_t i = 0, start;
+    uint64_t v = 0;
+    bool overflow = false;
+
+    while (i < n && meta_isspace(p[i])) {
+        i++;
+    }
+    *neg = i < n && p[i] == '-';
+    if (i < n && (p[i] == '+' || p[i] == '-')) {
+        i++;
+    }
+    for (start = i; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+        unsigned d = (unsigned)(p[i] - '0');
+
+        overflow |= v > (UINT64_MAX - d) / 10;
+        v = v * 10 + d;
+    }
+    if (i == start || overflow || (i < n && !meta_isspace(p[i]))) {
+        return false;
+    }
+    *mag = v;
+    return true;
+}
+
+/* safe_strtoull: "-" refused only when the wrapped value has its top bit. */
+static bool
+meta_num_u64(const struct meta_tok *t, uint64_t *out)
+{
+    bool neg;
+    uint64_t mag, v;
+
+    if (!meta_num_scan(t->p + 1, t->n - 1, &neg, &mag)) {
+        return false;
+    }
+    v = neg ? (uint64_t)0 - mag : mag;
+    if ((v >> 63) != 0 && neg) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* safe_strtoul on LP64: as u64, then truncated to 32 bits. */
+static bool
+meta_num_u32(const struct meta_tok *t, uint32_t *out)
+{
+    uint64_t v;
+
+    if (!meta_num_u64(t, &v)) {
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* safe_strtol on LP64: a long's range, then truncated to 32 bits. */
+static bool
+meta_num_i32(const struct meta_tok *t, int32_t *out)
+{
+    bool neg;
+    uint64_t mag;
+
+    if (!meta_num_scan(t->p + 1, t->n - 1, &neg, &mag) ||
+        mag > (uint64_t)INT64_MAX + (neg ? 1 : 0)) {
+        return false;
+    }
+    *out = (int32_t)(uint32_t)(neg ? (uint64_t)0 - mag : mag);
+    return true;
+}
+
+/* ------------------------------------------------------------ base64 */
+
+static int
+meta_b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    if (c == '+') {
+        return 62;
+    }
+    if (c == '/') {
+        return 63;
+    }
+    return c == '=' ? 0 : -1;
+}
+
+/* memcached's decoder: bytes outside the alphabet are skipped, the rest must
+ * come in groups of four, '=' counts as a zero digit, and the first group
+ * holding padding ends the input (one or two '=' drop as many bytes, more is
+ * an error). Returns the decoded length, 0 on error. out holds >= 3n/4. */
+static size_t
+meta_b64_decode(const char *in, size_t n, char *out)
+{
+    unsigned char blk[4];
+    size_t i, valid = 0, k = 0, w = 0, pad = 0;
+
+    for (i = 0; i < n; i++) {
+        valid += meta_b64_value((unsigned char)in[i]) >= 0;
+    }
+    if (valid == 0 || valid % 4 != 0) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        int v = meta_b64_value((unsigned char)in[i]);
+
+        if (v < 0) {
+            continue;
+        }
+        pad += in[i] == '=';
+        blk[k++] = (unsigned char)v;
+        if (k < 4) {
+            continue;
+        }
+        out[w++] = (char)((blk[0] << 2) | (blk[1] >> 4));
+        out[w++] = (char)((blk[1] << 4) | (blk[2] >> 2));
+        out[w++] = (char)((blk[2] << 6) | blk[3]);
+        k = 0;
+        if (pad > 2) {
+            return 0;
+        }
+        if (pad > 0) {
+            return w - pad;
+        }
+    }
+    return w;
+}
+
+static int
+meta_b64_append(struct buf *out, const char *in, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *s = (const unsigned char *)in;
+    size_t i;
+    char *w;
+    int rc = buf_reserve(out, (n + 2) / 3 * 4);
+
+    if (rc != RC_OK) {
+        return rc;
+    }
+    w = out->data + out->len;
+    for (i = 0; i + 2 < n; i += 3) {
+        *w++ = abc[s[i] >> 2];
+        *w++ = abc[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
+        *w++ = abc[((s[i + 1] & 15) << 2) | (s[i + 2] >> 6)];
+        *w++ = abc[s[i + 2] & 63];
+    }
+    if (i < n) {
+        unsigned b1 = i + 1 < n ? s[i + 1] : 0;
+
+        *w++ = abc[s[i] >> 2];
+        *w++ = abc[((s[i] & 3) << 4) | (b1 >> 4)];
+        *w++ = i + 1 < n ? abc[(b1 & 15) << 2] : '=';
+        *w++ = '=';
+    }
+    out->len = (size_t)(w - out->data);
+    return RC_OK;
+}
+
+/* ------------------------------------------------------------ flags */
+
+static enum text_rc
+meta_fail(struct text_error *err, const char *reply)
+{
+    err->reply = reply; /* q never hides an error */
+    err->swallow = 0;
+    err->close = false;
+    err->stale_key = NULL;
+    err->nstale_key = 0;
+    return TEXT_ERROR;
+}
+
+static bool
+meta_flag_number(const struct meta_tok *t, struct meta_flags *f)
+{
+    switch (t->p[0]) {
+    case 'N':
+        f->vivify = true;
+        return meta_num_i32(t, &f->vivify_ttl);
+    case 'T':
+        f->has_ttl = true;
+        return meta_num_i32(t, &f->ttl);
+    case 'R':
+        f->recache = true;
+        return meta_num_i32(t, &f->recache_ttl);
+    case 'C':
+        f->has_cas = true;
+        return meta_num_u64(t, &f->cas);
+    default:
+        break;
+    }
+    assert(!"not a numeric flag");
+    return false;
+}
+
+/* One flag. false: the scan stops at once with f->errstr. A bad argument
+ * only records the error (memcached goes on reading flags, so a later
+ * unknown or repeated flag decides the message). */
+static bool
+meta_flag_one(const struct meta_tok *t, const struct meta_tok *key, struct meta_scratch *s,
+              struct meta_flags *f)
+{
+    switch (t->p[0]) {
+    case 'b':
+        f->key_binary = true;
+        s->key.nkey = meta_b64_decode(key->p, key->n, s->kbuf);
+        s->key.key = s->kbuf;
+        if (s->key.nkey == 0) {
+            f->errstr = "CLIENT_ERROR error decoding key";
+            f->has_error = true;
+        }
+        return true;
+    case 'N':
+    case 'T':
+    case 'R':
+    case 'C':
+        if (!meta_flag_number(t, f)) {
+            f->errstr = META_ERR_BAD_TOKEN;
+            f->has_error = true;
+        }
+        return true;
+    case 'F':
+        f->has_error |= !meta_num_u32(t, &f->client_flags); /* keeps errstr */
+        return true;
+    case 'M':
+        if (t->n != 2) {
+            f->errstr = "CLIENT_ERROR incorrect length for M token";
+            f->has_error = true;
+        } else {
+            f->mode = t->p[1];
+        }
+        return true;
+    case 'J':
+        if (!meta_num_u64(t, &f->initial)) {
+            f->errstr = "CLIENT_ERROR invalid numeric initial value";
+            f->has_error = true;
+        }
+        return true;
+    case 'D':
+        if (!meta_num_u64(t, &f->delta)) {
+            f->errstr = "CLIENT_ERROR invalid numeric delta value";
+            f->has_error = true;
+        }
+        return true;
+    case 'v':
+        f->value = true;
+        return true;
+    case 'q':
+        f->noreply = true;
+        return true;
+    case 'u':
+        f->no_bump = true;
+        return true;
+    case 'I':
+        f->stale = true;
+        return true;
+    case 'O':
+    case 'P':
+    case 'L':
+    case 'k':
+    case 's':
+    case 't':
+    case 'c':
+    case 'f':
+    case 'l':
+    case 'h':
+        return true;
+    default:
+        f->errstr = "CLIENT_ERROR invalid flag";
+        return false;
+    }
+}
+
+/* Read the flags from token `start` on. The key is tokens[1]; with b it is
+ * decoded into s, otherwise s points at it. */
+static bool
+meta_flags_scan(const struct meta_line *l, size_t start, struct meta_scratch *s,
+                struct meta_flags *f)
+{
+    bool seen[127] = {false};
+    size_t i;
+
+    memset(f, 0, sizeof(*f));
+    f->errstr = META_ERR_FORMAT;
+    f->delta = 1;
+    s->key.key = l->tok[1].p;
+    s->key.nkey = l->tok[1].n;
+    for (i = start; i < l->ntok; i++) {
+        unsigned char o = (unsigned char)l->tok[i].p[0];
+
+        if (o >= 127 || seen[o]) {
+            f->errstr = "CLIENT_ERROR duplicate flag";
+            return false;
+        }
+        seen[o] = true;
+        if (o == 't') {
+            f->order |= (seen['T'] ? META_M_T_FIRST : 0) | (seen['N'] ? META_M_N_FIRST : 0);
+        }
+        if (!meta_flag_one(&l->tok[i], &l->tok[1], s, f)) {
+            return false;
+        }
+    }
+    return !f->has_error;
+}
+
+/* Record, in order, the return flags this command echoes (`allowed` holds
+ * the letters), and the O token. NULL, or the error for an O too long. */
+static const char *
+meta_wire_fill(const struct meta_line *l, size_t start, const char *allowed, struct request *req)
+{
+    static const char codes[] = " cfhklOst"; /* index = enum meta_rf */
+    unsigned shift = 0;
+    size_t i;
+
+    for (i = start; i < l->ntok; i++) {
+        const struct meta_tok *t = &l->tok[i];
+        const char *c = strchr(codes + 1, t->p[0]);
+
+        if (t->p[0] == '\0' || c == NULL || strchr(allowed, t->p[0]) == NULL) {
+            continue;
+        }
+        if (t->p[0] == 'O') {
+            if (t->n > META_OPAQUE_MAX) {
+                return "CLIENT_ERROR opaque token too long";
+            }
+            req->wire.token = t->p + 1;
+            req->wire.ntoken = t->n - 1;
+        }
+        assert(shift < 32);
+        req->wire.flags |= (uint32_t)(c - codes) << shift;
+        shift += 4;
+    }
+    return NULL;
+}
+
+static void
+meta_request_init(struct request *req, enum req_cmd cmd, struct meta_scratch *s,
+                  const struct meta_flags *f)
+{
+    req->cmd = cmd;
+    req->proto = REQ_PROTO_META;
+    req->keys = &s->key;
+    req->nkeys = 1;
+    req->wire.opaque = f->order | (f->noreply ? META_M_Q : 0) | (f->key_binary ? META_M_B : 0) |
+                       (f->value ? META_M_V : 0);
+}
+
+/* ------------------------------------------------------------ commands */
+
+/* The checks every keyed meta command starts with, in memcached's order. */
+static enum text_rc
+meta_check_head(const struct meta_line *l, const char *too_long, struct text_error *err)
+{
+    if (l->ntok < 2) {
+        return meta_fail(err, "ERROR");
+    }
+    if (l->tok[1].n > REQ_KEY_MAX) {
+        return meta_fail(err, META_ERR_FORMAT);
+    }
+    if (too_long != NULL && l->ntok >= META_TOK_MAX) {
+        return meta_fail(err, too_long);
+    }
+    return TEXT_OK;
+}
+
+/* mg <key> <flags>* */
+static enum text_rc
+meta_parse_get(const struct meta_line *l, struct meta_scratch *s, struct request *req,
+               struct text_error *err)
+{
+    struct meta_flags f;
+    const char *why;
+    enum text_rc rc = meta_check_head(l, "CLIENT_ERROR options flags are too long", err);
+
+    if (rc != TEXT_OK) {
+        return rc;
+    }
+    if (!meta_flags_scan(l, 2, s, &f)) {
+        return meta_fail(err, f.errstr);
+    }
+    why = meta_wire_fill(l, 2, "cfhklOst", req);
+    if (why != NULL) {
+        return meta_fail(err, why);
+    }
+    meta_request_init(req, REQ_GET, s, &f);
+    if (f.has_ttl) {
+        req->opts.set |= REQO_TTL;
+        req->opts.ttl = f.ttl;
+    }
+    if (f.vivify) {
+        req->opts.set |= REQO_VIVIFY;
+        req->opts.vivify_ttl = f.vivify_ttl;
+    }
+    if (f.recache) {
+        req->opts.set |= REQO_RECACHE;
+        req->opts.recache_ttl = f.recache_ttl;
+    }
+    req->opts.set |= (f.no_bump ? REQO_NO_BUMP : 0) | REQO_ITEM_INFO;
+    return TEXT_OK;
+}
+
+static enum req_cmd
+meta_set_mode(char mode)
+{
+    switch (mode) {
+    case 0:
+    case 'S':
+        return REQ_SET;
+    case 'E':
+        return REQ_ADD;
+    case 'A':
+        return REQ_APPEND;
+    case 'P':
+        return REQ_PREPEND;
+    case 'R':
+        return REQ_REPLACE;
+    default:
+        return REQ_NONE;
+    }
+}
+
+/* An ms refused after its datalen was read: the data block goes too. */
+static enum text_rc
+meta_fail_swallow(struct text_error *err, const char *reply, size_t vlen)
+{
+    meta_fail(err, reply);
+    err->swallow = vlen + 2;
+    return TEXT_ERROR;
+}
+
+/* The ms options: C compares (ignored by add, as memcached), I marks a
+ * stale store for set and replace with C, T is the exptime, F the flags. */
+static void
+meta_set_opts(const struct meta_flags *f, struct request *req)
+{
+    req->flags = f->client_flags;
+    req->exptime = f->has_ttl ? f->ttl : 0;
+    if (f->has_cas && req->cmd != REQ_ADD) {
+        req->opts.set |= REQO_COMPARE_CAS;
+        req->opts.compare_cas = f->cas;
+        if (f->stale && (req->cmd == REQ_SET || req->cmd == REQ_REPLACE)) {
+            req->opts.set |= REQO_INVALIDATE;
+        }
+    }
+}
+
+/* ms <key> <datalen> <flags>*\r\n<data>\r\n */
+static enum text_rc
+meta_parse_set(const struct meta_line *l, struct meta_scratch *s, uint64_t max, size_t next,
+               const char *data, size_t len, struct request *req, size_t *consumed,
+               struct text_error *err)
+{
+    struct meta_tok dl = l->tok[2 < l->ntok ? 2 : 0];
+    struct meta_flags f;
+    const char *why;
+    int32_t vlen;
+    enum text_rc rc = meta_check_head(l, NULL, err);
+
+    if (rc != TEXT_OK) {
+        return rc;
+    }
+    if (l->ntok == 2) {
+        return meta_fail(err, META_ERR_FORMAT);
+    }
+    if (l->ntok >= META_TOK_MAX) {
+        return meta_fail(err, "CLIENT_ERROR options flags too long");
+    }
+    dl.p--; /* the number parsers skip a flag letter */
+    dl.n++;
+    if (!meta_num_i32(&dl, &vlen) || vlen < 0 || vlen > INT_MAX - 2) {
+        return meta_fail(err, META_ERR_FORMAT);
+    }
+    *consumed = next;
+    if (!meta_flags_scan(l, 3, s, &f)) {
+        return meta_fail_swallow(err, f.errstr, (size_t)vlen);
+    }
+    why = meta_wire_fill(l, 3, "ckO", req);
+    meta_request_init(req, meta_set_mode(f.mode), s, &f);
+    if (req->cmd == REQ_NONE) {
+        return meta_fail_swallow(err, "CLIENT_ERROR invalid mode for ms M token", (size_t)vlen);
+    }
+    if (why != NULL) {
+        return meta_fail_swallow(err, why, (size_t)vlen);
+    }
+    if (req_item_size(s->key.nkey, (size_t)vlen, f.client_flags) >
+        (max ? max : META_ITEM_MAX_DEF)) {
+        meta_fail_swallow(err, "SERVER_ERROR object too large for cache", (size_t)vlen);
+        err->stale_key = s->key.key; /* memcached drops the old value */
+        err->nstale_key = s->key.nkey;
+        return TEXT_ERROR;
+    }
+    if (len < next + (size_t)vlen + 2) {
+        *consumed = next + (size_t)vlen + 2;
+        return TEXT_AGAIN;
+    }
+    *consumed = next + (size_t)vlen + 2;
+    if (data[*consumed - 2] != '\r' || data[*consumed - 1] != '\n') {
+        return meta_fail(err, "CLIENT_ERROR bad data chunk");
+    }
+    req->value = data + next;
+    req->nvalue = (size_t)vlen;
+    meta_set_opts(&f, req);
+    return TEXT_OK;
+}
+
+/* md <key> <flags>* : C compares, I marks stale (T then sets the TTL). */
+static enum text_rc
+meta_parse_delete(const struct meta_line *l, struct meta_scratch *s, struct request *req,
+                  struct text_error *err)
+{
+    struct meta_flags f;
+    const char *why;
+    enum text_rc rc = meta_check_head(l, "CLIENT_ERROR options flags too long", err);
+
+    if (rc != TEXT_OK) {
+        return rc;
+    }
+    if (!meta_flags_scan(l, 2, s, &f)) {
+        return meta_fail(err, "CLIENT_ERROR invalid or duplicate flag");
+    }
+    why = meta_wire_fill(l, 2, "kO", req);
+    if (why != NULL) {
+        return meta_fail(err, why);
+    }
+    meta_request_init(req, REQ_DELETE, s, &f);
+    if (f.has_cas) {
+        req->opts.set |= REQO_COMPARE_CAS;
+        req->opts.compare_cas = f.cas;
+    }
+    if (f.stale) {
+        req->opts.set |= REQO_INVALIDATE;
+        if (f.has_ttl) {
+            req->opts.set |= REQO_TTL;
+            req->opts.ttl = f.ttl;
+        }
+    }
+    return TEXT_OK;
+}
+
+/* ma <key> <flags>* : M mode, D delta, N create with J, T, C. */
+static enum text_rc
+meta_parse_arith(const struct meta_line *l, struct meta_scratch *s, struct request *req,
+                 struct text_error *err)
+{
+    struct meta_flags f;
+    const char *why;
+    enum text_rc rc = meta_check_head(l, "CLIENT_ERROR options flags too long", err);
+
+    if (rc != TEXT_OK) {
+        return rc;
+    }
+    if (!meta_flags_scan(l, 2, s, &f)) {
+        return meta_fail(err, "CLIENT_ERROR invalid or duplicate flag");
+    }
+    if (f.mode != 0 && f.mode != 'I' && f.mode != '+' && f.mode != 'D' && f.mode != '-') {
+        return meta_fail(err, "CLIENT_ERROR invalid mode for ma M token");
+    }
+    why = meta_wire_fill(l, 2, "ctkO", req);
+    if (why != NULL) {
+        return meta_fail(err, why);
+    }
+    meta_request_init(req, f.mode == 'D' || f.mode == '-' ? REQ_DECR : REQ_INCR, s, &f);
+    req->delta = f.delta;
+    if (f.vivify) {
+        req->opts.set |= REQO_VIVIFY;
+        req->opts.vivify_ttl = f.vivify_ttl;
+        req->opts.initial = f.initial;
+    }
+    if (f.has_ttl) {
+        req->opts.set |= REQO_TTL;
+        req->opts.ttl = f.ttl;
+    }
+    if (f.has_cas) {
+        req->opts.set |= REQO_COMPARE_CAS;
+        req->opts.compare_cas = f.cas;
+    }
+    req->opts.set |= REQO_ITEM_INFO;
+    return TEXT_OK;
+}
+
+/* me <key> [b]: only a second token of exactly "b" means anything. */
+static enum text_rc
+meta_parse_debug(const struct meta_line *l, struct meta_scratch *s, struct request *req,
+                 struct text_error *err)
+{
+    struct meta_flags f;
+
+    if (l->ntok < 2 || l->tok[1].n > REQ_KEY_MAX) {
+        return meta_fail(err, META_ERR_FORMAT);
+    }
+    memset(&f, 0, sizeof(f));
+    s->key.key = l->tok[1].p;
+    s->key.nkey = l->tok[1].n;
+    if (l->ntok >= 3 && l->tok[2].n == 1 && l->tok[2].p[0] == 'b') {
+        s->key.key = s->kbuf;
+        s->key.nkey = meta_b64_decode(l->tok[1].p, l->tok[1].n, s->kbuf);
+        if (s->key.nkey == 0) {
+            return meta_fail(err, META_ERR_FORMAT);
+        }
+        f.key_binary = true;
+    }
+    meta_request_init(req, REQ_ME, s, &f);
+    return TEXT_OK;
+}
+
+enum text_rc
+meta_parse(struct meta_scratch *s, uint64_t max_item_size, const char *line, size_t nline,
+           size_t next, const char *data, size_t len, struct request *req, size_t *consumed,
+           struct text_error *err)
+{
+    struct meta_line l;
+    enum text_rc rc;
+
+    meta_tokenize(line, nline, &l);
+    assert(l.ntok >= 1 && meta_is_command(l.tok[0].p, l.tok[0].n));
+    *consumed = next;
+    switch (l.tok[0].p[1]) {
+    case 'g':
+        rc = meta_parse_get(&l, s, req, err);
+        break;
+    case 's':
+        rc = meta_parse_set(&l, s, max_item_size, next, data, len, req, consumed, err);
+        break;
+    case 'd':
+        rc = meta_parse_delete(&l, s, req, err);
+        break;
+    case 'a':
+        rc = meta_parse_arith(&l, s, req, err);
+        break;
+    case 'e':
+        rc = meta_parse_debug(&l, s, req, err);
+        break;
+    case 'n':
+        req->cmd = REQ_MN; /* memcached ignores anything after mn */
+        req->proto = REQ_PROTO_META;
+        rc = TEXT_OK;
+        break;
+    default:
+        assert(!"not a meta command");
+        rc = meta_fail(err, "ERROR");
+        break;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ encoder */
+
+static int
+meta_put(struct buf *out, const char *s)
+{
+    return buf_append(out, s, strlen(s));
+}
+
+static int
+meta_put_i64(struct buf *out, int64_t v)
+{
+    int rc = RC_OK;
+
+    if (v < 0) {
+        rc = buf_append(out, "-", 1);
+        v = -v;
+    }
+    return rc != RC_OK ? rc : buf_append_u64(out, (unsigned long long)v);
+}
+
+/* A TTL a flag set in this request: relative values are known exactly;
+ * anything else falls back to what the coordinator saw. */
+static int64_t
+meta_ttl_of(int64_t t, int64_t fallback)
+{
+    if (t == 0) {
+        return -1;
+    }
+    return t > 0 && t <= META_TTL_REL_MAX ? t : fallback;
+}
+
+/* The t flag, as memcached computes it while it walks the flags in order:
+ * the TTL before this request's T (or N, on a created item) unless that
+ * flag came first. The coordinator reports the TTL as found (a created
+ * item's: as created). */
+static int64_t
+meta_ttl_reply(const struct request *req, const struct response *resp)
+{
+    uint32_t m = req->wire.opaque;
+    int64_t v = resp->ttl;
+
+    if (resp->created) {
+        v = (m & META_M_N_FIRST) ? meta_ttl_of(req->opts.vivify_ttl, resp->ttl) : -1;
+    }
+    if ((m & META_M_T_FIRST) && (req->opts.set & REQO_TTL)) {
+        v = meta_ttl_of(req->opts.ttl, v);
+    }
+    return v;
+}
+
+static int
+meta_put_key(struct buf *out, const struct request *req)
+{
+    const struct req_key *k = &req->keys[0];
+    int rc = buf_append(out, " k", 2);
+
+    if (rc != RC_OK) {
+        return rc;
+    }
+    if ((req->wire.opaque & META_M_B) == 0) {
+        return buf_append(out, k->key, k->nkey);
+    }
+    rc = meta_b64_append(out, k->key, k->nkey);
+    return rc != RC_OK ? rc : buf_append(out, " b", 2);
+}
+
+/* One return flag; `full` false: only k and O (replies without an item). */
+static int
+meta_put_flag(struct buf *out, enum meta_rf code, bool full, const struct request *req,
+              const struct response *resp)
+{
+    static const char letters[] = " cfhklOst";
+    char lead[2] = {' ', letters[code]};
+    int rc;
+
+    if (code == META_RF_K) {
+        return meta_put_key(out, req);
+    }
+    if (code != META_RF_O && !full) {
+        return RC_OK;
+    }
+    rc = buf_append(out, lead, 2);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    switch (code) {
+    case META_RF_O:
+        return buf_append(out, req->wire.token, req->wire.ntoken);
+    case META_RF_C:
+        return buf_append_u64(out, resp->cas);
+    case META_RF_F:
+        return buf_append_u64(out, resp->flags);
+    case META_RF_H:
+        return buf_append(out, resp->hit_before ? "1" : "0", 1);
+    case META_RF_L:
+        return meta_put_i64(out, resp->last_access);
+    case META_RF_S:
+        return buf_append_u64(out, resp->nvalue);
+    case META_RF_T:
+        return meta_put_i64(out, meta_ttl_reply(req, resp));
+    default:
+        assert(!"bad return flag code");
+        return RC_EINTERNAL;
+    }
+}
+
+static int
+meta_put_flags(struct buf *out, bool full, const struct request *req, const struct response *resp)
+{
+    uint32_t seq = req->wire.flags;
+    int rc = RC_OK;
+
+    for (; seq != 0 && rc == RC_OK; seq >>= 4) {
+        enum meta_rf code = (enum meta_rf)(seq & 0xf);
+
+        if (code > META_RF_END && code < META_RF__COUNT) {
+            rc = meta_put_flag(out, code, full, req, resp);
+        }
+    }
+    return rc;
+}
+
+static int
+meta_put_end(struct buf *out)
+{
+    return buf_append(out, "\r\n", 2);
+}
+
+/* A failure memcached reports as an error line (never hidden by q). */
+static int
+meta_encode_error(struct buf *out, const struct request *req, const struct response *resp)
+{
+    const char *why = resp->errmsg ? resp->errmsg : rc_strerror(resp->status);
+    int rc;
+
+    switch (resp->status) {
+    case RC_EINVAL:
+        rc = meta_put(out, "CLIENT_ERROR ");
+        rc = rc ? rc : meta_put(out, resp->errmsg ? resp->errmsg : "bad command line format");
+        break;
+    case RC_ENONNUMERIC:
+        rc = meta_put(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+        break;
+    case RC_ETOOLARGE:
+        rc = meta_put(out, "SERVER_ERROR object too large for cache");
+        break;
+    case RC_ENOMEM:
+        rc = meta_put(out, (req_cmd_flags(req->cmd) & REQF_STORE)
+                               ? "SERVER_ERROR out of memory storing object"
+                               : "SERVER_ERROR out of memory");
+        break;
+    default:
+        rc = meta_put(out, "SERVER_ERROR ");
+        rc = rc ? rc : meta_put(out, why);
+        break;
+    }
+    return rc ? rc : meta_put_end(out);
+}
+
+/* Status word, then flags, then the end of line. */
+static int
+meta_put_line(struct buf *out, const char *code, bool full, const struct request *req,
+              const struct response *resp)
+{
+    int rc = meta_put(out, code);
+
+    rc = rc ? rc : meta_put_flags(out, full, req, resp);
+    return rc ? rc : meta_put_end(out);
+}
+
+/* mg: "VA <n> <flags>*" + data, or "HD <flags>*"; then Z, X, W. */
+static int
+meta_encode_get(struct buf *out, const struct request *req, const struct response *resp)
+{
+    bool value = (req->wire.opaque & META_M_V) != 0;
+    int rc;
+
+    if (resp->status == RC_ENOTFOUND) {
+        return (req->wire.opaque & META_M_Q) ? RC_OK : meta_put_line(out, "EN", false, req, resp);
+    }
+    if (resp->status != RC_OK) {
+        return meta_encode_error(out, req, resp);
+    }
+    if (value) {
+        rc = buf_append(out, "VA ", 3);
+        rc = rc ? rc : buf_append_u64(out, resp->nvalue);
+    } else {
+        rc = buf_append(out, "HD", 2);
+    }
+    rc = rc ? rc : meta_put_flags(out, true, req, resp);
+    if (rc == RC_OK && resp->won_already) {
+        rc = buf_append(out, " Z", 2);
+    }
+    if (rc == RC_OK && resp->stale) {
+        rc = buf_append(out, " X", 2);
+    }
+    if (rc == RC_OK && resp->win) {
+        rc = buf_append(out, " W", 2);
+    }
+    rc = rc ? rc : meta_put_end(out);
+    if (rc == RC_OK && value) {
+        rc = buf_append(out, resp->value, resp->nvalue);
+        rc = rc ? rc : meta_put_end(out);
+    }
+    return rc;
+}
+
+/* ms: HD (hidden by q), NS, EX, NF; flags O k c in request order. */
+static int
+meta_encode_set(struct buf *out, const struct request *req, const struct response *resp)
+{
+    switch (resp->status) {
+    case RC_OK:
+        return (req->wire.opaque & META_M_Q) ? RC_OK : meta_put_line(out, "HD", true, req, resp);
+    case RC_ENOTSTORED:
+        return meta_put_line(out, "NS", true, req, resp);
+    case RC_EEXISTS:
+        return meta_put_line(out, "EX", true, req, resp);
+    case RC_ENOTFOUND:
+        return meta_put_line(out, "NF", true, req, resp);
+    default:
+        return meta_encode_error(out, req, resp);
+    }
+}
+
+/* md: HD (hidden by q), NF, EX; flags O k. */
+static int
+meta_encode_delete(struct buf *out, const struct request *req, const struct response *resp)
+{
+    switch (resp->status) {
+    case RC_OK:
+        return (req->wire.opaque & META_M_Q) ? RC_OK : meta_put_line(out, "HD", false, req, resp);
+    case RC_ENOTFOUND:
+        return meta_put_line(out, "NF", false, req, resp);
+    case RC_EEXISTS:
+        return meta_put_line(out, "EX", false, req, resp);
+    default:
+        return meta_encode_error(out, req, resp);
+    }
+}
+
+/* ma: "VA <n> <flags>*\r\n<number>" or HD (both hidden by q); NF, NS, EX
+ * with O and k only. */
+static int
+meta_encode_arith(struct buf *out, const struct request *req, const struct response *resp)
+{
+    char num[24];
+    size_t n = 0;
+    uint64_t v = resp->number;
+    int rc;
+
+    switch (resp->status) {
+    case RC_OK:
+        break;
+    case RC_ENOTFOUND:
+        return meta_put_line(out, "NF", false, req, resp);
+    case RC_ENOTSTORED:
+        return meta_put_line(out, "NS", false, req, resp);
+    case RC_EEXISTS:
+        return meta_put_line(out, "EX", false, req, resp);
+    default:
+        return meta_encode_error(out, req, resp);
+    }
+    if (req->wire.opaque & META_M_Q) {
+        return RC_OK;
+    }
+    if ((req->wire.opaque & META_M_V) == 0) {
+        return meta_put_line(out, "HD", true, req, resp);
+    }
+    do {
+        num[sizeof(num) - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    rc = buf_append(out, "VA ", 3);
+    rc = rc ? rc : buf_append_u64(out, n);
+    rc = rc ? rc : meta_put_flags(out, true, req, resp);
+    rc = rc ? rc : meta_put_end(out);
+    rc = rc ? rc : buf_append(out, num + sizeof(num) - n, n);
+    return rc ? rc : meta_put_end(out);
+}
+
+/* me: memcached 1.6.18's line, exp included (it prints the remaining TTL
+ * negated). ringcached has no slab classes: cls is always 1, the class of
+ * a small item; size is the size memcached would charge. */
+static int
+meta_encode_debug(struct buf *out, const struct request *req, const struct response *resp)
+{
+    const struct req_key *k = &req->keys[0];
+    int rc;
+
+    if (resp->status == RC_ENOTFOUND) {
+        return meta_put(out, "EN\r\n");
+    }
+    if (resp->status != RC_OK) {
+        return meta_encode_error(out, req, resp);
+    }
+    rc = buf_append(out, "ME ", 3);
+    if (rc == RC_OK) {
+        rc = (req->wire.opaque & META_M_B) ? meta_b64_append(out, k->key, k->nkey)
+                                           : buf_append(out, k->key, k->nkey);
+    }
+    rc = rc ? rc : buf_append(out, " exp=", 5);
+    rc = rc ? rc : meta_put_i64(out, resp->ttl == -1 ? -1 : -resp->ttl);
+    rc = rc ? rc : buf_append(out, " la=", 4);
+    rc = rc ? rc : meta_put_i64(out, resp->last_access);
+    rc = rc ? rc : buf_append(out, " cas=", 5);
+    rc = rc ? rc : buf_append_u64(out, resp->cas);
+    rc = rc ? rc : meta_put(out, resp->hit_before ? " fetch=yes" : " fetch=no");
+    rc = rc ? rc : buf_append(out, " cls=1 size=", 12);
+    rc = rc ? rc : buf_append_u64(out, req_item_size(k->nkey, resp->nvalue, resp->flags));
+    return rc ? rc : meta_put_end(out);
+}
+
+int
+meta_encode_response(struct buf *out, const struct request *req, const struct response *resp)
+{
+    assert(req->proto == REQ_PROTO_META);
+    switch (req->cmd) {
+    case REQ_MN:
+        return meta_put(out, "MN\r\n");
+    case REQ_ME:
+        return meta_encode_debug(out, req, resp);
+    case REQ_GET:
+        return meta_encode_get(out, req, resp);
+    case REQ_SET:
+    case REQ_ADD:
+    case REQ_REPLACE:
+    case REQ_APPEND:
+    case REQ_PREPEND:
+        return meta_encode_set(out, req, resp);
+    case REQ_DELETE:
+        return meta_encode_delete(out, req, resp);
+    case REQ_INCR:
+    case REQ_DECR:
+        return meta_encode_arith(out, req, resp);
+    default:
+        assert(!"not a meta command");
+        return meta_encode_error(out, req, resp);
+    }
+}
