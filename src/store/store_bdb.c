@@ -78,6 +78,7 @@
 #define BDB_BACKGROUND_TICK_MS    200
 #define BDB_TRICKLE_PERCENT       10
 #define BDB_SPACE_RESERVE_MAX     (64ULL << 20) /* refuse writes below this free space */
+#define BDB_SPACE_CHECK_BYTES     (1ULL << 20)  /* writers re-check space this often */
 
 struct bdb_engine {
     DB_ENV *env;        /* owned */
@@ -94,8 +95,9 @@ struct bdb_engine {
     bool bg_stop;
 
     atomic_bool panicked;
-    atomic_int fence_rc;   /* 0, or the error that made the store read-only */
-    atomic_bool low_space; /* free space under the reserve: writes refused */
+    atomic_int fence_rc;                        /* 0, or the error that made the store read-only */
+    atomic_bool low_space;                      /* free space under the reserve: writes refused */
+    _Atomic uint64_t written_since_space_check; /* bytes put since statvfs */
     atomic_uint_fast64_t deadlocks;
     atomic_uint_fast64_t checkpoints;
     atomic_uint_fast64_t ckp_last_ms;
@@ -191,6 +193,22 @@ bdb_fenced(struct bdb_engine *be)
 }
 
 /* Why a write must be refused now (0: go ahead). */
+static void bdb_bg_watch_space(struct bdb_engine *be);
+
+/* The timer alone lets a burst of writes run past the reserve into a real
+ * ENOSPC (which fences the store until restart), so writers also re-check
+ * after every BDB_SPACE_CHECK_BYTES they put: one statvfs per megabyte. */
+static void
+bdb_account_write(struct bdb_engine *be, size_t n)
+{
+    uint64_t before = atomic_fetch_add(&be->written_since_space_check, n);
+
+    if (before < BDB_SPACE_CHECK_BYTES && before + n >= BDB_SPACE_CHECK_BYTES) {
+        atomic_store(&be->written_since_space_check, 0);
+        bdb_bg_watch_space(be);
+    }
+}
+
 static int
 bdb_write_refused(struct bdb_engine *be)
 {
@@ -542,7 +560,8 @@ bdb_bg_checkpoint(struct bdb_engine *be)
 /* Keep a reserve of free disk space: below it, refuse writes with
  * RC_ENOSPC (reads go on) before Berkeley DB itself meets a full disk, which
  * fences the store until restart (see bdb_fence). Clears when space returns.
- * The reserve is 64 MB, or an eighth of a smaller filesystem. */
+ * The reserve is 64 MB, or an eighth of a smaller filesystem. Runs on the
+ * background thread's tick and from writers (bdb_account_write). */
 static void
 bdb_bg_watch_space(struct bdb_engine *be)
 {
@@ -656,6 +675,7 @@ bdb_put(void *self, const void *key, size_t nkey, const void *val, size_t nval)
     if ((ret = bdb_write_refused(be)) != 0) {
         return ret;
     }
+    bdb_account_write(be, nkey + nval);
     bdb_dbt_in(&k, key, nkey);
     bdb_dbt_in(&d, val, nval);
     do {
