@@ -19,7 +19,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 build_deps="build-essential autoconf automake libtool pkg-config libevent-dev
   libdb5.3-dev libjemalloc-dev"
 test_deps="libcmocka-dev clang-format perl libmemcached-tools python3 python3-pymemcache
-  libcache-memcached-fast-perl memcached"
+  libcache-memcached-fast-perl memcached php-cli php-memcached nodejs npm"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -76,6 +76,14 @@ test)
     install_deps $build_deps $test_deps
     "$top/contrib/check-style.sh"
     build "$top/build" --enable-werror
+    # memjs, a binary-protocol client from the npm registry, for
+    # t/clients-protocols.t (which skips it if this fails).
+    if [ ! -d "$top/build/npm/node_modules/memjs" ]; then
+        mkdir -p "$top/build/npm"
+        (cd "$top/build/npm" && npm install --no-audit --no-fund --silent memjs@1 >/dev/null 2>&1) ||
+            say "could not install memjs from npm: its tests will be skipped"
+    fi
+    export RC_NODE_PATH="$top/build/npm/node_modules"
     say "tests (normal build)"
     make -C "$top/build" -s check
     build "$top/build-sanitizers" --enable-werror --enable-sanitizers --enable-debug
