@@ -367,6 +367,9 @@ for proto in binary meta; do
     run_workload "5$proto-p16" "get-heavy, $proto, --pipeline 16" batch 1 \
         --conns 50 --get-ratio 0.9 --value-size 100 --protocol "$proto" --pipeline 16
 done
+# The read path alone: the 90/10 rows above include durable writes.
+run_workload 7 "gets only, binary, --pipeline 16" batch 1 \
+    --conns 50 --get-ratio 1 --value-size 100 --protocol binary --pipeline 16
 want ringcached && measure_reader_under_writes
 if [ "$DO_RSS" -eq 1 ]; then
     want memcached && measure_rss memcached
