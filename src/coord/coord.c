@@ -264,21 +264,17 @@ coord_load(struct coord_thread *ct, const struct req_key *k, struct record *r, e
 /* Store *r under k. `had` says whether a record existed before (for counts),
  * `oldlen` its value length. Sets *ticket for durability. */
 int
-coord_write(struct coord_thread *ct, const struct req_key *k, struct record *r,
-            const struct req_opts *opts, bool had, size_t oldlen, uint64_t *ticket)
+coord_write(struct coord_thread *ct, const struct req_key *k, struct record *r, bool had,
+            size_t oldlen, uint64_t *ticket)
 {
     struct coord *co = ct->co;
     int rc;
 
-    if (opts != NULL && (opts->set & REQO_NEW_CAS) != 0) {
-        r->cas = opts->new_cas; /* meta E: the client chose it */
-    } else {
-        /* Every version gets a cas, even under -C (where clients are shown
-         * 0): flush_all's immediate threshold relies on it. */
-        rc = coord_cas_next(co, &r->cas);
-        if (rc != RC_OK) {
-            return rc;
-        }
+    /* Every version gets a cas, even under -C (where clients are shown 0):
+     * flush_all's immediate threshold relies on it. */
+    rc = coord_cas_next(co, &r->cas);
+    if (rc != RC_OK) {
+        return rc;
     }
     r->mtime_ms = util_now_ms();
     r->atime = r->mtime_ms / 1000;

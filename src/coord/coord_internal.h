@@ -75,11 +75,11 @@ pthread_mutex_t *coord_key_lock(struct coord *co, const struct req_key *k);
  * *present whether a dead record is still stored. Else a store failure. */
 int coord_load(struct coord_thread *ct, const struct req_key *k, struct record *r,
                enum resp_miss *miss, bool *present);
-/* Store a new version: a fresh cas (or opts' REQO_NEW_CAS), write time and
+/* Store a new version: a fresh cas, write time and
  * access time now. `had`/`oldlen`: whether a record existed and its value
  * length, for the counts. Sets *ticket (0: nothing to wait for). */
-int coord_write(struct coord_thread *ct, const struct req_key *k, struct record *r,
-                const struct req_opts *opts, bool had, size_t oldlen, uint64_t *ticket);
+int coord_write(struct coord_thread *ct, const struct req_key *k, struct record *r, bool had,
+                size_t oldlen, uint64_t *ticket);
 /* Store *r as it is (same cas and write time). ticket may be NULL. */
 int coord_rewrite(struct coord_thread *ct, const struct req_key *k, const struct record *r,
                   uint64_t *ticket);

@@ -99,7 +99,7 @@ coord_vivify_empty(struct coord_thread *ct, const struct request *req, const str
     r.exptime = coord_abs_exptime(req->opts.vivify_ttl, util_now_s());
     r.iflags = RECORD_IF_WON;
     r.value = "";
-    rc = coord_write(ct, k, &r, NULL, present, oldlen, ticket);
+    rc = coord_write(ct, k, &r, present, oldlen, ticket);
     if (rc != RC_OK) {
         return rc;
     }
@@ -257,12 +257,7 @@ coord_store_decide(struct coord_thread *ct, const struct request *req, int live,
     case REQ_APPEND:
     case REQ_PREPEND:
         if (live != RC_OK) {
-            /* ms N in append/prepend mode: create it as a set would. */
-            if (!coord_opt(req, REQO_VIVIFY)) {
-                return RC_ENOTSTORED;
-            }
-            nr->exptime = coord_abs_exptime(req->opts.vivify_ttl, util_now_s());
-            return RC_OK;
+            return RC_ENOTSTORED;
         }
         /* memcached keeps the old flags and expiry; past -I (counted as
          * memcached counts an item, as set does): NOT_STORED. */
@@ -306,7 +301,7 @@ coord_op_store(struct coord_thread *ct, const struct request *req, struct respon
     } else {
         rc = coord_store_decide(ct, req, live, &old, &nr);
         if (rc == RC_OK) {
-            rc = coord_write(ct, k, &nr, &req->opts, present, present ? old.nvalue : 0, ticket);
+            rc = coord_write(ct, k, &nr, present, present ? old.nvalue : 0, ticket);
         }
         if (rc == RC_OK) {
             resp->cas = ct->co->cfg.use_cas ? nr.cas : 0;
@@ -319,7 +314,7 @@ coord_op_store(struct coord_thread *ct, const struct request *req, struct respon
 /* ------------------------------------------------------------------ delete */
 
 /* md I: keep the item but mark it stale under a new cas, so the next meta
- * get hands out a recache win; md x: keep the item with an empty value. */
+ * get hands out a recache win. */
 static int
 coord_delete_soft(struct coord_thread *ct, const struct request *req, const struct req_key *k,
                   struct record *r, uint64_t *ticket)
@@ -329,14 +324,10 @@ coord_delete_soft(struct coord_thread *ct, const struct request *req, const stru
     if (coord_opt(req, REQO_INVALIDATE)) {
         r->iflags = (uint8_t)((r->iflags | RECORD_IF_STALE) & ~RECORD_IF_WON);
     }
-    if (coord_opt(req, REQO_CLEAR_VALUE)) {
-        r->value = "";
-        r->nvalue = 0;
-    }
     if (coord_opt(req, REQO_TTL)) {
         r->exptime = coord_abs_exptime(req->opts.ttl, util_now_s());
     }
-    return coord_write(ct, k, r, &req->opts, true, oldlen, ticket);
+    return coord_write(ct, k, r, true, oldlen, ticket);
 }
 
 static void
@@ -354,7 +345,7 @@ coord_op_delete(struct coord_thread *ct, const struct request *req, struct respo
     if (rc == RC_OK && coord_opt(req, REQO_COMPARE_CAS) &&
         (ct->co->cfg.use_cas ? old.cas : 0) != req->opts.compare_cas) {
         rc = RC_EEXISTS;
-    } else if (rc == RC_OK && coord_opt(req, REQO_INVALIDATE | REQO_CLEAR_VALUE)) {
+    } else if (rc == RC_OK && coord_opt(req, REQO_INVALIDATE)) {
         rc = coord_delete_soft(ct, req, k, &old, ticket);
     } else if (present && (rc == RC_OK || rc == RC_ENOTFOUND)) {
         /* A dead record goes too, but the reply is still NOT_FOUND. */
@@ -435,7 +426,7 @@ coord_arith_create(struct coord_thread *ct, const struct request *req, const str
     r.exptime = coord_abs_exptime(req->opts.vivify_ttl, util_now_s());
     r.value = ct->val.data;
     r.nvalue = ct->val.len;
-    rc = coord_write(ct, k, &r, &req->opts, present, oldlen, ticket);
+    rc = coord_write(ct, k, &r, present, oldlen, ticket);
     if (rc == RC_OK) {
         resp->number = req->opts.initial;
         resp->cas = ct->co->cfg.use_cas ? r.cas : 0;
@@ -486,7 +477,7 @@ coord_arith_locked(struct coord_thread *ct, const struct request *req, const str
     if (coord_opt(req, REQO_TTL)) {
         r.exptime = coord_abs_exptime(req->opts.ttl, util_now_s());
     }
-    rc = coord_write(ct, k, &r, &req->opts, true, oldlen, ticket);
+    rc = coord_write(ct, k, &r, true, oldlen, ticket);
     if (rc == RC_OK) {
         resp->number = v;
         resp->cas = ct->co->cfg.use_cas ? r.cas : 0;

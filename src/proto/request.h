@@ -72,32 +72,26 @@ enum req_proto { REQ_PROTO_TEXT = 0, REQ_PROTO_META, REQ_PROTO_BINARY };
 /* Options that change how a command executes, set by the meta and binary
  * codecs (text commands leave them all 0). The coordinator reads them;
  * semantics are memcached 1.6's, in doc/protocol.txt. */
-#define REQO_COMPARE_CAS                                                   \
-    0x0001u                  /* fail with EXISTS (NOT_FOUND when absent)   \
-                              * unless the item's cas is opts.compare_cas: \
-                              * meta C, binary set/delete/... with cas != 0 */
-#define REQO_NEW_CAS 0x0002u /* a changed item gets cas opts.new_cas (meta E) */
-#define REQO_TTL                                          \
-    0x0004u /* also set the exptime to opts.ttl (mg/ma T, \
-             * md T with I, binary incr's expiry) */
-#define REQO_VIVIFY                                                      \
-    0x0008u                  /* create on miss, exptime opts.vivify_ttl: \
-                              * mg N (empty item, win token), ms N in    \
-                              * append/prepend modes, ma N and binary    \
-                              * incr/decr (value opts.initial) */
-#define REQO_RECACHE 0x0010u /* mg R: win if remaining ttl < opts.recache_ttl */
-#define REQO_INVALIDATE                                                       \
-    0x0020u                      /* ms I: a compare-cas older than the item's \
-                                  * stores the value marked stale; md I: mark \
+/* clang-format off */
+#define REQO_COMPARE_CAS 0x0001u /* fail with EXISTS (NOT_FOUND when absent)
+                                  * unless the item's cas is opts.compare_cas:
+                                  * meta C, binary set/delete/... with cas */
+#define REQO_TTL         0x0004u /* also set the exptime to opts.ttl (mg/ma T,
+                                  * md T with I) */
+#define REQO_VIVIFY      0x0008u /* create on miss, exptime opts.vivify_ttl:
+                                  * mg N (empty item, win token), ma N and
+                                  * binary incr/decr (value opts.initial) */
+#define REQO_RECACHE     0x0010u /* mg R: win if remaining ttl < recache_ttl */
+#define REQO_INVALIDATE  0x0020u /* ms I: a compare-cas older than the item's
+                                  * stores the value marked stale; md I: mark
                                   * stale (new cas) instead of deleting */
 #define REQO_NO_BUMP     0x0040u /* mg u: do not record this access */
 #define REQO_ITEM_INFO   0x0080u /* fill resp ttl, last_access, hit_before */
-#define REQO_CLEAR_VALUE 0x0100u /* md x: empty the value, keep the item */
+/* clang-format on */
 
 struct req_opts {
     uint32_t set;         /* REQO_* bits */
     uint64_t compare_cas; /* REQO_COMPARE_CAS */
-    uint64_t new_cas;     /* REQO_NEW_CAS */
     uint64_t initial;     /* REQO_VIVIFY on incr/decr: the created value */
     int64_t ttl;          /* REQO_TTL, exptime rules as req.exptime */
     int64_t vivify_ttl;   /* REQO_VIVIFY */

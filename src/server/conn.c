@@ -231,6 +231,28 @@ conn_push_mark(struct conn *c, uint64_t ticket, size_t start, size_t end)
     return RC_OK;
 }
 
+/* The flush that should have made a write durable failed: its reply
+ * (`reply`, n bytes) becomes an error in the connection's protocol. A binary
+ * reply keeps its opcode and opaque so the client can match it. */
+static void
+conn_durability_error(struct conn *c, const char *reply, size_t n, int rc)
+{
+    if (c->proto == CONN_PROTO_BINARY && n >= BIN_HEADER_LEN) {
+        const unsigned char *h = (const unsigned char *)reply;
+        struct bin_error err = {
+            .reply = true,
+            .status = rc == RC_ENOSPC ? BIN_STATUS_ENOMEM : BIN_STATUS_EINTERNAL,
+            .opcode = h[1],
+            .opaque = ((uint32_t)h[12] << 24) | ((uint32_t)h[13] << 16) | ((uint32_t)h[14] << 8) |
+                      (uint32_t)h[15],
+        };
+
+        bin_encode_error(&c->out, &err);
+        return;
+    }
+    buf_printf(&c->out, "SERVER_ERROR %s\r\n", rc_strerror(rc));
+}
+
 /* Move replies whose writes are durable from held to out. */
 static void
 conn_release(struct conn *c)
@@ -249,7 +271,7 @@ conn_release(struct conn *c)
         if (rc == RC_OK) {
             buf_append(&c->out, c->held.data + m->start, m->end - m->start);
         } else {
-            buf_printf(&c->out, "SERVER_ERROR %s\r\n", rc_strerror(rc));
+            conn_durability_error(c, c->held.data + m->start, m->end - m->start, rc);
             stats_add(&c->w->stats, STAT_storage_errors, 1);
         }
         pos = m->end;
@@ -323,7 +345,8 @@ conn_count_get(struct conn *c, const struct request *req, size_t ki, const struc
 {
     struct thread_stats *ts = &c->w->stats;
     bool hit = r->status == RC_OK;
-    bool touch = req->cmd == REQ_GAT || req->cmd == REQ_GATS;
+    bool touch = req->cmd == REQ_GAT || req->cmd == REQ_GATS ||
+                 (req->opts.set & REQO_TTL) != 0; /* mg T counts as a touch */
 
     if (touch) {
         /* memcached counts gat/gats as touches only. */
@@ -431,6 +454,10 @@ conn_sasl(struct conn *c, const struct request *req, struct buf *dst)
     }
     if (req->cmd == REQ_SASL_LIST) {
         bin_encode_sasl(dst, req, BIN_STATUS_SUCCESS, auth_sasl_mechs(), strlen(auth_sasl_mechs()));
+        return;
+    }
+    if (req->nkeys == 1 && req->keys[0].nkey > AUTH_SASL_MECH_MAX) {
+        bin_encode_status(dst, req, BIN_STATUS_EINVAL); /* memcached's limit */
         return;
     }
     stats_add(ts, STAT_auth_cmds, 1);

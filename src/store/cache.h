@@ -18,7 +18,7 @@
  *
  * Memory: at most `bytes` of keys and values (plus per-entry overhead,
  * counted), split evenly over CACHE_SHARDS shards, each with its own lock,
- * hash table and LRU list. Values larger than a shard's budget / 8 are not
+ * hash table and CLOCK list (LRU by second chance). Values larger than a shard's budget / 8 are not
  * cached.
  */
 #ifndef RC_STORE_CACHE_H

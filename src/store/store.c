@@ -16,8 +16,9 @@
  * flush_log makes durable (write_log: safe from a process crash) every commit
  * completed before it started. Rounds never overlap (round_mu). A commit
  * that returned before the writer read flushes_started == t - 1 is covered by
- * flush t, which starts strictly later. Flushes run one at a time on one
- * thread, so flushes_completed >= t means flush t has finished: the ticket is
+ * flush t, which starts strictly later. Rounds run one at a time (from the
+ * sync thread or, under BATCH, from writers, serialised by round_mu), so
+ * flushes_completed >= t means flush t has finished: the ticket is
  * resolved, RC_OK unless flush t failed (then its error, RC_EIO or RC_ENOSPC;
  * a later successful flush does not retract the failure). Failed flush numbers
  * are remembered in a small ring; a ticket older than the ring whose fate was
@@ -86,6 +87,7 @@ struct store {
     unsigned nsubs;
     uint64_t flush_ns_total;
     uint64_t periodic_syncs; /* batch: fsyncs made by the timer */
+    uint64_t periodic_ns_total, periodic_failures;
     uint64_t flush_ns_max;
 };
 
@@ -148,7 +150,7 @@ store_record_fail_locked(struct store *st, uint64_t k, int rc)
 
 /* Caller holds lock; returns with it held. Runs one flush and tells the
  * subscribers, both without the lock. */
-static void
+static int
 store_flush_locked(struct store *st, bool to_disk, bool notify)
 {
     uint64_t k, t0, dt;
@@ -192,6 +194,7 @@ store_flush_locked(struct store *st, bool to_disk, bool notify)
         st->subs[i].notify(st->subs[i].arg);
     }
     pthread_mutex_lock(&st->lock);
+    return rc;
 }
 
 static void
@@ -228,9 +231,9 @@ store_batch_tick(struct store *st)
     }
     pthread_mutex_lock(&st->lock);
     st->periodic_syncs++;
-    st->flush_ns_total += dt;
-    if (dt > st->flush_ns_max) {
-        st->flush_ns_max = dt;
+    st->periodic_ns_total += dt;
+    if (rc != RC_OK) {
+        st->periodic_failures++;
     }
 }
 
@@ -538,7 +541,7 @@ store_sync_write_now(struct store *st)
      * theirs the same way, so nobody needs a notification. */
     pthread_mutex_lock(&st->lock);
     if (st->requested > st->completed) {
-        store_flush_locked(st, false, false);
+        rc = store_flush_locked(st, false, false);
     }
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -608,7 +611,7 @@ store_stats_cache(struct store *st, store_stat_fn emit, void *arg)
 void
 store_stats(struct store *st, store_stat_fn emit, void *arg)
 {
-    uint64_t done, total, max, nfails;
+    uint64_t done, total, max, nfails, periodic, ptotal, pfails;
 
     emit(arg, "engine", st->ops->name);
     emit(arg, "sync_mode", store_sync_name(st->cfg.sync));
@@ -618,11 +621,17 @@ store_stats(struct store *st, store_stat_fn emit, void *arg)
     total = st->flush_ns_total;
     max = st->flush_ns_max;
     nfails = st->nfails;
+    periodic = st->periodic_syncs;
+    ptotal = st->periodic_ns_total;
+    pfails = st->periodic_failures;
     pthread_mutex_unlock(&st->lock);
     store_emit_u64(emit, arg, "syncs", done);
     store_emit_u64(emit, arg, "sync_failures", nfails);
     store_emit_u64(emit, arg, "sync_time_avg_us", done ? total / done / 1000 : 0);
     store_emit_u64(emit, arg, "sync_time_max_us", max / 1000);
+    store_emit_u64(emit, arg, "periodic_syncs", periodic);
+    store_emit_u64(emit, arg, "periodic_sync_failures", pfails);
+    store_emit_u64(emit, arg, "periodic_sync_time_avg_us", periodic ? ptotal / periodic / 1000 : 0);
     store_stats_cache(st, emit, arg);
     if (st->ops->stats != NULL) {
         st->ops->stats(st->eng, emit, arg);

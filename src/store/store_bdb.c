@@ -15,10 +15,10 @@
  *
  *   always  DB_TXN_NOSYNC        + store.c's sync thread calls flush_log
  *                                  (DB_ENV->log_flush) for group commit
- *   batch   DB_TXN_NOSYNC        + store.c's sync thread calls write_log for
- *                                  waiting commits (one write(2) per group:
- *                                  survives a process crash) + periodic
- *                                  flush_log
+ *   batch   DB_TXN_NOSYNC        + writers call write_log at the end of
+ *                                  each event-loop pass (one write(2) per
+ *                                  group: survives a process crash), and the
+ *                                  sync thread calls flush_log periodically
  *   none    DB_TXN_NOSYNC        log sits in the log buffer until it fills,
  *                                  a flush or a checkpoint
  *
