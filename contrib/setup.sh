@@ -19,7 +19,10 @@ jobs=$(nproc 2>/dev/null || echo 2)
 build_deps="build-essential autoconf automake libtool pkg-config libevent-dev
   libdb5.3-dev libjemalloc-dev"
 test_deps="libcmocka-dev clang-format perl libmemcached-tools python3 python3-pymemcache
-  libcache-memcached-fast-perl memcached php-cli php-memcached nodejs npm"
+  libcache-memcached-fast-perl memcached"
+# Further real clients the tests use when present (each skips without):
+# best effort, and Node.js only when the machine has none of its own.
+optional_deps="php-cli php-memcached"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -38,6 +41,11 @@ install_deps() {
     fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# install_optional PKG...: like install_deps, but a failure only warns.
+install_optional() {
+    (install_deps "$@") || say "could not install $*: the tests that use them will skip"
 }
 
 # build DIR [configure args...]
@@ -74,11 +82,13 @@ run)
     ;;
 test)
     install_deps $build_deps $test_deps
+    install_optional $optional_deps
+    command -v node >/dev/null && command -v npm >/dev/null || install_optional nodejs npm
     "$top/contrib/check-style.sh"
     build "$top/build" --enable-werror
     # memjs, a binary-protocol client from the npm registry, for
     # t/clients-protocols.t (which skips it if this fails).
-    if [ ! -d "$top/build/npm/node_modules/memjs" ]; then
+    if command -v npm >/dev/null && [ ! -d "$top/build/npm/node_modules/memjs" ]; then
         mkdir -p "$top/build/npm"
         (cd "$top/build/npm" && npm install --no-audit --no-fund --silent memjs@1 >/dev/null 2>&1) ||
             say "could not install memjs from npm: its tests will be skipped"
