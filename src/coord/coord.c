@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
@@ -128,6 +129,39 @@ coord_cas_load(struct coord *co)
     atomic_store(&co->cas_next, hwm + 1);
     atomic_store(&co->cas_reserved, hwm + 1);
     return RC_OK;
+}
+
+/* ------------------------------------------------------------------ identity */
+
+/* Load this node's id, or make one (first start) and keep it. */
+static int
+coord_identity_load(struct coord *co)
+{
+    struct buf b;
+    int rc;
+
+    buf_init(&b);
+    rc = store_meta_get(co->st, COORD_META_NODE_ID, &b);
+    if (rc == RC_OK && b.len == COORD_NODE_ID_LEN) {
+        memcpy(co->node_id, b.data, COORD_NODE_ID_LEN);
+        buf_deinit(&b);
+        return RC_OK;
+    }
+    buf_deinit(&b);
+    if (rc != RC_OK && rc != RC_ENOTFOUND) {
+        return rc;
+    }
+    if (getrandom(co->node_id, COORD_NODE_ID_LEN, 0) != COORD_NODE_ID_LEN) {
+        log_error("cannot draw a node id: %s", strerror(errno));
+        return RC_EIO;
+    }
+    return store_meta_put(co->st, COORD_META_NODE_ID, co->node_id, COORD_NODE_ID_LEN);
+}
+
+const uint8_t *
+coord_node_id(const struct coord *co)
+{
+    return co->node_id;
 }
 
 /* ------------------------------------------------------------------ flush */
@@ -550,7 +584,10 @@ coord_create(const struct coord_config *cfg, struct store *st, struct coord **ou
     pthread_mutex_init(&co->flush_lock, NULL);
     pthread_mutex_init(&co->sweep_lock, NULL);
     pthread_cond_init(&co->sweep_cond, NULL);
-    rc = coord_cas_load(co);
+    rc = coord_identity_load(co);
+    if (rc == RC_OK) {
+        rc = coord_cas_load(co);
+    }
     if (rc == RC_OK) {
         rc = coord_flush_load(co);
     }

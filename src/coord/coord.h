@@ -55,6 +55,12 @@ int coord_execute(struct coord_thread *ct, const struct request *req, size_t ki,
                   struct response *resp, uint64_t *ticket);
 
 void coord_get_stats(struct coord *co, struct coord_stats *out);
+
+/* This node's identity: 16 random bytes made on first start and kept in the
+ * store's metadata, so it survives restarts (the actor of its writes once
+ * versioning lands). */
+#define COORD_NODE_ID_LEN 16
+const uint8_t *coord_node_id(const struct coord *co);
 /* Current wall-clock second as the coordinator sees it (for `stats time`). */
 int64_t coord_now(struct coord *co);
 

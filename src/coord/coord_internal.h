@@ -26,6 +26,7 @@
 #define COORD_INCR_MAX_LEN      64                  /* longest value incr/decr will parse */
 #define COORD_META_CAS          "cas_hwm"
 #define COORD_META_FLUSH        "flush"
+#define COORD_META_NODE_ID      "node_id"
 
 /* Items hidden by flush_all: cas below flush_cas, or written at or before
  * flush_ms, or (once its time has come) at or before pending_ms. */
@@ -50,6 +51,8 @@ struct coord {
     _Atomic uint64_t flush_gen; /* bumps on every flush_all */
 
     _Atomic uint64_t curr_items, total_items, bytes, reclaimed, sweeps;
+
+    uint8_t node_id[COORD_NODE_ID_LEN];
 
     pthread_t sweeper;
     bool sweeper_running;

@@ -152,6 +152,18 @@ admin_stats_general(struct server *srv, const struct admin_out *out)
 }
 
 static void
+admin_node_id(struct server *srv, const struct admin_out *out)
+{
+    const uint8_t *id = coord_node_id(srv->co);
+    char hex[2 * COORD_NODE_ID_LEN + 1];
+
+    for (int i = 0; i < COORD_NODE_ID_LEN; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    }
+    admin_stat(out, "node_id", "%s", hex);
+}
+
+static void
 admin_stats_settings(struct server *srv, const struct admin_out *out)
 {
     const struct config *cfg = srv->cfg;
@@ -179,6 +191,8 @@ admin_stats_settings(struct server *srv, const struct admin_out *out)
     admin_u64(out, "item_size_max", cfg->max_item_size);
     admin_stat(out, "flush_enabled", "%s", cfg->flush_enabled ? "yes" : "no");
     admin_stat(out, "idle_timeout", "%d", cfg->idle_timeout);
+    admin_stat(out, "node_name", "%s", cfg->name);
+    admin_node_id(srv, out);
     admin_stat(out, "data_dir", "%s", cfg->data_dir);
     admin_stat(out, "sync", "%s", store_sync_name(cfg->sync));
     admin_stat(out, "sync_interval_ms", "%u", cfg->sync_interval_ms);

@@ -46,6 +46,7 @@ struct config {
     char *auth_file;         /* -Y: password file (server/auth.h); NULL = no auth */
     bool sasl;               /* -S: binary SASL PLAIN against auth_file (needs -Y) */
     /* ringcached's own (long options only) */
+    char *name;                /* --name: this node's human name (host name) */
     char *data_dir;            /* --data-dir, "./ringcached-data" */
     enum store_sync sync;      /* --sync always|batch|none */
     unsigned sync_interval_ms; /* --sync-interval-ms, 1000 */

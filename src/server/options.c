@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -61,6 +62,7 @@ enum opt_long_key {
     OPT_PORT_FILE,
     OPT_ENGINE,
     OPT_CONFIG,
+    OPT_NAME,
 };
 
 /* One parse: what handlers need beyond the config they fill. */
@@ -794,6 +796,9 @@ static const struct opt_def opt_table[] = {
      "with --sync batch, fsync at least this often (default: 1000)"},
     {"port-file", OPT_PORT_FILE, REQ, opt_set_str, OFF(port_file), 0, 0, NULL, "<file>",
      "write the bound TCP port to <file>"},
+    {"name", OPT_NAME, REQ, opt_set_str, OFF(name), 0, 0, NULL, "<name>",
+     "this node's human name (default: the host name); its id is kept in the "
+     "data directory"},
     {"engine", OPT_ENGINE, REQ, opt_engine, 0, 0, 0, NULL, "<name>",
      "storage engine: bdb or memory (tests only) (default: bdb)"},
     {"config", OPT_CONFIG, REQ, opt_config, 0, 0, 0, NULL, "<file>",
@@ -1055,6 +1060,21 @@ opt_validate(struct opt_ctx *ctx)
     if (cfg->data_dir == NULL && (cfg->data_dir = rc_strdup(OPT_DEFAULT_DATA_DIR)) == NULL) {
         return opt_fail(ctx, NULL, "out of memory");
     }
+    if (cfg->name == NULL) {
+        char host[256] = "localhost";
+
+        if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+            strcpy(host, "localhost");
+        }
+        host[sizeof(host) - 1] = '\0';
+        if ((cfg->name = rc_strdup(host)) == NULL) {
+            return opt_fail(ctx, NULL, "out of memory");
+        }
+    }
+    if (cfg->name[0] == '\0' || strcspn(cfg->name, " \t\r\n") != strlen(cfg->name)) {
+        return opt_fail(ctx, opt_find_key(OPT_NAME),
+                        "a node name must be non-empty, without blanks");
+    }
     return RC_OK;
 }
 
@@ -1097,10 +1117,11 @@ config_deinit(struct config *cfg)
     rc_free(cfg->pid_file);
     rc_free(cfg->user);
     rc_free(cfg->data_dir);
+    rc_free(cfg->name);
     rc_free(cfg->config_file);
     rc_free(cfg->auth_file);
     cfg->port_file = cfg->listen = cfg->unix_socket = cfg->pid_file = NULL;
-    cfg->user = cfg->data_dir = cfg->config_file = cfg->auth_file = NULL;
+    cfg->user = cfg->data_dir = cfg->config_file = cfg->auth_file = cfg->name = NULL;
 }
 
 int

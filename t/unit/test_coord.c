@@ -318,6 +318,7 @@ test_restart_keeps_cas_and_flush(void **state)
     struct request req;
     struct response r;
     uint64_t cas1, cas2, ticket;
+    uint8_t id[COORD_NODE_ID_LEN];
     char v[64];
 
     assert_int_equal(run(f, REQ_SET, "old", "x", 0, 0, NULL), RC_OK);
@@ -326,8 +327,10 @@ test_restart_keeps_cas_and_flush(void **state)
     coord_execute(f->ct, &req, 0, &r, &ticket);
     assert_int_equal(run(f, REQ_SET, "r", "x", 0, 0, NULL), RC_OK);
     assert_int_equal(get(f, "r", v, sizeof(v), &cas1), RC_OK);
+    memcpy(id, coord_node_id(f->co), sizeof(id));
     fx_close(f);
     assert_int_equal(fx_open(f), 0);
+    assert_memory_equal(id, coord_node_id(f->co), sizeof(id)); /* identity kept */
     assert_int_equal(get(f, "r", v, sizeof(v), &cas2), RC_OK);
     assert_int_equal(cas1, cas2);
     assert_int_equal(get(f, "old", v, sizeof(v), NULL), RC_ENOTFOUND);

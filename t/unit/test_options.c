@@ -364,6 +364,13 @@ test_protocol(void **state)
     RUN_OK(&r, "-B", "binary");
     assert_int_equal(r.cfg.proto, CONFIG_PROTO_BINARY);
     run_done(&r);
+    RUN_OK(&r, "--name", "alpha");
+    assert_string_equal(r.cfg.name, "alpha");
+    run_done(&r);
+    RUN_OK(&r, "-p", "1"); /* the default name is the host name */
+    assert_non_null(r.cfg.name);
+    assert_true(r.cfg.name[0] != '\0');
+    run_done(&r);
 }
 
 static void
@@ -729,6 +736,8 @@ test_refusals(void **state)
         {{"-I", "1025m", "-m", "4096"}, "-I: item max size cannot be higher than a gigabyte"},
         /* -B -D -v */
         {{"-B", "text"}, "-B: invalid protocol 'text'; should be one of auto, binary, or ascii"},
+        {{"--name", "two words"}, "--name: a node name must be non-empty, without blanks"},
+        {{"--name", ""}, "--name: an empty value is not allowed"},
         {{"--protocol=ASCII"}, "--protocol: invalid protocol 'ASCII'"},
         {{"-D", ""}, "-D: no delimiter specified"},
         {{"--verbose=-1"}, "--verbose: verbosity must be a non-negative number"},
