@@ -35,6 +35,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/endian.h"
 #include "base/hash.h"
 #include "base/log.h"
 #include "base/status.h"
@@ -77,9 +78,7 @@ coord_cas_persist(struct coord *co, uint64_t hwm)
 {
     unsigned char b[8];
 
-    for (int i = 0; i < 8; i++) {
-        b[i] = (unsigned char)(hwm >> (56 - 8 * i));
-    }
+    be_put64(b, hwm);
     return store_meta_put(co->st, COORD_META_CAS, b, sizeof(b));
 }
 
@@ -117,9 +116,7 @@ coord_cas_load(struct coord *co)
     buf_init(&b);
     rc = store_meta_get(co->st, COORD_META_CAS, &b);
     if (rc == RC_OK && b.len == 8) {
-        for (int i = 0; i < 8; i++) {
-            hwm = (hwm << 8) | (unsigned char)b.data[i];
-        }
+        hwm = be_get64((const unsigned char *)b.data);
     } else if (rc != RC_OK && rc != RC_ENOTFOUND) {
         buf_deinit(&b);
         return rc;
@@ -174,9 +171,7 @@ coord_flush_persist_locked(struct coord *co)
                      (uint64_t)co->flush.pending_ms};
 
     for (int j = 0; j < 3; j++) {
-        for (int i = 0; i < 8; i++) {
-            b[j * 8 + i] = (unsigned char)(v[j] >> (56 - 8 * i));
-        }
+        be_put64(b + 8 * j, v[j]);
     }
     return store_meta_put(co->st, COORD_META_FLUSH, b, sizeof(b));
 }
@@ -192,9 +187,7 @@ coord_flush_load(struct coord *co)
     rc = store_meta_get(co->st, COORD_META_FLUSH, &b);
     if (rc == RC_OK && b.len == 24) {
         for (int j = 0; j < 3; j++) {
-            for (int i = 0; i < 8; i++) {
-                v[j] = (v[j] << 8) | (unsigned char)b.data[j * 8 + i];
-            }
+            v[j] = be_get64((const unsigned char *)b.data + 8 * j);
         }
     } else if (rc != RC_OK && rc != RC_ENOTFOUND) {
         buf_deinit(&b);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/endian.h"
 #include "base/status.h"
 #include "kv/record.h"
 
@@ -39,34 +40,6 @@
 
 _Static_assert(REC_OFF_VLEN + 4 == RECORD_HEADER_SIZE, "record header layout");
 
-static void
-record_put_u32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static void
-record_put_u64(unsigned char *p, uint64_t v)
-{
-    record_put_u32(p, (uint32_t)(v >> 32));
-    record_put_u32(p + 4, (uint32_t)v);
-}
-
-static uint32_t
-record_get_u32(const unsigned char *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
-
-static uint64_t
-record_get_u64(const unsigned char *p)
-{
-    return ((uint64_t)record_get_u32(p) << 32) | record_get_u32(p + 4);
-}
-
 int
 record_encode(const struct record *r, struct buf *out)
 {
@@ -87,13 +60,13 @@ record_encode(const struct record *r, struct buf *out)
     p[REC_OFF_VERSION] = RECORD_FORMAT_V2;
     p[REC_OFF_KIND] = RECORD_KIND_VALUE;
     p[REC_OFF_IFLAGS] = r->iflags;
-    record_put_u32(p + REC_OFF_FLAGS, r->flags);
+    be_put32(p + REC_OFF_FLAGS, r->flags);
     /* Signed fields travel as their two's-complement bit pattern. */
-    record_put_u64(p + REC_OFF_EXPTIME, (uint64_t)r->exptime);
-    record_put_u64(p + REC_OFF_CAS, r->cas);
-    record_put_u64(p + REC_OFF_MTIME, (uint64_t)r->mtime_ms);
-    record_put_u64(p + REC_OFF_ATIME, (uint64_t)r->atime);
-    record_put_u32(p + REC_OFF_VLEN, (uint32_t)r->nvalue);
+    be_put64(p + REC_OFF_EXPTIME, (uint64_t)r->exptime);
+    be_put64(p + REC_OFF_CAS, r->cas);
+    be_put64(p + REC_OFF_MTIME, (uint64_t)r->mtime_ms);
+    be_put64(p + REC_OFF_ATIME, (uint64_t)r->atime);
+    be_put32(p + REC_OFF_VLEN, (uint32_t)r->nvalue);
     if (r->nvalue > 0) {
         memcpy(p + RECORD_HEADER_SIZE, r->value, r->nvalue);
     }
@@ -111,15 +84,15 @@ record_decode_v1(const unsigned char *p, size_t n, struct record *r)
     if (n < REC1_HEADER_SIZE) {
         return RC_ECORRUPT;
     }
-    vlen = record_get_u32(p + REC1_OFF_VLEN);
+    vlen = be_get32(p + REC1_OFF_VLEN);
     if ((size_t)vlen != n - REC1_HEADER_SIZE) {
         return RC_ECORRUPT;
     }
     r->iflags = 0;
-    r->flags = record_get_u32(p + REC1_OFF_FLAGS);
-    r->exptime = (int64_t)record_get_u64(p + REC1_OFF_EXPTIME);
-    r->cas = record_get_u64(p + REC1_OFF_CAS);
-    r->mtime_ms = (int64_t)record_get_u64(p + REC1_OFF_MTIME);
+    r->flags = be_get32(p + REC1_OFF_FLAGS);
+    r->exptime = (int64_t)be_get64(p + REC1_OFF_EXPTIME);
+    r->cas = be_get64(p + REC1_OFF_CAS);
+    r->mtime_ms = (int64_t)be_get64(p + REC1_OFF_MTIME);
     r->atime = r->mtime_ms / 1000;
     r->value = p + REC1_HEADER_SIZE;
     r->nvalue = vlen;
@@ -142,16 +115,16 @@ record_decode(const void *data, size_t n, struct record *r)
         (p[REC_OFF_IFLAGS] & ~RECORD_IF__ALL) != 0) {
         return RC_ECORRUPT;
     }
-    vlen = record_get_u32(p + REC_OFF_VLEN);
+    vlen = be_get32(p + REC_OFF_VLEN);
     if ((size_t)vlen != n - RECORD_HEADER_SIZE) {
         return RC_ECORRUPT;
     }
     r->iflags = p[REC_OFF_IFLAGS];
-    r->flags = record_get_u32(p + REC_OFF_FLAGS);
-    r->exptime = (int64_t)record_get_u64(p + REC_OFF_EXPTIME);
-    r->cas = record_get_u64(p + REC_OFF_CAS);
-    r->mtime_ms = (int64_t)record_get_u64(p + REC_OFF_MTIME);
-    r->atime = (int64_t)record_get_u64(p + REC_OFF_ATIME);
+    r->flags = be_get32(p + REC_OFF_FLAGS);
+    r->exptime = (int64_t)be_get64(p + REC_OFF_EXPTIME);
+    r->cas = be_get64(p + REC_OFF_CAS);
+    r->mtime_ms = (int64_t)be_get64(p + REC_OFF_MTIME);
+    r->atime = (int64_t)be_get64(p + REC_OFF_ATIME);
     r->value = p + RECORD_HEADER_SIZE;
     r->nvalue = vlen;
     return RC_OK;
