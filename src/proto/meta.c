@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "base/status.h"
+#include "proto/mcnum.h"
 #include "proto/meta.h"
 
 #define META_TOK_MAX       20 /* memcached: 20 tokens (with its terminal) is too many */
@@ -126,88 +127,6 @@ meta_tokenize(const char *s, size_t n, struct meta_line *l)
 }
 
 /* ------------------------------------------------------------ numbers */
-
-static bool
-meta_isspace(char c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-/* strtoull/strtol's view of a flag argument, as memcached's safe_strto*
- * helpers apply it: white space and a sign first, digits, then the end or a
- * white-space byte. */
-static bool
-meta_num_scan(const char *p, size_t n, bool *neg, uint64_t *mag)
-{
-    size_t i = 0, start;
-    uint64_t v = 0;
-    bool overflow = false;
-
-    while (i < n && meta_isspace(p[i])) {
-        i++;
-    }
-    *neg = i < n && p[i] == '-';
-    if (i < n && (p[i] == '+' || p[i] == '-')) {
-        i++;
-    }
-    for (start = i; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
-        unsigned d = (unsigned)(p[i] - '0');
-
-        overflow |= v > (UINT64_MAX - d) / 10;
-        v = v * 10 + d;
-    }
-    if (i == start || overflow || (i < n && !meta_isspace(p[i]))) {
-        return false;
-    }
-    *mag = v;
-    return true;
-}
-
-/* safe_strtoull: "-" refused only when the wrapped value has its top bit. */
-static bool
-meta_num_u64(const struct meta_tok *t, uint64_t *out)
-{
-    bool neg;
-    uint64_t mag, v;
-
-    if (!meta_num_scan(t->p + 1, t->n - 1, &neg, &mag)) {
-        return false;
-    }
-    v = neg ? (uint64_t)0 - mag : mag;
-    if ((v >> 63) != 0 && neg) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-/* safe_strtoul on LP64: as u64, then truncated to 32 bits. */
-static bool
-meta_num_u32(const struct meta_tok *t, uint32_t *out)
-{
-    uint64_t v;
-
-    if (!meta_num_u64(t, &v)) {
-        return false;
-    }
-    *out = (uint32_t)v;
-    return true;
-}
-
-/* safe_strtol on LP64: a long's range, then truncated to 32 bits. */
-static bool
-meta_num_i32(const struct meta_tok *t, int32_t *out)
-{
-    bool neg;
-    uint64_t mag;
-
-    if (!meta_num_scan(t->p + 1, t->n - 1, &neg, &mag) ||
-        mag > (uint64_t)INT64_MAX + (neg ? 1 : 0)) {
-        return false;
-    }
-    *out = (int32_t)(uint32_t)(neg ? (uint64_t)0 - mag : mag);
-    return true;
-}
 
 /* ------------------------------------------------------------ base64 */
 
@@ -323,16 +242,16 @@ meta_flag_number(const struct meta_tok *t, struct meta_flags *f)
     switch (t->p[0]) {
     case 'N':
         f->vivify = true;
-        return meta_num_i32(t, &f->vivify_ttl);
+        return mcnum_i32(t->p + 1, t->n - 1, &f->vivify_ttl);
     case 'T':
         f->has_ttl = true;
-        return meta_num_i32(t, &f->ttl);
+        return mcnum_i32(t->p + 1, t->n - 1, &f->ttl);
     case 'R':
         f->recache = true;
-        return meta_num_i32(t, &f->recache_ttl);
+        return mcnum_i32(t->p + 1, t->n - 1, &f->recache_ttl);
     case 'C':
         f->has_cas = true;
-        return meta_num_u64(t, &f->cas);
+        return mcnum_u64(t->p + 1, t->n - 1, &f->cas);
     default:
         break;
     }
@@ -367,7 +286,7 @@ meta_flag_one(const struct meta_tok *t, const struct meta_tok *key, struct meta_
         }
         return true;
     case 'F':
-        f->has_error |= !meta_num_u32(t, &f->client_flags); /* keeps errstr */
+        f->has_error |= !mcnum_u32(t->p + 1, t->n - 1, &f->client_flags); /* keeps errstr */
         return true;
     case 'M':
         if (t->n != 2) {
@@ -378,13 +297,13 @@ meta_flag_one(const struct meta_tok *t, const struct meta_tok *key, struct meta_
         }
         return true;
     case 'J':
-        if (!meta_num_u64(t, &f->initial)) {
+        if (!mcnum_u64(t->p + 1, t->n - 1, &f->initial)) {
             f->errstr = "CLIENT_ERROR invalid numeric initial value";
             f->has_error = true;
         }
         return true;
     case 'D':
-        if (!meta_num_u64(t, &f->delta)) {
+        if (!mcnum_u64(t->p + 1, t->n - 1, &f->delta)) {
             f->errstr = "CLIENT_ERROR invalid numeric delta value";
             f->has_error = true;
         }
@@ -612,9 +531,7 @@ meta_parse_set(const struct meta_line *l, struct meta_scratch *s, uint64_t max, 
     if (l->ntok >= META_TOK_MAX) {
         return meta_fail(err, "CLIENT_ERROR options flags too long");
     }
-    dl.p--; /* the number parsers skip a flag letter */
-    dl.n++;
-    if (!meta_num_i32(&dl, &vlen) || vlen < 0 || vlen > INT_MAX - 2) {
+    if (!mcnum_i32(dl.p, dl.n, &vlen) || vlen < 0 || vlen > INT_MAX - 2) {
         return meta_fail(err, META_ERR_FORMAT);
     }
     *consumed = next;
@@ -802,12 +719,13 @@ static int
 meta_put_i64(struct buf *out, int64_t v)
 {
     int rc = RC_OK;
+    /* The magnitude in unsigned arithmetic: defined even for INT64_MIN. */
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 
     if (v < 0) {
         rc = buf_append(out, "-", 1);
-        v = -v;
     }
-    return rc != RC_OK ? rc : buf_append_u64(out, (unsigned long long)v);
+    return rc != RC_OK ? rc : buf_append_u64(out, (unsigned long long)mag);
 }
 
 /* A TTL a flag set in this request: relative values are known exactly;
@@ -1092,7 +1010,7 @@ meta_encode_debug(struct buf *out, const struct request *req, const struct respo
                                            : buf_append(out, k->key, k->nkey);
     }
     rc = rc ? rc : buf_append(out, " exp=", 5);
-    rc = rc ? rc : meta_put_i64(out, resp->ttl == -1 ? -1 : -resp->ttl);
+    rc = rc ? rc : meta_put_i64(out, resp->ttl == -1 || resp->ttl == INT64_MIN ? -1 : -resp->ttl);
     rc = rc ? rc : buf_append(out, " la=", 4);
     rc = rc ? rc : meta_put_i64(out, resp->last_access);
     rc = rc ? rc : buf_append(out, " cas=", 5);

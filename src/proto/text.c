@@ -38,6 +38,7 @@
 #include "base/alloc.h"
 #include "base/status.h"
 #include "proto/meta.h"
+#include "proto/mcnum.h"
 #include "proto/text.h"
 
 #define TEXT_TOK_MAX          8          /* enough for "cas k f e b c noreply" */
@@ -67,12 +68,6 @@ struct text_line {
 };
 
 /* ------------------------------------------------------------ lexing */
-
-static bool
-text_isspace(char c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
 
 static bool
 text_tok_is(const struct text_tok *t, const char *s, size_t n)
@@ -124,90 +119,6 @@ static bool
 text_line_noreply(const struct text_line *l)
 {
     return l->ntok <= TEXT_TOK_MAX && text_tok_is(&l->tok[l->ntok - 1], "noreply", 7);
-}
-
-/* ------------------------------------------------------------ numbers */
-
-/* strtoull/strtoll's view of a token: optional white space and sign, then
- * decimal digits, then the token's end or a white-space byte (whatever
- * follows it is ignored, as memcached does). False on no digits, trailing
- * junk or a magnitude over 64 bits. */
-static bool
-text_num_scan(const struct text_tok *t, bool *neg, uint64_t *mag)
-{
-    size_t i = 0, start;
-    uint64_t v = 0;
-    bool overflow = false;
-
-    while (i < t->n && text_isspace(t->p[i])) {
-        i++;
-    }
-    *neg = false;
-    if (i < t->n && (t->p[i] == '+' || t->p[i] == '-')) {
-        *neg = t->p[i] == '-';
-        i++;
-    }
-    start = i;
-    for (; i < t->n && t->p[i] >= '0' && t->p[i] <= '9'; i++) {
-        unsigned d = (unsigned)(t->p[i] - '0');
-
-        if (v > (UINT64_MAX - d) / 10) {
-            overflow = true;
-        }
-        v = v * 10 + d;
-    }
-    if (i == start || overflow || (i < t->n && !text_isspace(t->p[i]))) {
-        return false;
-    }
-    *mag = v;
-    return true;
-}
-
-/* memcached's safe_strtoull: a '-' is refused only when the wrapped value
- * has its top bit set ("-0" and "-18446744073709551615" pass). */
-static bool
-text_num_u64(const struct text_tok *t, uint64_t *out)
-{
-    bool neg;
-    uint64_t mag, v;
-
-    if (!text_num_scan(t, &neg, &mag)) {
-        return false;
-    }
-    v = neg ? (uint64_t)0 - mag : mag;
-    if ((v >> 63) != 0 && memchr(t->p, '-', t->n) != NULL) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-/* memcached's safe_strtoul on LP64: read as 64 bits, stored in 32. */
-static bool
-text_num_u32(const struct text_tok *t, uint32_t *out)
-{
-    uint64_t v;
-
-    if (!text_num_u64(t, &v)) {
-        return false;
-    }
-    *out = (uint32_t)v;
-    return true;
-}
-
-/* memcached's safe_strtol on LP64: strtol's 64-bit range, then stored in an
- * int32_t (2147483648 becomes -2147483648, 4294967296 becomes 0). */
-static bool
-text_num_i32(const struct text_tok *t, int32_t *out)
-{
-    bool neg;
-    uint64_t mag;
-
-    if (!text_num_scan(t, &neg, &mag) || mag > (uint64_t)INT64_MAX + (neg ? 1 : 0)) {
-        return false;
-    }
-    *out = (int32_t)(uint32_t)(neg ? (uint64_t)0 - mag : mag);
-    return true;
 }
 
 /* ------------------------------------------------------------ errors */
@@ -306,7 +217,7 @@ text_parse_retrieve(struct text_parser *p, const struct text_line *l, struct req
         return text_fail(err, "ERROR", false);
     }
     if (req->cmd == REQ_GAT || req->cmd == REQ_GATS) {
-        if (!text_num_i32(&t, &exptime)) {
+        if (!mcnum_i32(t.p, t.n, &exptime)) {
             return text_fail(err, TEXT_ERR_EXPTIME, false);
         }
         req->exptime = exptime;
@@ -349,12 +260,13 @@ text_store_fields(const struct text_line *l, struct request *req, int32_t *vlen,
     if (l->tok[1].n > REQ_KEY_MAX) {
         return text_fail(err, TEXT_ERR_FORMAT, req->noreply);
     }
-    if (!text_num_u32(&l->tok[2], &req->flags) || !text_num_i32(&l->tok[3], &exptime) ||
-        !text_num_i32(&l->tok[4], vlen)) {
+    if (!mcnum_u32(l->tok[2].p, l->tok[2].n, &req->flags) ||
+        !mcnum_i32(l->tok[3].p, l->tok[3].n, &exptime) ||
+        !mcnum_i32(l->tok[4].p, l->tok[4].n, vlen)) {
         return text_fail(err, TEXT_ERR_FORMAT, req->noreply);
     }
     req->exptime = exptime;
-    if (req->cmd == REQ_CAS && !text_num_u64(&l->tok[5], &req->cas)) {
+    if (req->cmd == REQ_CAS && !mcnum_u64(l->tok[5].p, l->tok[5].n, &req->cas)) {
         return text_fail(err, TEXT_ERR_FORMAT, req->noreply);
     }
     if (*vlen < 0 || *vlen > INT_MAX - 2) {
@@ -449,11 +361,11 @@ text_arith_args(const struct text_line *l, struct request *req, struct text_erro
         return text_fail(err, TEXT_ERR_FORMAT, req->noreply);
     }
     if (req->cmd == REQ_TOUCH) {
-        if (!text_num_i32(&l->tok[2], &exptime)) {
+        if (!mcnum_i32(l->tok[2].p, l->tok[2].n, &exptime)) {
             return text_fail(err, TEXT_ERR_EXPTIME, req->noreply);
         }
         req->exptime = exptime;
-    } else if (!text_num_u64(&l->tok[2], &req->delta)) {
+    } else if (!mcnum_u64(l->tok[2].p, l->tok[2].n, &req->delta)) {
         return text_fail(err, "CLIENT_ERROR invalid numeric delta argument", req->noreply);
     }
     return TEXT_OK;
@@ -495,7 +407,7 @@ text_flush_args(const struct text_line *l, struct request *req, struct text_erro
     }
     req->noreply = l->ntok > 1 && text_line_noreply(l);
     if (l->ntok != (req->noreply ? 2u : 1u)) {
-        if (!text_num_i32(&l->tok[1], &delay)) {
+        if (!mcnum_i32(l->tok[1].p, l->tok[1].n, &delay)) {
             return text_fail(err, TEXT_ERR_EXPTIME, req->noreply);
         }
         req->exptime = delay;
@@ -513,7 +425,7 @@ text_verbosity_args(const struct text_line *l, struct request *req, struct text_
         return text_fail(err, "ERROR", false);
     }
     req->noreply = text_line_noreply(l);
-    if (!text_num_u32(&l->tok[1], &level)) {
+    if (!mcnum_u32(l->tok[1].p, l->tok[1].n, &level)) {
         return text_fail(err, TEXT_ERR_FORMAT, req->noreply);
     }
     req->delta = level;
