@@ -36,21 +36,12 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "fuzz_common.h"
 #include "base/status.h"
 #include "proto/bin.h"
 #include "proto/request.h"
 
-#define FUZZ_ITEM_SMALL   1024u
-#define FUZZ_ITEM_DEFAULT (1024u * 1024u)
-#define FUZZ_MAX_REQUESTS 100000u
-#define FUZZ_EXTLEN_MAX   255u
-
-#define FUZZ_CHECK(cond)      \
-    do {                      \
-        if (!(cond)) {        \
-            __builtin_trap(); \
-        }                     \
-    } while (0)
+#define FUZZ_EXTLEN_MAX 255u
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -66,12 +57,6 @@ struct fuzz_run {
     struct buf out; /* every reply byte, in order */
 };
 
-/* Failures a coordinator can report, each encoded once per rotation. */
-static const int fuzz_statuses[] = {
-    RC_ENOTFOUND, RC_EEXISTS, RC_ENOTSTORED, RC_ENONNUMERIC, RC_ETOOLARGE, RC_ENOMEM,
-    RC_EINVAL,    RC_EIO,     RC_ENOSPC,     RC_EAGAIN,      RC_EDEADLOCK, RC_EDISABLED,
-};
-
 /* Binary statuses for bin_encode_status, including one memcached lacks. */
 static const uint16_t fuzz_bin_statuses[] = {
     BIN_STATUS_SUCCESS,       BIN_STATUS_KEY_ENOENT,
@@ -84,38 +69,9 @@ static const uint16_t fuzz_bin_statuses[] = {
     BIN_STATUS_ETMPFAIL,      0x1234,
 };
 
-#define FUZZ_NSTATUSES     (sizeof(fuzz_statuses) / sizeof(fuzz_statuses[0]))
 #define FUZZ_NBIN_STATUSES (sizeof(fuzz_bin_statuses) / sizeof(fuzz_bin_statuses[0]))
 
 /* ------------------------------------------------------------ helpers */
-
-static void
-fuzz_hash_u64(uint64_t *h, uint64_t v)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(v); i++) {
-        *h = (*h ^ (unsigned char)(v >> (8 * i))) * 1099511628211ull;
-    }
-}
-
-static bool
-fuzz_inside(const char *p, size_t n, const char *lo, const char *hi)
-{
-    return p >= lo && p <= hi && n <= (size_t)(hi - p);
-}
-
-static uint64_t
-fuzz_offset(const char *p, const char *base, size_t len)
-{
-    if (p == NULL) {
-        return UINT64_MAX;
-    }
-    if (p >= base && p <= base + len) {
-        return (uint64_t)(p - base);
-    }
-    return UINT64_MAX - 1;
-}
 
 static uint32_t
 fuzz_get32(const char *p)
@@ -242,15 +198,6 @@ fuzz_resp_hit(struct response *resp, const struct request *req)
         resp->value = req->keys[0].key;
         resp->nvalue = req->keys[0].nkey;
     }
-}
-
-static void
-fuzz_resp_fail(struct response *resp, int status, bool with_msg)
-{
-    response_reset(resp);
-    resp->status = status;
-    resp->miss = status == RC_ENOTFOUND ? RESP_MISS_ABSENT : RESP_MISS_NONE;
-    resp->errmsg = with_msg ? "fuzz reason" : NULL;
 }
 
 static size_t

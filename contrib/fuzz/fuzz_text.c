@@ -39,21 +39,11 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "fuzz_common.h"
 #include "base/status.h"
 #include "proto/meta.h"
 #include "proto/request.h"
 #include "proto/text.h"
-
-#define FUZZ_ITEM_SMALL   1024u
-#define FUZZ_ITEM_DEFAULT (1024u * 1024u)
-#define FUZZ_MAX_REQUESTS 100000u
-
-#define FUZZ_CHECK(cond)      \
-    do {                      \
-        if (!(cond)) {        \
-            __builtin_trap(); \
-        }                     \
-    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -70,52 +60,7 @@ struct fuzz_run {
     struct buf out; /* every reply byte, in order */
 };
 
-/* Failures a coordinator can report, each encoded once per rotation. */
-static const int fuzz_statuses[] = {
-    RC_ENOTFOUND, RC_EEXISTS, RC_ENOTSTORED, RC_ENONNUMERIC, RC_ETOOLARGE, RC_ENOMEM,
-    RC_EINVAL,    RC_EIO,     RC_ENOSPC,     RC_EAGAIN,      RC_EDEADLOCK, RC_EDISABLED,
-};
-
-#define FUZZ_NSTATUSES (sizeof(fuzz_statuses) / sizeof(fuzz_statuses[0]))
-
 /* ------------------------------------------------------------ helpers */
-
-static void
-fuzz_hash(uint64_t *h, const void *p, size_t n)
-{
-    const unsigned char *u = p;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        *h = (*h ^ u[i]) * 1099511628211ull;
-    }
-}
-
-static void
-fuzz_hash_u64(uint64_t *h, uint64_t v)
-{
-    fuzz_hash(h, &v, sizeof(v));
-}
-
-/* [p, p + n) lies inside [lo, hi). */
-static bool
-fuzz_inside(const char *p, size_t n, const char *lo, const char *hi)
-{
-    return p >= lo && p <= hi && n <= (size_t)(hi - p);
-}
-
-/* Offset of a pointer into the chunk, or a marker for static strings. */
-static uint64_t
-fuzz_offset(const char *p, const char *base, size_t len)
-{
-    if (p == NULL) {
-        return UINT64_MAX;
-    }
-    if (p >= base && p <= base + len) {
-        return (uint64_t)(p - base);
-    }
-    return UINT64_MAX - 1;
-}
 
 /* An encoder's addition to out since mark: nothing or whole "\r\n" lines. */
 static void
@@ -245,15 +190,6 @@ fuzz_resp_hit(struct response *resp, const struct request *req, size_t ki)
         resp->value = req->keys[ki].key;
         resp->nvalue = req->keys[ki].nkey;
     }
-}
-
-static void
-fuzz_resp_fail(struct response *resp, int status, bool with_msg)
-{
-    response_reset(resp);
-    resp->status = status;
-    resp->miss = status == RC_ENOTFOUND ? RESP_MISS_ABSENT : RESP_MISS_NONE;
-    resp->errmsg = with_msg ? "fuzz reason" : NULL;
 }
 
 /* A retrieval: per key a hit, a miss and a rotating failure, then END. */
