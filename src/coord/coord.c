@@ -240,7 +240,6 @@ coord_flush_all(struct coord *co, const struct request *req)
     }
     rc = coord_flush_persist_locked(co);
     pthread_mutex_unlock(&co->flush_lock);
-    atomic_fetch_add(&co->flush_gen, 1);
     pthread_mutex_lock(&co->sweep_lock);
     pthread_cond_signal(&co->sweep_cond);
     pthread_mutex_unlock(&co->sweep_lock);

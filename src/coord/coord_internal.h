@@ -48,7 +48,6 @@ struct coord {
     pthread_mutex_t flush_lock; /* serialises flush writers and the meta
                                  * write; readers load the atomics */
     struct coord_flush flush;
-    _Atomic uint64_t flush_gen; /* bumps on every flush_all */
 
     _Atomic uint64_t curr_items, total_items, bytes, reclaimed, sweeps;
 

@@ -33,6 +33,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "base/endian.h"
 #include "base/status.h"
 #include "proto/bin.h"
 
@@ -43,53 +44,6 @@
 #define BIN_EXTLEN_FLAGS     4  /* a get hit's extras */
 #define BIN_ARITH_NO_CREATE  0xffffffffu
 #define BIN_ITEM_MAX_DEFAULT (1024u * 1024u)
-
-/* ------------------------------------------------------------ byte order */
-
-static uint16_t
-bin_get16(const char *p)
-{
-    const unsigned char *u = (const unsigned char *)p;
-
-    return (uint16_t)((unsigned)u[0] << 8 | u[1]);
-}
-
-static uint32_t
-bin_get32(const char *p)
-{
-    const unsigned char *u = (const unsigned char *)p;
-
-    return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
-}
-
-static uint64_t
-bin_get64(const char *p)
-{
-    return (uint64_t)bin_get32(p) << 32 | bin_get32(p + 4);
-}
-
-static void
-bin_put16(char *p, uint16_t v)
-{
-    p[0] = (char)(v >> 8);
-    p[1] = (char)v;
-}
-
-static void
-bin_put32(char *p, uint32_t v)
-{
-    p[0] = (char)(v >> 24);
-    p[1] = (char)(v >> 16);
-    p[2] = (char)(v >> 8);
-    p[3] = (char)v;
-}
-
-static void
-bin_put64(char *p, uint64_t v)
-{
-    bin_put32(p, (uint32_t)(v >> 32));
-    bin_put32(p + 4, (uint32_t)v);
-}
 
 /* ------------------------------------------------------------ opcodes */
 
@@ -176,12 +130,12 @@ bin_header_read(const char *data, struct bin_header *h)
 {
     h->magic = (uint8_t)data[0];
     h->opcode = (uint8_t)data[1];
-    h->keylen = bin_get16(data + 2);
+    h->keylen = be_get16((const unsigned char *)(data + 2));
     h->extlen = (uint8_t)data[4];
     /* data[5] datatype and data[6..7] vbucket: memcached ignores both */
-    h->bodylen = bin_get32(data + 8);
-    h->opaque = bin_get32(data + 12);
-    h->cas = bin_get64(data + 16);
+    h->bodylen = be_get32((const unsigned char *)(data + 8));
+    h->opaque = be_get32((const unsigned char *)(data + 12));
+    h->cas = be_get64((const unsigned char *)(data + 16));
 }
 
 static enum bin_rc
@@ -278,7 +232,7 @@ bin_check_value(const struct bin_parser *p, const struct bin_header *h, const st
         return BIN_AGAIN;
     }
     if (op->shape == BIN_SHAPE_STORE) {
-        flags = bin_get32(data + BIN_HEADER_LEN);
+        flags = be_get32((const unsigned char *)(data + BIN_HEADER_LEN));
     }
     if (vlen <= INT_MAX && req_item_size(h->keylen, vlen, flags) <= bin_max_item(p)) {
         return BIN_OK;
@@ -314,12 +268,12 @@ bin_fill_cas(const struct bin_header *h, struct request *req)
 static void
 bin_fill_arith(const struct bin_header *h, const char *ext, struct request *req)
 {
-    uint32_t expiry = bin_get32(ext + 16);
+    uint32_t expiry = be_get32((const unsigned char *)(ext + 16));
 
-    req->delta = bin_get64(ext);
+    req->delta = be_get64((const unsigned char *)ext);
     if (expiry != BIN_ARITH_NO_CREATE) {
         req->opts.set |= REQO_VIVIFY;
-        req->opts.initial = bin_get64(ext + 8);
+        req->opts.initial = be_get64((const unsigned char *)(ext + 8));
         req->opts.vivify_ttl = expiry;
     }
     bin_fill_cas(h, req);
@@ -360,8 +314,8 @@ bin_request_fill(struct bin_parser *p, const struct bin_header *h, const struct 
     }
     switch (op->shape) {
     case BIN_SHAPE_STORE:
-        req->flags = bin_get32(ext);
-        req->exptime = bin_get32(ext + 4);
+        req->flags = be_get32((const unsigned char *)ext);
+        req->exptime = be_get32((const unsigned char *)(ext + 4));
         bin_fill_value(h, key, req);
         break;
     case BIN_SHAPE_CONCAT:
@@ -377,10 +331,10 @@ bin_request_fill(struct bin_parser *p, const struct bin_header *h, const struct 
         bin_fill_arith(h, ext, req);
         break;
     case BIN_SHAPE_TOUCH:
-        req->exptime = bin_get32(ext);
+        req->exptime = be_get32((const unsigned char *)ext);
         break;
     case BIN_SHAPE_FLUSH:
-        req->exptime = h->extlen == BIN_EXTLEN_FLUSH ? bin_get32(ext) : 0;
+        req->exptime = h->extlen == BIN_EXTLEN_FLUSH ? be_get32((const unsigned char *)ext) : 0;
         break;
     case BIN_SHAPE_STAT:
         if (h->keylen > 0) {
@@ -526,13 +480,13 @@ bin_reply_put(struct buf *out, const struct bin_reply *r)
     w = out->data + out->len;
     w[0] = (char)BIN_MAGIC_RES;
     w[1] = (char)r->opcode;
-    bin_put16(w + 2, (uint16_t)r->nkey);
+    be_put16((unsigned char *)(w + 2), (uint16_t)r->nkey);
     w[4] = (char)r->next;
     w[5] = 0; /* datatype: raw bytes */
-    bin_put16(w + 6, r->status);
-    bin_put32(w + 8, (uint32_t)body);
-    bin_put32(w + 12, r->opaque);
-    bin_put64(w + 16, r->cas);
+    be_put16((unsigned char *)(w + 6), r->status);
+    be_put32((unsigned char *)(w + 8), (uint32_t)body);
+    be_put32((unsigned char *)(w + 12), r->opaque);
+    be_put64((unsigned char *)(w + 16), r->cas);
     w += BIN_HEADER_LEN;
     if (r->next > 0) {
         memcpy(w, r->ext, r->next);
@@ -588,7 +542,7 @@ bin_encode_hit(struct buf *out, const struct request *req, size_t ki, const stru
     char flags[BIN_EXTLEN_FLAGS];
 
     bin_reply_init(&r, req, BIN_STATUS_SUCCESS);
-    bin_put32(flags, resp->flags);
+    be_put32((unsigned char *)flags, resp->flags);
     r.cas = resp->cas;
     r.ext = flags;
     r.next = sizeof(flags);
@@ -707,7 +661,7 @@ bin_encode_number(struct buf *out, const struct request *req, const struct respo
 {
     char num[8];
 
-    bin_put64(num, resp->number);
+    be_put64((unsigned char *)num, resp->number);
     return bin_encode_ok(out, req, resp->cas, num, sizeof(num));
 }
 
