@@ -30,6 +30,7 @@ only_in() {
 }
 only_in '#include <db\.h>' '^src/store/store_bdb\.c$' '<db.h>'
 only_in '#include <jemalloc/' '^src/base/alloc\.c$' 'jemalloc'
+only_in '#include <openssl/' '^src/base/mac\.c$' 'libcrypto'
 only_in '#include <event2/' '^src/server/' 'libevent'
 
 # forbid DIR REGEX WHAT: files under DIR must not include REGEX

@@ -17,7 +17,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 build_deps="build-essential autoconf automake libtool pkg-config libevent-dev
-  libdb5.3-dev libjemalloc-dev"
+  libdb5.3-dev libjemalloc-dev libssl-dev"
 test_deps="libcmocka-dev clang-format perl libmemcached-tools python3 python3-pymemcache
   libcache-memcached-fast-perl memcached"
 # Further real clients the tests use when present (each skips without):

@@ -26,7 +26,9 @@
     X(RC_EINTERNAL, -7013, "internal error")      \
     X(RC_EDEADLOCK, -7014, "deadlock, retry")     \
     X(RC_ECLOSED, -7015, "closed")                \
-    X(RC_EDISABLED, -7016, "disabled")
+    X(RC_EDISABLED, -7016, "disabled")            \
+    X(RC_EBADCONTEXT, -7017, "bad context")       \
+    X(RC_ESIBLINGS, -7018, "too many siblings")
 
 enum rc_status {
 #define RC_STATUS_ENUM(name, value, text) name = value,

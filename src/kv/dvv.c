@@ -1107,3 +1107,195 @@ dvv_token_parse(const char *tok, size_t len, struct dvv_vector *out)
     out->pruned = (flags & DVV_F_PRUNED) != 0;
     return RC_OK;
 }
+
+/* ------------------------------------------------------------ for object and context */
+
+size_t
+dvv_nentries(const struct dvv_set *s)
+{
+    return s->nentries;
+}
+
+int
+dvv_entries(const struct dvv_set *s, struct dvv_entry_info *out, size_t cap, size_t *n)
+{
+    uint32_t i;
+
+    *n = 0;
+    if (cap < s->nentries) {
+        return RC_EINVAL;
+    }
+    for (i = 0; i < s->nentries; i++) {
+        const struct dvv_entry *e = &s->entries[i];
+
+        out[i].actor = e->vc.actor;
+        out[i].counter = e->vc.counter;
+        out[i].stamp = e->stamp;
+        out[i].nvals = e->nvals;
+        out[i].vals = &s->vals[e->first];
+    }
+    *n = s->nentries;
+    return RC_OK;
+}
+
+int
+dvv_from_entry(const struct dvv_actor *actor, uint64_t counter, uint64_t stamp,
+               const struct dvv_value *v, struct dvv_set **out)
+{
+    struct dvv_entry proto = {{{{0}}, 0}, 0, 0, 0};
+    struct dvv_set *s;
+    int rc;
+
+    *out = NULL;
+    if (actor == NULL || counter == 0) {
+        return RC_EINVAL;
+    }
+    rc = dvv_value_check(v);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    s = dvv_set_alloc(1, 1, 0);
+    if (s == NULL) {
+        return RC_ENOMEM;
+    }
+    proto.vc.actor = *actor;
+    proto.vc.counter = counter;
+    proto.stamp = stamp;
+    dvv_push_entry(s, &proto, v, 1);
+    dvv_check_set(s);
+    *out = s;
+    return RC_OK;
+}
+
+/* Whether v lies wholly inside one of the ranges (NULL: everything). */
+static bool
+dvv_value_inside(const struct dvv_value *v, const struct dvv_value *ranges, size_t nranges)
+{
+    uintptr_t p = (uintptr_t)v->data;
+    size_t i;
+
+    if (ranges == NULL) {
+        return true;
+    }
+    if (v->data == NULL) {
+        return false;
+    }
+    for (i = 0; i < nranges; i++) {
+        uintptr_t lo = (uintptr_t)ranges[i].data;
+
+        if (ranges[i].data != NULL && p >= lo && p - lo <= ranges[i].len &&
+            v->len <= ranges[i].len - (p - lo)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Move the bytes of one value reference to *w if it is inside the ranges. */
+static void
+dvv_relocate_value(struct dvv_value *v, const struct dvv_value *ranges, size_t nranges, char **w)
+{
+    if (v->len > 0 && dvv_value_inside(v, ranges, nranges)) {
+        memcpy(*w, v->data, v->len);
+        v->data = *w;
+        *w += v->len;
+    }
+}
+
+int
+dvv_relocate(const struct dvv_set *s, const struct dvv_value *ranges, size_t nranges,
+             struct buf *store, struct dvv_set **out)
+{
+    size_t total = 0, i, nall = (size_t)s->nvals + s->nanon;
+    struct dvv_set *c;
+    char *w;
+    int rc;
+
+    *out = NULL;
+    for (i = 0; i < nall; i++) {
+        const struct dvv_value *v = i < s->nvals ? &s->vals[i] : &s->anon[i - s->nvals];
+
+        if (v->len > 0 && dvv_value_inside(v, ranges, nranges)) {
+            if (v->len > SIZE_MAX - total) {
+                return RC_ETOOLARGE;
+            }
+            total += v->len;
+        }
+    }
+    c = dvv_set_alloc(s->nentries, s->nvals, s->nanon);
+    if (c == NULL) {
+        return RC_ENOMEM;
+    }
+    rc = buf_reserve(store, total);
+    if (rc != RC_OK) {
+        dvv_destroy(c);
+        return rc;
+    }
+    memcpy(c->entries, s->entries, s->nentries * sizeof(*s->entries));
+    memcpy(c->vals, s->vals, s->nvals * sizeof(*s->vals));
+    memcpy(c->anon, s->anon, s->nanon * sizeof(*s->anon));
+    c->nentries = s->nentries;
+    c->nvals = s->nvals;
+    c->nanon = s->nanon;
+    c->flags = s->flags;
+    w = store->data == NULL ? NULL : store->data + store->len;
+    for (i = 0; i < c->nvals; i++) {
+        dvv_relocate_value(&c->vals[i], ranges, nranges, &w);
+    }
+    for (i = 0; i < c->nanon; i++) {
+        dvv_relocate_value(&c->anon[i], ranges, nranges, &w);
+    }
+    store->len += total;
+    dvv_check_set(c);
+    *out = c;
+    return RC_OK;
+}
+
+int
+dvv_vector_put(const struct dvv_vector *v, void *out, size_t cap, size_t *n)
+{
+    unsigned char *p = out;
+    size_t i;
+    int rc;
+
+    *n = 0;
+    rc = dvv_vector_check(v, DVV_MAX_ENTRIES);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    if (cap < DVV_VECTOR_SIZE(v->n)) {
+        return RC_ETOOLARGE;
+    }
+    *p++ = DVV_VECTOR_MAGIC;
+    *p++ = DVV_FORMAT_V1;
+    *p++ = v->pruned ? DVV_F_PRUNED : 0;
+    p = dvv_put_be(p, v->n, 2);
+    for (i = 0; i < v->n; i++) {
+        memcpy(p, v->entries[i].actor.id, DVV_ACTOR_SIZE);
+        p = dvv_put_be(p + DVV_ACTOR_SIZE, v->entries[i].counter, 8);
+    }
+    *n = (size_t)(p - (unsigned char *)out);
+    assert(*n == DVV_VECTOR_SIZE(v->n));
+    return RC_OK;
+}
+
+int
+dvv_vector_encode(const struct dvv_vector *v, struct buf *out)
+{
+    size_t n;
+    int rc;
+
+    rc = dvv_vector_check(v, DVV_MAX_ENTRIES);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    rc = buf_reserve(out, DVV_VECTOR_SIZE(v->n));
+    if (rc != RC_OK) {
+        return rc;
+    }
+    rc = dvv_vector_put(v, out->data + out->len, DVV_VECTOR_SIZE(v->n), &n);
+    if (rc == RC_OK) {
+        out->len += n;
+    }
+    return rc;
+}

@@ -173,4 +173,43 @@ int dvv_token_format(const struct dvv_vector *v, struct buf *out);
  * RC_EINVAL for anything malformed, truncated, too long or foreign. */
 int dvv_token_parse(const char *tok, size_t len, struct dvv_vector *out);
 
+/* ------------------------------------------------- for kv/object and kv/context */
+
+/* One entry of a set as dvv_entries reports it. */
+struct dvv_entry_info {
+    struct dvv_actor actor;
+    uint64_t counter;             /* >= 1 */
+    uint64_t stamp;               /* latest event time known for the actor */
+    size_t nvals;                 /* values: dots counter .. counter-nvals+1 */
+    const struct dvv_value *vals; /* newest first; points into s (valid while s lives) */
+};
+size_t dvv_nentries(const struct dvv_set *s);
+/* Every entry, by actor id ascending (the order of dvv_values and of the
+ * encoding). cap must be >= dvv_nentries(s) (RC_EINVAL otherwise). */
+int dvv_entries(const struct dvv_set *s, struct dvv_entry_info *out, size_t cap, size_t *n);
+
+/* A replica state holding one entry (actor, counter, stamp) whose one value
+ * v has the dot (actor, counter): a record of an earlier format lifted into
+ * the model. v is borrowed. RC_EINVAL when counter is 0. */
+int dvv_from_entry(const struct dvv_actor *actor, uint64_t counter, uint64_t stamp,
+                   const struct dvv_value *v, struct dvv_set **out);
+
+/* A copy of s whose values lying wholly inside one of ranges[0..nranges)
+ * (ranges NULL: every value) have their bytes copied to the end of store
+ * and point there; the other values keep their references. store grows
+ * once, before any copy, so the new references stay valid until store is
+ * next grown or freed. Lets an owner gather the bytes a set needs into a
+ * buffer of its own. */
+int dvv_relocate(const struct dvv_set *s, const struct dvv_value *ranges, size_t nranges,
+                 struct buf *store, struct dvv_set **out);
+
+/* The canonical binary encoding of v (the bytes a token is the base64 of,
+ * doc/versioning-model.txt "Context token"), DVV_VECTOR_SIZE(v->n) bytes,
+ * written to out[0..cap) with its length in *n. RC_EINVAL for an invalid
+ * vector (zero counter, unsorted or duplicate actors); RC_ETOOLARGE above
+ * DVV_MAX_ENTRIES entries or when cap is too small. No allocation. */
+int dvv_vector_put(const struct dvv_vector *v, void *out, size_t cap, size_t *n);
+/* The same, appended to out. */
+int dvv_vector_encode(const struct dvv_vector *v, struct buf *out);
+
 #endif

@@ -1303,6 +1303,98 @@ test_random_histories_pruned(void **state)
 
 int main(void);
 
+/* ------------------------------------------------------------ additions */
+
+/* dvv_vector_put/encode are the token's bytes; dvv_from_entry makes the
+ * lifted state; dvv_entries reports entries; dvv_relocate moves values. */
+static void
+test_object_helpers(void **state)
+{
+    struct dvv_vector_entry e[3] = {{actor(1), 5}, {actor(2), 1}, {actor(3), 9}};
+    struct dvv_vector v = vec(e, 3, true), bad = vec(e, 3, false), j;
+    unsigned char raw[DVV_VECTOR_SIZE(3)];
+    struct dvv_entry_info ei[2];
+    struct dvv_value lv = val("lifted"), ranges[1];
+    struct dvv_set *s, *moved, *u;
+    struct dvv_actor a = actor(4);
+    struct buf b, t, store;
+    char tok[DVV_TOKEN_LEN(DVV_VECTOR_SIZE(3)) + 1];
+    char bytes[] = "abcdef";
+    size_t n;
+
+    (void)state;
+    assert_int_equal(dvv_vector_put(&v, raw, sizeof(raw), &n), RC_OK);
+    assert_int_equal(n, DVV_VECTOR_SIZE(3));
+    assert_int_equal(raw[0], DVV_VECTOR_MAGIC);
+    assert_int_equal(raw[2], DVV_F_PRUNED);
+    assert_int_equal(dvv_vector_put(&v, raw, sizeof(raw) - 1, &n), RC_ETOOLARGE);
+    buf_init(&b);
+    buf_init(&t);
+    assert_int_equal(dvv_vector_encode(&v, &b), RC_OK);
+    assert_int_equal(dvv_token_format(&v, &t), RC_OK);
+    assert_int_equal(b64url((const unsigned char *)b.data, b.len, tok), t.len);
+    assert_memory_equal(tok, t.data, t.len);
+    e[1].counter = 0;
+    assert_int_equal(dvv_vector_encode(&bad, &b), RC_EINVAL);
+    e[1].counter = 1;
+    e[2].actor = actor(1);
+    assert_int_equal(dvv_vector_encode(&bad, &b), RC_EINVAL);
+    assert_int_equal(b.len, DVV_VECTOR_SIZE(3));
+    buf_deinit(&b);
+    buf_deinit(&t);
+
+    assert_int_equal(dvv_from_entry(&a, 0, 1, &lv, &s), RC_EINVAL);
+    assert_null(s);
+    assert_int_equal(dvv_from_entry(&a, 42, 777, &lv, &s), RC_OK);
+    assert_siblings(s, "lifted@4:42");
+    assert_join(s, "4:42");
+    assert_int_equal(dvv_nentries(s), 1);
+    assert_int_equal(dvv_entries(s, ei, 0, &n), RC_EINVAL);
+    assert_int_equal(dvv_entries(s, ei, 2, &n), RC_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ei[0].counter, 42);
+    assert_int_equal(ei[0].stamp, 777);
+    assert_int_equal(ei[0].nvals, 1);
+    assert_ptr_equal(ei[0].vals[0].data, lv.data);
+    /* the next event of the actor is 43, stamped past 777 */
+    u = put(s, "next", s, 4);
+    assert_siblings(u, "next@4:43");
+    dvv_destroy(u);
+
+    /* relocate: values inside the range are copied, others kept */
+    lv.data = bytes;
+    lv.len = 6;
+    dvv_destroy(s);
+    assert_int_equal(dvv_from_entry(&a, 1, 1, &lv, &s), RC_OK);
+    buf_init(&store);
+    ranges[0].data = bytes + 1;
+    ranges[0].len = 5;
+    assert_int_equal(dvv_relocate(s, ranges, 1, &store, &moved), RC_OK);
+    assert_int_equal(store.len, 0);
+    assert_int_equal(dvv_entries(moved, ei, 2, &n), RC_OK);
+    assert_ptr_equal(ei[0].vals[0].data, bytes);
+    dvv_destroy(moved);
+    ranges[0].data = bytes;
+    ranges[0].len = 6;
+    assert_int_equal(dvv_relocate(s, ranges, 1, &store, &moved), RC_OK);
+    assert_int_equal(store.len, 6);
+    assert_int_equal(dvv_entries(moved, ei, 2, &n), RC_OK);
+    assert_ptr_equal(ei[0].vals[0].data, store.data);
+    memset(bytes, 'z', 6);
+    assert_siblings(moved, "abcdef@4:1");
+    assert_true(dvv_equal(s, moved));
+    dvv_destroy(moved);
+    assert_int_equal(dvv_relocate(s, NULL, 0, &store, &moved), RC_OK); /* all */
+    assert_int_equal(store.len, 12);
+    assert_siblings(moved, "zzzzzz@4:1");
+    assert_int_equal(dvv_join(moved, &j), RC_OK);
+    assert_int_equal(j.n, 1);
+    dvv_vector_deinit(&j);
+    dvv_destroy(moved);
+    dvv_destroy(s);
+    buf_deinit(&store);
+}
+
 int
 main(void)
 {
@@ -1324,6 +1416,7 @@ main(void)
         cmocka_unit_test(test_token_malformed),
         cmocka_unit_test(test_random_histories),
         cmocka_unit_test(test_random_histories_pruned),
+        cmocka_unit_test(test_object_helpers),
     };
 
     return cmocka_run_group_tests_name("dvv", tests, NULL, NULL);
