@@ -207,32 +207,56 @@ cache_evict(struct cache_shard *s)
     }
 }
 
-/* Insert (the key must not be present). Too-large values are not cached. */
-static void
-cache_insert(struct cache_shard *s, uint64_t h, const void *key, size_t nkey, const void *val,
-             size_t nval)
+/* A new entry holding key and val, not yet linked; NULL when the value is
+ * too large to cache or memory is short (not caching is always correct). */
+static struct cache_entry *
+cache_entry_new(const struct cache_shard *s, uint64_t h, const void *key, size_t nkey,
+                const void *val, size_t nval)
 {
     size_t cost = cache_cost(nkey, nval);
     struct cache_entry *e;
 
     if (cost > s->limit / 8 || nval > UINT32_MAX || (e = rc_malloc(cost)) == NULL) {
-        return;
+        return NULL;
     }
     e->hash = h;
     e->referenced = 0;
     e->nkey = (uint32_t)nkey;
     e->nval = (uint32_t)nval;
     memcpy(e->data, key, nkey);
-    memcpy(e->data + nkey, val, nval);
+    if (nval > 0) {
+        memcpy(e->data + nkey, val, nval);
+    }
+    return e;
+}
+
+/* Link a new entry (its key must not be present), then evict to the bound. */
+static void
+cache_link(struct cache_shard *s, struct cache_entry *e)
+{
+    uint64_t h = e->hash;
+
     e->hnext = s->buckets[h & (s->nbuckets - 1)];
     s->buckets[h & (s->nbuckets - 1)] = e;
     cache_lru_push(s, e);
-    s->bytes_used += cost;
+    s->bytes_used += cache_cost(e->nkey, e->nval);
     s->items++;
     if (s->items > s->nbuckets) {
         cache_grow(s);
     }
     cache_evict(s);
+}
+
+/* Insert (the key must not be present). Too-large values are not cached. */
+static void
+cache_insert(struct cache_shard *s, uint64_t h, const void *key, size_t nkey, const void *val,
+             size_t nval)
+{
+    struct cache_entry *e = cache_entry_new(s, h, key, nkey, val, nval);
+
+    if (e != NULL) {
+        cache_link(s, e);
+    }
 }
 
 /* ------------------------------------------------------------ API */
@@ -300,8 +324,9 @@ cache_write_begin(struct cache *c, const void *key, size_t nkey)
 void
 cache_write_end(struct cache *c, const void *key, size_t nkey, const void *val, size_t nval)
 {
-    uint64_t h;
+    struct cache_entry *e = NULL;
     struct cache_shard *s;
+    uint64_t h;
 
     if (c == NULL) {
         return;
@@ -309,11 +334,44 @@ cache_write_end(struct cache *c, const void *key, size_t nkey, const void *val, 
     h = hash_key64(key, nkey);
     s = cache_shard(c, h);
     s->gen++;
-    cache_remove(s, h, key, nkey);
+    /* Copy the new value before dropping the old entry: val may point into
+     * it (cache_peek_locked handed it out). */
     if (val != NULL) {
-        cache_insert(s, h, key, nkey, val, nval);
+        e = cache_entry_new(s, h, key, nkey, val, nval);
+    }
+    cache_remove(s, h, key, nkey);
+    if (e != NULL) {
+        cache_link(s, e);
     }
     pthread_mutex_unlock(&s->lock);
+}
+
+int
+cache_peek_locked(struct cache *c, const void *key, size_t nkey, const void **val, size_t *nval)
+{
+    struct cache_entry *e;
+    uint64_t h;
+
+    if (c == NULL) {
+        return RC_ENOTFOUND;
+    }
+    h = hash_key64(key, nkey);
+    e = *cache_find_slot(cache_shard(c, h), h, key, nkey);
+    if (e == NULL) {
+        return RC_ENOTFOUND;
+    }
+    e->referenced = 1;
+    *val = e->data + e->nkey;
+    *nval = e->nval;
+    return RC_OK;
+}
+
+void
+cache_write_cancel(struct cache *c, const void *key, size_t nkey)
+{
+    if (c != NULL) {
+        pthread_mutex_unlock(&cache_shard(c, hash_key64(key, nkey))->lock);
+    }
 }
 
 static void
@@ -335,6 +393,29 @@ cache_clear(struct cache *c)
     }
     for (int i = 0; i < CACHE_SHARDS; i++) {
         pthread_mutex_lock(&c->shards[i].lock);
+        cache_shard_clear(&c->shards[i]);
+        pthread_mutex_unlock(&c->shards[i].lock);
+    }
+}
+
+void
+cache_clear_begin(struct cache *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (int i = 0; i < CACHE_SHARDS; i++) { /* index order: see cache.h */
+        pthread_mutex_lock(&c->shards[i].lock);
+    }
+}
+
+void
+cache_clear_end(struct cache *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (int i = CACHE_SHARDS - 1; i >= 0; i--) {
         cache_shard_clear(&c->shards[i]);
         pthread_mutex_unlock(&c->shards[i].lock);
     }

@@ -49,8 +49,27 @@ void cache_fill(struct cache *c, const void *key, size_t nkey, const void *val, 
 void cache_write_begin(struct cache *c, const void *key, size_t nkey);
 void cache_write_end(struct cache *c, const void *key, size_t nkey, const void *val, size_t nval);
 
+/* Between cache_write_begin and cache_write_end/cache_write_cancel of the
+ * same key: RC_OK with *val and *nval naming the cached value, or RC_ENOTFOUND
+ * (also when there is no cache). The bytes belong to the entry: they stay
+ * valid until the critical section ends, and may be passed back as the val
+ * of cache_write_end. Because every engine write of a key happens under its
+ * shard lock, and a failed one drops the entry, a present entry is exactly
+ * the engine's current value for as long as the lock is held. */
+int cache_peek_locked(struct cache *c, const void *key, size_t nkey, const void **val,
+                      size_t *nval);
+/* Instead of cache_write_end, when the engine is known to be unchanged (no
+ * write was attempted): release the shard lock, changing nothing. */
+void cache_write_cancel(struct cache *c, const void *key, size_t nkey);
+
 /* Drop everything (engine truncate). */
 void cache_clear(struct cache *c);
+/* Around an engine truncate: begin takes every shard lock (in shard index
+ * order; a writer holds at most one shard, so this cannot deadlock with
+ * writers), end drops every entry and releases them. No write of any key
+ * can then fall between the engine's truncate and the cache's clear. */
+void cache_clear_begin(struct cache *c);
+void cache_clear_end(struct cache *c);
 
 struct cache_stats {
     uint64_t bytes_limit, bytes_used, items, hits, misses, evictions;

@@ -5,6 +5,8 @@
  * which plugs in a fault-injecting engine); nothing else includes it.
  *
  *   store_put() --------------------------> ops->put   (commit, no fsync in ALWAYS)
+ *   store_update() -- cache hit ----------> decide, then ops->put / ops->del
+ *                  \- cache miss, no cache -> ops->update (read, decide, write)
  *   store_sync_ticket() -> sync thread ---> ops->flush_log (one fsync, many commits)
  *
  * Each engine keeps its state behind an opaque `void *self` made by open and
@@ -26,6 +28,7 @@
 #include <stddef.h>
 
 #include "base/buf.h"
+#include "base/status.h"
 #include "store/store.h"
 
 struct engine_ops {
@@ -36,6 +39,20 @@ struct engine_ops {
     int (*get)(void *self, const void *key, size_t nkey, struct buf *val);
     int (*put)(void *self, const void *key, size_t nkey, const void *val, size_t nval);
     int (*del)(void *self, const void *key, size_t nkey);
+    /* update: store_update without the hot-item cache: read key with a write
+     * lock, decide, apply, commit, all in one transaction; on a deadlock
+     * abort and start again from the read (decide runs again). Returns:
+     *   RC_OK      *out is the decision now applied: NONE (nothing written),
+     *              PUT (key holds out->val/nval) or DELETE (key is absent;
+     *              deleting an absent key writes nothing and is RC_OK);
+     *   decide's non-OK status, or RC_EINVAL for a malformed *out: nothing
+     *              written, the key is unchanged;
+     *   anything else: an engine error, as put/del/get map them; the key's
+     *              state is then unknown to the caller.
+     * decide runs with the engine's locks held (Berkeley DB: the record's
+     * write lock; memory: the table lock) and must not call the store. */
+    int (*update)(void *self, const void *key, size_t nkey, store_decide_fn decide, void *arg,
+                  struct store_update_out *out);
     int (*scan)(void *self, struct buf *cursor, size_t max, store_scan_fn fn, void *arg,
                 bool *done);
     int (*truncate)(void *self);
@@ -56,6 +73,22 @@ extern const struct engine_ops store_engine_mem;
  * store_open and by tests that wrap an engine to inject faults. */
 int store_open_engine(const struct store_config *cfg, const struct engine_ops *ops,
                       struct store **out);
+
+/* Check a decision before applying it: RC_OK, or RC_EINVAL for an unknown
+ * action or a PUT of nval > 0 bytes from NULL. */
+static inline int
+store_update_out_check(const struct store_update_out *out)
+{
+    switch (out->action) {
+    case STORE_UPDATE_NONE:
+    case STORE_UPDATE_DELETE:
+        return RC_OK;
+    case STORE_UPDATE_PUT:
+        return out->nval > 0 && out->val == NULL ? RC_EINVAL : RC_OK;
+    default:
+        return RC_EINVAL;
+    }
+}
 
 /* Emit one unsigned figure through a store_stat_fn (shared helper). */
 void store_emit_u64(store_stat_fn emit, void *arg, const char *name, unsigned long long v);

@@ -325,7 +325,8 @@ store_stop_sync(struct store *st)
 static int
 store_check_config(const struct store_config *cfg, const struct engine_ops *ops)
 {
-    if (cfg == NULL || ops == NULL || (unsigned)cfg->sync >= STORE_SYNC__COUNT) {
+    if (cfg == NULL || ops == NULL || ops->update == NULL ||
+        (unsigned)cfg->sync >= STORE_SYNC__COUNT) {
         return RC_EINVAL;
     }
     if (ops == &store_engine_bdb && (cfg->data_dir == NULL || cfg->data_dir[0] == '\0')) {
@@ -418,7 +419,10 @@ store_close(struct store *st)
 /* ------------------------------------------------------------ data calls */
 
 /* Reads try the hot-item cache first; writes change the engine and the
- * cache together under the key's cache shard lock (cache.h). */
+ * cache together under the key's cache shard lock (cache.h). store_update
+ * on a cache hit decides on the cached bytes and only writes; on a miss
+ * (or with no cache) the engine reads, decides and writes in one
+ * transaction (engine.h). */
 int
 store_get(struct store *st, const void *key, size_t nkey, struct buf *val)
 {
@@ -466,6 +470,88 @@ store_delete(struct store *st, const void *key, size_t nkey)
     return rc;
 }
 
+/* store_update with the key's value in the hot-item cache, under its shard
+ * lock: decide on the cached bytes, then one put or delete.
+ *
+ * Why this is still one transaction. The cached bytes are exactly the
+ * engine's value: every engine write of the key (store_put, store_delete,
+ * store_update, and store_truncate, which holds every shard) happens under
+ * this shard lock, and a write that fails drops the entry, so while we hold
+ * the lock an entry present is the engine's current value and nobody can
+ * change the key in the engine until we release it. The engine's own read
+ * under DB_RMW would therefore return these same bytes, and taking its write
+ * lock first buys nothing: the put or delete that follows is itself one
+ * auto-commit transaction, and the shard lock (not a Berkeley DB lock) is
+ * what keeps every other writer of the key out between our "read" and our
+ * write. A deadlock inside ops->put or ops->del is retried there without
+ * running decide again, which is right: its input cannot have changed. */
+static int
+store_update_cached(struct store *st, const void *key, size_t nkey, const void *old, size_t nold,
+                    store_decide_fn decide, void *arg)
+{
+    struct store_update_out out = {.action = STORE_UPDATE_NONE};
+    int rc;
+
+    rc = decide(arg, old, nold, &out);
+    if (rc == RC_OK) {
+        rc = store_update_out_check(&out);
+    }
+    if (rc != RC_OK || out.action == STORE_UPDATE_NONE) {
+        cache_write_cancel(st->cache, key, nkey); /* nothing written */
+        return rc;
+    }
+    if (out.action == STORE_UPDATE_PUT) {
+        const void *val = out.nval > 0 ? out.val : "";
+
+        rc = st->ops->put(st->eng, key, nkey, val, out.nval);
+        /* val may point into the cache entry (old): cache_write_end copies
+         * it before dropping the entry. */
+        cache_write_end(st->cache, key, nkey, rc == RC_OK ? val : NULL, out.nval);
+        return rc;
+    }
+    rc = st->ops->del(st->eng, key, nkey);
+    cache_write_end(st->cache, key, nkey, NULL, 0);
+    /* Cannot happen (the entry says the key exists), and if it did the key
+     * would be absent, as asked. */
+    return rc == RC_ENOTFOUND ? RC_OK : rc;
+}
+
+int
+store_update(struct store *st, const void *key, size_t nkey, store_decide_fn decide, void *arg)
+{
+    struct store_update_out out;
+    const void *old;
+    size_t nold;
+    int rc;
+
+    if (nkey == 0 || decide == NULL) {
+        return RC_EINVAL;
+    }
+    if (st->cache == NULL) {
+        return st->ops->update(st->eng, key, nkey, decide, arg, &out);
+    }
+    cache_write_begin(st->cache, key, nkey);
+    if (cache_peek_locked(st->cache, key, nkey, &old, &nold) == RC_OK) {
+        return store_update_cached(st, key, nkey, old, nold, decide, arg);
+    }
+    /* Miss: the engine reads, decides and writes in one transaction, with
+     * the shard lock held so the cache changes with it. */
+    rc = st->ops->update(st->eng, key, nkey, decide, arg, &out);
+    if (rc != RC_OK) {
+        /* A decide error wrote nothing, but other failures leave the key's
+         * state unknown: drop (the entry is absent anyway; this only makes
+         * concurrent fills lose, which is always safe). */
+        cache_write_end(st->cache, key, nkey, NULL, 0);
+    } else if (out.action == STORE_UPDATE_PUT) {
+        cache_write_end(st->cache, key, nkey, out.nval > 0 ? out.val : "", out.nval);
+    } else if (out.action == STORE_UPDATE_DELETE) {
+        cache_write_end(st->cache, key, nkey, NULL, 0);
+    } else {
+        cache_write_cancel(st->cache, key, nkey); /* NONE: the engine is unchanged */
+    }
+    return rc;
+}
+
 int
 store_scan(struct store *st, struct buf *cursor, size_t max, store_scan_fn fn, void *arg,
            bool *done)
@@ -477,9 +563,13 @@ store_scan(struct store *st, struct buf *cursor, size_t max, store_scan_fn fn, v
 int
 store_truncate(struct store *st)
 {
-    int rc = st->ops->truncate(st->eng);
+    int rc;
 
-    cache_clear(st->cache);
+    /* Every shard is held across the engine truncate, so no write can fall
+     * between it and the clear (store_update_cached relies on that). */
+    cache_clear_begin(st->cache);
+    rc = st->ops->truncate(st->eng);
+    cache_clear_end(st->cache);
     return rc;
 }
 

@@ -8,9 +8,10 @@
  * sit behind the function table in engine.h and pass the same test suite.
  * Storage knows nothing of sockets or protocols.
  *
- * Threads: every function is safe to call from any thread concurrently. Atomic
- * read-modify-write of one key is the caller's job (the coordinator serialises
- * writers of a key); each single call here is atomic and crash-consistent.
+ * Threads: every function is safe to call from any thread concurrently; each
+ * single call here is atomic and crash-consistent. store_update is the atomic
+ * read-modify-write of one key (the coordinator's stripe lock on top of it
+ * only makes deadlocks rare).
  *
  * Durability (enum store_sync):
  *   ALWAYS  a write returns once committed in memory; it is on disk once
@@ -62,6 +63,41 @@ int store_get(struct store *st, const void *key, size_t nkey, struct buf *val);
 int store_put(struct store *st, const void *key, size_t nkey, const void *val, size_t nval);
 /* RC_ENOTFOUND when absent. */
 int store_delete(struct store *st, const void *key, size_t nkey);
+
+/* Read-decide-write of one key in one engine transaction (doc/versioning.txt
+ * section 4). The engine reads the key with a write lock (Berkeley DB:
+ * DB_RMW), calls decide(arg, old, nold, &out) with the current bytes (old
+ * NULL and nold 0 when absent), then applies out: nothing, a put of
+ * out.val/out.nval, or a delete, and commits. The hot-item cache changes in
+ * the same critical section, as for store_put.
+ *
+ * decide must be a pure function of its inputs and of arg: on a deadlock
+ * the transaction is aborted and decide runs again on a fresh read (up to
+ * the engine's retry limit), so replies and counters must be applied by the
+ * caller after store_update returns. A non-RC_OK return from decide aborts
+ * the transaction and is returned as is (nothing written); so is RC_EINVAL
+ * for a malformed decision (unknown action, PUT of nval > 0 from NULL).
+ * out.val must stay valid until store_update returns and must not point
+ * into `old`, which is valid only during the call (old is never NULL for a
+ * present key, even an empty one). decide starts with out->action NONE, runs
+ * with the key's locks held and must not call the store. A DELETE of an
+ * absent key writes nothing and returns RC_OK. Other errors are those of
+ * store_put/store_delete (RC_ENOSPC, RC_EIO, read-only fence, ...); take a
+ * durability ticket after it as after store_put.
+ *
+ * Cost: with the hot-item cache holding the key, decide runs on the cached
+ * bytes and the engine only writes (about the cost of store_put); otherwise
+ * the engine reads with DB_RMW and writes in one transaction (less than a
+ * store_get plus a store_put). */
+enum store_update_action { STORE_UPDATE_NONE = 0, STORE_UPDATE_PUT, STORE_UPDATE_DELETE };
+struct store_update_out {
+    enum store_update_action action;
+    const void *val;
+    size_t nval;
+};
+typedef int (*store_decide_fn)(void *arg, const void *old, size_t nold,
+                               struct store_update_out *out);
+int store_update(struct store *st, const void *key, size_t nkey, store_decide_fn decide, void *arg);
 
 /* Visit up to `max` items in key order, strictly after the key in *cursor
  * (an empty cursor starts at the beginning). *cursor is left holding the last

@@ -79,6 +79,7 @@
 #define BDB_TRICKLE_PERCENT       10
 #define BDB_SPACE_RESERVE_MAX     (64ULL << 20) /* refuse writes below this free space */
 #define BDB_SPACE_CHECK_BYTES     (1ULL << 20)  /* writers re-check space this often */
+#define BDB_SCRATCH_KEEP          (64u << 10)   /* per-thread update read buffer kept */
 
 struct bdb_engine {
     DB_ENV *env;        /* owned */
@@ -261,7 +262,7 @@ bdb_write_status(struct bdb_engine *be, int ret, const char *what)
 static bool
 bdb_retry(struct bdb_engine *be, int ret, int attempt)
 {
-    if (ret != DB_LOCK_DEADLOCK || attempt >= BDB_DEADLOCK_RETRIES) {
+    if ((ret != DB_LOCK_DEADLOCK && ret != DB_LOCK_NOTGRANTED) || attempt >= BDB_DEADLOCK_RETRIES) {
         return false;
     }
     atomic_fetch_add_explicit(&be->deadlocks, 1, memory_order_relaxed);
@@ -701,6 +702,205 @@ bdb_del(void *self, const void *key, size_t nkey)
     return bdb_write_status(be, ret, "delete");
 }
 
+/* The record an update reads goes into a per-thread scratch buffer
+ * (DB_DBT_USERMEM), so a warm update allocates nothing; a buffer grown past
+ * BDB_SCRATCH_KEEP by a big record is given back after the call. */
+static pthread_key_t bdb_scratch_key;
+static pthread_once_t bdb_scratch_once = PTHREAD_ONCE_INIT;
+static bool bdb_scratch_ready;
+
+static void
+bdb_scratch_free(void *p)
+{
+    buf_deinit(p);
+    rc_free(p);
+}
+
+static void
+bdb_scratch_init(void)
+{
+    bdb_scratch_ready = pthread_key_create(&bdb_scratch_key, bdb_scratch_free) == 0;
+}
+
+/* This thread's scratch buffer, or `fallback` if it cannot have one. */
+static struct buf *
+bdb_scratch(struct buf *fallback)
+{
+    struct buf *b;
+
+    pthread_once(&bdb_scratch_once, bdb_scratch_init);
+    if (!bdb_scratch_ready) {
+        return fallback;
+    }
+    b = pthread_getspecific(bdb_scratch_key);
+    if (b == NULL) {
+        b = rc_malloc(sizeof(*b));
+        if (b == NULL) {
+            return fallback;
+        }
+        buf_init(b);
+        if (pthread_setspecific(bdb_scratch_key, b) != 0) {
+            rc_free(b);
+            return fallback;
+        }
+    }
+    return b;
+}
+
+/* Position cursor c (in the update's transaction) on key and read its value
+ * into old with a write lock (DB_RMW: two updaters of one key never both
+ * hold read locks and then deadlock on the upgrade). Returns a db.h code;
+ * *found says whether the key exists. */
+static int
+bdb_update_read(DBC *c, DBT *k, struct buf *old, bool *found)
+{
+    DBT d;
+    int ret;
+
+    buf_reset(old);
+    memset(&d, 0, sizeof(d));
+    for (;;) {
+        d.data = old->data;
+        d.ulen = old->cap > UINT32_MAX ? UINT32_MAX : (u_int32_t)old->cap;
+        d.flags = DB_DBT_USERMEM;
+        ret = c->get(c, k, &d, DB_SET | DB_RMW);
+        if (ret != DB_BUFFER_SMALL) {
+            break;
+        }
+        if (buf_reserve(old, d.size) != RC_OK) {
+            return ENOMEM;
+        }
+    }
+    *found = ret == 0;
+    if (ret == 0) {
+        old->len = d.size;
+    } else if (ret == DB_NOTFOUND || ret == DB_KEYEMPTY) {
+        ret = 0;
+    }
+    return ret;
+}
+
+/* Check and apply a decision through the cursor, which sits on the key
+ * when found (so a replace or delete needs no second search). Returns a
+ * db.h code, or 0 with *rc set when the decision itself is refused. */
+static int
+bdb_update_apply(struct bdb_engine *be, DBC *c, DBT *k, bool found,
+                 const struct store_update_out *out, int *rc, const char **what)
+{
+    DBT d;
+
+    *rc = store_update_out_check(out);
+    if (*rc != RC_OK || out->action == STORE_UPDATE_NONE ||
+        (out->action == STORE_UPDATE_DELETE && !found)) {
+        return 0; /* nothing to write */
+    }
+    if (out->action == STORE_UPDATE_PUT && out->nval > UINT32_MAX) {
+        *rc = RC_ETOOLARGE;
+        return 0;
+    }
+    *rc = bdb_write_refused(be); /* checked per write, as put and del do */
+    if (*rc != RC_OK) {
+        return 0;
+    }
+    if (out->action == STORE_UPDATE_DELETE) {
+        *what = "delete";
+        return c->del(c, 0);
+    }
+    *what = "put";
+    bdb_account_write(be, k->size + out->nval);
+    bdb_dbt_in(&d, out->nval > 0 ? out->val : "", out->nval);
+    return c->put(c, k, &d, found ? DB_CURRENT : DB_KEYLAST);
+}
+
+/* One attempt at an update: begin, read with DB_RMW, decide, write,
+ * commit. Returns a db.h code (a deadlock means "run it all again"), or 0
+ * with *rc set to a status of ours (decide's error, a refused or malformed
+ * decision), in which case the transaction was aborted and nothing written.
+ * *what names the step that failed, for the error mapping. */
+static int
+bdb_update_once(struct bdb_engine *be, DBT *k, struct buf *old, store_decide_fn decide, void *arg,
+                struct store_update_out *out, int *rc, const char **what)
+{
+    DB_TXN *txn;
+    DBC *c;
+    bool found;
+    int ret, cret;
+
+    *rc = RC_OK;
+    *what = "update begin";
+    ret = be->env->txn_begin(be->env, NULL, &txn, 0);
+    if (ret != 0) {
+        return ret;
+    }
+    ret = be->items->cursor(be->items, txn, &c, 0);
+    if (ret != 0) {
+        txn->abort(txn);
+        return ret;
+    }
+    *what = "update read";
+    ret = bdb_update_read(c, k, old, &found);
+    if (ret == 0) {
+        *out = (struct store_update_out){.action = STORE_UPDATE_NONE};
+        /* A present empty value is "" (never NULL: NULL means absent). */
+        *rc = decide(arg, found ? (old->data != NULL ? old->data : "") : NULL, found ? old->len : 0,
+                     out);
+        if (*rc == RC_OK) {
+            ret = bdb_update_apply(be, c, k, found, out, rc, what);
+        }
+    }
+    cret = c->close(c); /* cursors close before their transaction ends */
+    if (ret == 0) {
+        ret = cret;
+    }
+    if (ret != 0 || *rc != RC_OK) {
+        txn->abort(txn);
+        return ret;
+    }
+    /* A NONE decision wrote no log record, so this commit writes none
+     * either; it only releases the locks (an abort would too, but would
+     * count as an abort in the stats). The commit flag is the
+     * environment's (DB_TXN_NOSYNC), as for put's auto-commit. */
+    *what = out->action == STORE_UPDATE_NONE ? "update commit" : "commit";
+    return txn->commit(txn, 0);
+}
+
+static int
+bdb_update(void *self, const void *key, size_t nkey, store_decide_fn decide, void *arg,
+           struct store_update_out *out)
+{
+    struct bdb_engine *be = self;
+    struct buf fallback, *old;
+    const char *what = "update";
+    DBT k;
+    int ret, rc, attempt = 0;
+
+    if (nkey > UINT32_MAX) {
+        return RC_ETOOLARGE;
+    }
+    buf_init(&fallback);
+    old = bdb_scratch(&fallback);
+    bdb_dbt_in(&k, key, nkey);
+    do {
+        ret = bdb_update_once(be, &k, old, decide, arg, out, &rc, &what);
+    } while (rc == RC_OK && bdb_retry(be, ret, attempt++));
+    buf_reset(old);
+    buf_shrink(old, BDB_SCRATCH_KEEP);
+    buf_deinit(&fallback);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    if (ret == 0) {
+        return RC_OK;
+    }
+    /* The steps that write nothing ("update ...": begin, the read, the
+     * commit of a NONE) map as get does; put, delete and their commit as
+     * put and del do, which fences the store on a real write failure. */
+    if (strncmp(what, "update ", 7) == 0) {
+        return bdb_status(be, ret, what);
+    }
+    return bdb_write_status(be, ret, what);
+}
+
 static int
 bdb_truncate(void *self)
 {
@@ -964,6 +1164,7 @@ const struct engine_ops store_engine_bdb = {
     .get = bdb_get,
     .put = bdb_put,
     .del = bdb_del,
+    .update = bdb_update,
     .scan = bdb_scan,
     .truncate = bdb_truncate,
     .meta_get = bdb_meta_get,

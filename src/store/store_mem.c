@@ -10,7 +10,9 @@
  * One rwlock guards both tables: readers (get, scan, meta_get, stats) share
  * it, writers take it exclusively. A scan calls its callback with the read
  * lock held; the callback may not call back into the store (store.h says so).
- * Every write is "durable" on return, so flush_log is NULL and tickets are 0.
+ * update runs its decide callback with the write lock held, which makes the
+ * read-decide-write atomic. Every write is "durable" on return, so flush_log
+ * is NULL and tickets are 0.
  */
 #include "config.h"
 
@@ -219,6 +221,57 @@ mem_del(void *self, const void *key, size_t nkey)
     return rc;
 }
 
+/* The whole read-decide-write runs under the write lock: no other writer
+ * of any key can come between the read and the write. */
+static int
+mem_update(void *self, const void *key, size_t nkey, store_decide_fn decide, void *arg,
+           struct store_update_out *out)
+{
+    struct mem_engine *me = self;
+    struct mem_table *t = &me->items;
+    const struct mem_item *it = NULL;
+    size_t idx;
+    bool found;
+    int rc;
+
+    pthread_rwlock_wrlock(&me->lock);
+    found = mem_table_find(t, key, nkey, &idx);
+    if (found) {
+        it = t->items[idx];
+    }
+    *out = (struct store_update_out){.action = STORE_UPDATE_NONE};
+    rc = decide(arg, found ? it->bytes + it->nkey : NULL, found ? it->nval : 0, out);
+    if (rc == RC_OK) {
+        rc = store_update_out_check(out);
+    }
+    if (rc != RC_OK) {
+        goto out;
+    }
+    switch (out->action) {
+    case STORE_UPDATE_PUT:
+        /* mem_table_put copies the value before freeing the old item, so
+         * out->val may even point into it. */
+        rc = mem_table_put(t, key, nkey, out->nval > 0 ? out->val : "", out->nval);
+        if (rc == RC_OK) {
+            me->nputs++;
+        }
+        break;
+    case STORE_UPDATE_DELETE:
+        if (found) {
+            rc_free(t->items[idx]);
+            memmove(&t->items[idx], &t->items[idx + 1], (t->n - idx - 1) * sizeof(*t->items));
+            t->n--;
+            me->ndels++;
+        }
+        break;
+    default:
+        break;
+    }
+out:
+    pthread_rwlock_unlock(&me->lock);
+    return rc;
+}
+
 static int
 mem_scan(void *self, struct buf *cursor, size_t max, store_scan_fn fn, void *arg, bool *done)
 {
@@ -308,6 +361,7 @@ const struct engine_ops store_engine_mem = {
     .get = mem_get,
     .put = mem_put,
     .del = mem_del,
+    .update = mem_update,
     .scan = mem_scan,
     .truncate = mem_truncate,
     .meta_get = mem_meta_get,

@@ -163,6 +163,97 @@ test_disabled(void **state)
     buf_deinit(&b);
 }
 
+/* cache_peek_locked inside a write critical section: sees the entry, which
+ * may be handed back to cache_write_end; cache_write_cancel changes nothing
+ * (not even the generation, so a pending fill still lands). */
+static void
+test_peek_locked(void **state)
+{
+    struct cache *c;
+    const void *v;
+    size_t nv;
+    struct buf b;
+    uint64_t gen;
+
+    (void)state;
+    buf_init(&b);
+    assert_int_equal(cache_create(1 << 20, &c), RC_OK);
+    cache_write_begin(c, "k", 1);
+    assert_int_equal(cache_peek_locked(c, "k", 1, &v, &nv), RC_ENOTFOUND);
+    cache_write_cancel(c, "k", 1);
+    put(c, "k", "hello world");
+    cache_write_begin(c, "k", 1);
+    assert_int_equal(cache_peek_locked(c, "k", 1, &v, &nv), RC_OK);
+    assert_int_equal(nv, 11);
+    assert_memory_equal(v, "hello world", 11);
+    assert_int_equal(cache_peek_locked(c, "k2", 2, &v, &nv), RC_ENOTFOUND);
+    cache_write_cancel(c, "k", 1);
+    assert_int_equal(get(c, "k", &b, &gen), RC_OK);
+    assert_memory_equal(b.data, "hello world", 11);
+    /* The peeked bytes as the new value (a suffix of the old entry). */
+    cache_write_begin(c, "k", 1);
+    assert_int_equal(cache_peek_locked(c, "k", 1, &v, &nv), RC_OK);
+    cache_write_end(c, "k", 1, (const char *)v + 6, nv - 6);
+    assert_int_equal(get(c, "k", &b, &gen), RC_OK);
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.data, "world", 5);
+    /* Cancel leaves the generation alone: a fill after it lands. */
+    assert_int_equal(get(c, "m", &b, &gen), RC_ENOTFOUND);
+    cache_write_begin(c, "m", 1);
+    cache_write_cancel(c, "m", 1);
+    cache_fill(c, "m", 1, "mm", 2, gen);
+    assert_int_equal(get(c, "m", &b, &gen), RC_OK);
+    /* Empty values are present, with a non-NULL pointer. */
+    put(c, "e", "");
+    cache_write_begin(c, "e", 1);
+    assert_int_equal(cache_peek_locked(c, "e", 1, &v, &nv), RC_OK);
+    assert_non_null(v);
+    assert_int_equal(nv, 0);
+    cache_write_end(c, "e", 1, NULL, 0);
+    assert_int_equal(get(c, "e", &b, &gen), RC_ENOTFOUND);
+    cache_destroy(c);
+    /* No cache: a miss, and begin/cancel are no-ops. */
+    c = NULL;
+    cache_write_begin(c, "k", 1);
+    assert_int_equal(cache_peek_locked(c, "k", 1, &v, &nv), RC_ENOTFOUND);
+    cache_write_cancel(c, "k", 1);
+    buf_deinit(&b);
+}
+
+/* cache_clear_begin/end: every shard held, then everything dropped, and a
+ * fill begun before the clear loses. */
+static void
+test_clear_begin_end(void **state)
+{
+    struct cache_stats cs;
+    struct cache *c;
+    char key[16];
+    struct buf b;
+    uint64_t gen;
+
+    (void)state;
+    buf_init(&b);
+    assert_int_equal(cache_create(1 << 20, &c), RC_OK);
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "c%d", i);
+        put(c, key, "v");
+    }
+    assert_int_equal(get(c, "late", &b, &gen), RC_ENOTFOUND);
+    cache_clear_begin(c);
+    cache_clear_end(c);
+    cache_get_stats(c, &cs);
+    assert_int_equal(cs.items, 0);
+    assert_int_equal(cs.bytes_used, 0);
+    cache_fill(c, "late", 4, "old", 3, gen);
+    assert_int_equal(get(c, "late", &b, &gen), RC_ENOTFOUND);
+    put(c, "c1", "again"); /* the locks were released */
+    assert_int_equal(get(c, "c1", &b, &gen), RC_OK);
+    cache_clear_begin(NULL);
+    cache_clear_end(NULL);
+    buf_deinit(&b);
+    cache_destroy(c);
+}
+
 /* Writers store strictly increasing numbers per key, the way the store does
  * (engine first, under the shard lock); readers check they never see a
  * value older than one they have already seen for that key. */
@@ -256,6 +347,8 @@ main(void)
         cmocka_unit_test(test_bound_and_lru),
         cmocka_unit_test(test_oversized_not_cached),
         cmocka_unit_test(test_disabled),
+        cmocka_unit_test(test_peek_locked),
+        cmocka_unit_test(test_clear_begin_end),
         cmocka_unit_test(test_concurrent_consistency),
     };
 

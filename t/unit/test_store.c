@@ -51,6 +51,7 @@ struct variant {
 static const struct variant kind_bdb = {STORE_KIND_BDB, 0};
 static const struct variant kind_mem = {STORE_KIND_MEM, 0};
 static const struct variant kind_bdb_cache = {STORE_KIND_BDB, 4u << 20};
+static const struct variant kind_mem_cache = {STORE_KIND_MEM, 4u << 20};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -189,6 +190,18 @@ stat_u64(struct store *st, const char *name)
 
     assert_non_null(v);
     return strtoull(v, NULL, 10);
+}
+
+/* decide: put the NUL-terminated string arg, whatever is there. */
+static int
+decide_put_arg(void *arg, const void *old, size_t nold, struct store_update_out *out)
+{
+    (void)old;
+    (void)nold;
+    out->action = STORE_UPDATE_PUT;
+    out->val = arg;
+    out->nval = strlen(arg);
+    return RC_OK;
 }
 
 /* ------------------------------------------------------------ basic items */
@@ -511,6 +524,7 @@ test_second_open_refused(void **state)
 static void
 crash_child(struct store_config *cfg, enum store_sync sync)
 {
+    static char updated[] = "updated";
     struct store *st;
     uint64_t t;
 
@@ -519,6 +533,7 @@ crash_child(struct store_config *cfg, enum store_sync sync)
         _exit(2);
     }
     if (store_put(st, "crash", 5, "survivor", 8) != RC_OK ||
+        store_update(st, "crash-upd", 9, decide_put_arg, updated) != RC_OK ||
         store_meta_put(st, "meta-crash", "m", 1) != RC_OK) {
         _exit(3);
     }
@@ -554,8 +569,10 @@ test_crash_recovery(void **state)
         /* Recovery runs at open and finds the committed writes. */
         assert_int_equal(store_open(&fx->cfg, &fx->st), RC_OK);
         check_value(fx->st, "crash", 5, "survivor", 8);
+        check_value(fx->st, "crash-upd", 9, "updated", 7);
         assert_int_equal(store_meta_get(fx->st, "meta-crash", &b), RC_OK);
         assert_int_equal(store_delete(fx->st, "crash", 5), RC_OK);
+        assert_int_equal(store_delete(fx->st, "crash-upd", 9), RC_OK);
     }
     buf_deinit(&b);
 }
@@ -839,6 +856,632 @@ test_open_rejects_bad_config(void **state)
     store_close(NULL);
 }
 
+/* ------------------------------------------------------------ store_update */
+
+/* A decide that records what it saw and answers as told. */
+struct probe {
+    int calls;
+    bool saw_null;
+    size_t nold;
+    char old[64];
+    int rc;                      /* returned */
+    struct store_update_out ret; /* copied to *out */
+};
+
+static int
+decide_probe(void *arg, const void *old, size_t nold, struct store_update_out *out)
+{
+    struct probe *p = arg;
+
+    p->calls++;
+    p->saw_null = old == NULL;
+    p->nold = nold;
+    if (old != NULL) {
+        memcpy(p->old, old, nold < sizeof(p->old) ? nold : sizeof(p->old));
+    }
+    /* The store hands out a clean decision: nothing unless told. */
+    assert_int_equal(out->action, STORE_UPDATE_NONE);
+    *out = p->ret;
+    return p->rc;
+}
+
+static struct probe
+probe_put(const char *v)
+{
+    return (struct probe){.ret = {.action = STORE_UPDATE_PUT, .val = v, .nval = strlen(v)}};
+}
+
+static struct probe
+probe_act(enum store_update_action a)
+{
+    return (struct probe){.ret = {.action = a}};
+}
+
+static void
+test_update_basic(void **state)
+{
+    struct fixture *fx = *state;
+    struct probe p;
+
+    /* Absent: decide sees NULL/0; NONE writes nothing. */
+    p = probe_act(STORE_UPDATE_NONE);
+    assert_int_equal(store_update(fx->st, "u", 1, decide_probe, &p), RC_OK);
+    assert_int_equal(p.calls, 1);
+    assert_true(p.saw_null);
+    assert_int_equal(p.nold, 0);
+    check_absent(fx->st, "u", 1);
+    /* Put on absent, then the next update sees the bytes. */
+    p = probe_put("v1");
+    assert_int_equal(store_update(fx->st, "u", 1, decide_probe, &p), RC_OK);
+    assert_true(p.saw_null);
+    check_value(fx->st, "u", 1, "v1", 2);
+    p = probe_put("value-2");
+    assert_int_equal(store_update(fx->st, "u", 1, decide_probe, &p), RC_OK);
+    assert_false(p.saw_null);
+    assert_int_equal(p.nold, 2);
+    assert_memory_equal(p.old, "v1", 2);
+    check_value(fx->st, "u", 1, "value-2", 7);
+    /* A value written by store_put is seen too (cached and not). */
+    assert_int_equal(store_put(fx->st, "u", 1, "from-put", 8), RC_OK);
+    p = probe_act(STORE_UPDATE_NONE);
+    assert_int_equal(store_update(fx->st, "u", 1, decide_probe, &p), RC_OK);
+    assert_int_equal(p.nold, 8);
+    assert_memory_equal(p.old, "from-put", 8);
+    check_value(fx->st, "u", 1, "from-put", 8);
+    /* An empty value is present: non-NULL, 0 bytes. */
+    p = probe_put("");
+    assert_int_equal(store_update(fx->st, "u", 1, decide_probe, &p), RC_OK);
+    check_value(fx->st, "u", 1, NULL, 0);
+    p = probe_act(STORE_UPDATE_NONE);
+    assert_int_equal(store_update(fx->st, "u", 1, decide_probe, &p), RC_OK);
+    assert_false(p.saw_null);
+    assert_int_equal(p.nold, 0);
+    /* DELETE removes; deleting an absent key is RC_OK and writes nothing. */
+    p = probe_act(STORE_UPDATE_DELETE);
+    assert_int_equal(store_update(fx->st, "u", 1, decide_probe, &p), RC_OK);
+    assert_false(p.saw_null);
+    check_absent(fx->st, "u", 1);
+    p = probe_act(STORE_UPDATE_DELETE);
+    assert_int_equal(store_update(fx->st, "u", 1, decide_probe, &p), RC_OK);
+    assert_true(p.saw_null);
+    check_absent(fx->st, "u", 1);
+    assert_int_equal(store_delete(fx->st, "u", 1), RC_ENOTFOUND);
+    /* Bad arguments. */
+    assert_int_equal(store_update(fx->st, "", 0, decide_probe, &p), RC_EINVAL);
+    assert_int_equal(store_update(fx->st, "u", 1, NULL, &p), RC_EINVAL);
+}
+
+static void
+test_update_decide_error(void **state)
+{
+    struct fixture *fx = *state;
+    struct probe p;
+
+    /* A failing decide aborts: nothing written, its status returned, even
+     * with a PUT or DELETE left in *out. */
+    p = probe_put("never");
+    p.rc = RC_EEXISTS;
+    assert_int_equal(store_update(fx->st, "e", 1, decide_probe, &p), RC_EEXISTS);
+    assert_int_equal(p.calls, 1);
+    check_absent(fx->st, "e", 1);
+    assert_int_equal(store_put(fx->st, "e", 1, "orig", 4), RC_OK);
+    p.rc = RC_ENONNUMERIC;
+    assert_int_equal(store_update(fx->st, "e", 1, decide_probe, &p), RC_ENONNUMERIC);
+    check_value(fx->st, "e", 1, "orig", 4);
+    p = probe_act(STORE_UPDATE_DELETE);
+    p.rc = RC_EBADCONTEXT;
+    assert_int_equal(store_update(fx->st, "e", 1, decide_probe, &p), RC_EBADCONTEXT);
+    check_value(fx->st, "e", 1, "orig", 4);
+    /* A malformed decision is refused the same way. */
+    p = probe_act((enum store_update_action)77);
+    assert_int_equal(store_update(fx->st, "e", 1, decide_probe, &p), RC_EINVAL);
+    check_value(fx->st, "e", 1, "orig", 4);
+    p = probe_act(STORE_UPDATE_PUT);
+    p.ret.nval = 5; /* from NULL */
+    assert_int_equal(store_update(fx->st, "e", 1, decide_probe, &p), RC_EINVAL);
+    check_value(fx->st, "e", 1, "orig", 4);
+    assert_int_equal(store_delete(fx->st, "e", 1), RC_OK);
+    assert_int_equal(store_update(fx->st, "e", 1, decide_probe, &p), RC_EINVAL);
+    check_absent(fx->st, "e", 1);
+}
+
+static void
+test_update_large_and_truncate(void **state)
+{
+    struct fixture *fx = *state;
+    size_t n = 200 * 1024, i; /* bigger than any hot-cache entry */
+    char *v = malloc(n + 1);
+    struct probe p;
+
+    assert_non_null(v);
+    for (i = 0; i < n; i++) {
+        v[i] = (char)('a' + i % 23);
+    }
+    v[n] = '\0';
+    p = probe_put(v);
+    assert_int_equal(store_update(fx->st, "big", 3, decide_probe, &p), RC_OK);
+    check_value(fx->st, "big", 3, v, n);
+    p = probe_put("small again");
+    assert_int_equal(store_update(fx->st, "big", 3, decide_probe, &p), RC_OK);
+    assert_int_equal(p.nold, n);
+    assert_memory_equal(p.old, v, sizeof(p.old));
+    check_value(fx->st, "big", 3, "small again", 11);
+    /* After a truncate an update sees nothing, cached or not. */
+    assert_int_equal(store_truncate(fx->st), RC_OK);
+    p = probe_put("fresh");
+    assert_int_equal(store_update(fx->st, "big", 3, decide_probe, &p), RC_OK);
+    assert_true(p.saw_null);
+    check_value(fx->st, "big", 3, "fresh", 5);
+    free(v);
+}
+
+/* Random puts, deletes and updates of every kind over a few keys, some too
+ * large to cache, against a model: every get must answer the model (cache
+ * or engine), and at the end so must the engine alone (a scan bypasses the
+ * cache; for Berkeley DB also a reopen without any hot cache). */
+#define MIX_KEYS 12
+#define MIX_OPS  3000
+
+struct mix_model {
+    char val[MIX_KEYS][32];
+    size_t len[MIX_KEYS];
+    bool present[MIX_KEYS];
+    int bad;
+};
+
+static int
+mix_scan_check(void *arg, const void *key, size_t nkey, const void *val, size_t nval)
+{
+    struct mix_model *m = arg;
+    int k;
+
+    if (nkey != 4 || sscanf((const char *)key, "m%03d", &k) != 1 || k < 0 || k >= MIX_KEYS ||
+        !m->present[k]) {
+        m->bad++;
+        return 0;
+    }
+    if (k % 4 == 3) { /* big: the model holds its first 32 bytes' pattern */
+        if (nval != 20000 + m->len[k] || memcmp(val, m->val[k], m->len[k]) != 0) {
+            m->bad++;
+        }
+    } else if (nval != m->len[k] || memcmp(val, m->val[k], nval) != 0) {
+        m->bad++;
+    }
+    m->present[k] = false; /* seen */
+    return 0;
+}
+
+static void
+mix_value(char *big, int k, const struct mix_model *m, const char **val, size_t *nval)
+{
+    if (k % 4 == 3) {
+        memcpy(big, m->val[k], m->len[k]);
+        memset(big + m->len[k], 'B', 20000);
+        *val = big;
+        *nval = m->len[k] + 20000;
+    } else {
+        *val = m->val[k];
+        *nval = m->len[k];
+    }
+}
+
+/* The decide saw the model's value (its first bytes), or NULL if absent. */
+static void
+mix_check_seen(const struct probe *p, bool present, const char *old, size_t nold)
+{
+    assert_int_equal(p->saw_null, !present);
+    if (present) {
+        assert_int_equal(p->nold, nold);
+        assert_memory_equal(p->old, old, nold < sizeof(p->old) ? nold : sizeof(p->old));
+    }
+}
+
+static void
+test_update_cache_coherence(void **state)
+{
+    struct fixture *fx = *state;
+    struct mix_model *m = calloc(1, sizeof(*m));
+    char *big = malloc(20000 + 64);
+    char key[8], nv[32];
+    struct buf cursor;
+    struct probe p;
+    const char *val, *oldval;
+    size_t nval, noldval;
+    char oldcopy[64];
+    bool done;
+    int i, k, op, rc;
+
+    assert_non_null(m);
+    assert_non_null(big);
+    srand(1234);
+    for (i = 0; i < MIX_OPS; i++) {
+        k = rand() % MIX_KEYS;
+        op = rand() % 7;
+        snprintf(key, sizeof(key), "m%03d", k);
+        snprintf(nv, sizeof(nv), "v%d-%d", k, i);
+        mix_value(big, k, m, &oldval, &noldval); /* what an update must see */
+        memcpy(oldcopy, oldval, noldval < sizeof(oldcopy) ? noldval : sizeof(oldcopy));
+        switch (op) {
+        case 0: /* plain put */
+            snprintf(m->val[k], sizeof(m->val[k]), "%s", nv);
+            m->len[k] = strlen(nv);
+            m->present[k] = true;
+            mix_value(big, k, m, &val, &nval);
+            assert_int_equal(store_put(fx->st, key, 4, val, nval), RC_OK);
+            break;
+        case 1: /* plain delete */
+            rc = store_delete(fx->st, key, 4);
+            assert_int_equal(rc, m->present[k] ? RC_OK : RC_ENOTFOUND);
+            m->present[k] = false;
+            break;
+        case 2:
+        case 3: /* update put */
+            snprintf(m->val[k], sizeof(m->val[k]), "%s", nv);
+            m->len[k] = strlen(nv);
+            mix_value(big, k, m, &val, &nval);
+            p = (struct probe){.ret = {.action = STORE_UPDATE_PUT, .val = val, .nval = nval}};
+            assert_int_equal(store_update(fx->st, key, 4, decide_probe, &p), RC_OK);
+            mix_check_seen(&p, m->present[k], oldcopy, noldval);
+            m->present[k] = true;
+            break;
+        case 4: /* update delete */
+            p = probe_act(STORE_UPDATE_DELETE);
+            assert_int_equal(store_update(fx->st, key, 4, decide_probe, &p), RC_OK);
+            mix_check_seen(&p, m->present[k], oldcopy, noldval);
+            m->present[k] = false;
+            break;
+        case 5: /* update none */
+            p = probe_act(STORE_UPDATE_NONE);
+            assert_int_equal(store_update(fx->st, key, 4, decide_probe, &p), RC_OK);
+            mix_check_seen(&p, m->present[k], oldcopy, noldval);
+            break;
+        default: /* update error */
+            p = probe_put("no");
+            p.rc = RC_ENOTSTORED;
+            assert_int_equal(store_update(fx->st, key, 4, decide_probe, &p), RC_ENOTSTORED);
+            break;
+        }
+        if (rand() % 3 == 0) {
+            if (m->present[k]) {
+                mix_value(big, k, m, &val, &nval);
+                check_value(fx->st, key, 4, val, nval);
+            } else {
+                check_absent(fx->st, key, 4);
+            }
+        }
+    }
+    for (k = 0; k < MIX_KEYS; k++) {
+        snprintf(key, sizeof(key), "m%03d", k);
+        if (m->present[k]) {
+            mix_value(big, k, m, &val, &nval);
+            check_value(fx->st, key, 4, val, nval);
+        } else {
+            check_absent(fx->st, key, 4);
+        }
+    }
+    if (fx->cfg.kind == STORE_KIND_BDB) {
+        /* The engine alone, with no hot cache at all. */
+        fx->cfg.hot_cache_bytes = 0;
+        assert_int_equal(fixture_reopen(fx, STORE_SYNC_ALWAYS), RC_OK);
+        for (k = 0; k < MIX_KEYS; k++) {
+            snprintf(key, sizeof(key), "m%03d", k);
+            if (m->present[k]) {
+                mix_value(big, k, m, &val, &nval);
+                check_value(fx->st, key, 4, val, nval);
+            } else {
+                check_absent(fx->st, key, 4);
+            }
+        }
+    }
+    /* The engine's items, through a scan (no cache): exactly the model. */
+    buf_init(&cursor);
+    assert_int_equal(store_scan(fx->st, &cursor, 0, mix_scan_check, m, &done), RC_OK);
+    assert_true(done);
+    assert_int_equal(m->bad, 0);
+    for (k = 0; k < MIX_KEYS; k++) {
+        assert_false(m->present[k]); /* every present key was seen */
+    }
+    buf_deinit(&cursor);
+    free(big);
+    free(m);
+}
+
+static void
+test_update_durability(void **state)
+{
+    struct fixture *fx = *state;
+    struct probe p;
+    uint64_t t1, t2;
+
+    p = probe_put("d1");
+    assert_int_equal(store_update(fx->st, "dur", 3, decide_probe, &p), RC_OK);
+    t1 = store_sync_ticket(fx->st);
+    assert_int_equal(wait_ticket(fx->st, t1), RC_OK);
+    p = probe_act(STORE_UPDATE_DELETE);
+    assert_int_equal(store_update(fx->st, "dur2", 4, decide_probe, &p), RC_OK);
+    p = probe_put("d2");
+    assert_int_equal(store_update(fx->st, "dur", 3, decide_probe, &p), RC_OK);
+    t2 = store_sync_ticket(fx->st);
+    assert_int_equal(wait_ticket(fx->st, t2), RC_OK);
+    if (fx->cfg.kind == STORE_KIND_MEM) {
+        assert_true(t1 == 0 && t2 == 0);
+        return;
+    }
+    assert_true(t1 > 0 && t2 > t1);
+    /* Batch: the writer resolves its ticket with one log write. */
+    assert_int_equal(fixture_reopen(fx, STORE_SYNC_BATCH), RC_OK);
+    check_value(fx->st, "dur", 3, "d2", 2);
+    p = probe_put("d3");
+    assert_int_equal(store_update(fx->st, "dur", 3, decide_probe, &p), RC_OK);
+    t1 = store_sync_ticket(fx->st);
+    assert_true(t1 > 0);
+    assert_int_equal(store_sync_write_now(fx->st), RC_OK);
+    assert_int_equal(store_sync_check(fx->st, t1), RC_OK);
+    assert_int_equal(fixture_reopen(fx, STORE_SYNC_ALWAYS), RC_OK);
+    check_value(fx->st, "dur", 3, "d3", 2);
+}
+
+static void
+test_update_stats(void **state)
+{
+    struct fixture *fx = *state;
+    unsigned long long c0, c1;
+    struct probe p;
+
+    c0 = stat_u64(fx->st, "commits");
+    p = probe_put("x");
+    assert_int_equal(store_update(fx->st, "s", 1, decide_probe, &p), RC_OK);
+    p = probe_put("y");
+    assert_int_equal(store_update(fx->st, "s", 1, decide_probe, &p), RC_OK);
+    p = probe_act(STORE_UPDATE_DELETE);
+    assert_int_equal(store_update(fx->st, "s", 1, decide_probe, &p), RC_OK);
+    c1 = stat_u64(fx->st, "commits");
+    assert_true(c1 >= c0 + 3);
+    if (fx->cfg.kind == STORE_KIND_MEM) {
+        /* Exactly the writes: NONE, errors and absent deletes add none. */
+        assert_int_equal(c1, c0 + 3);
+        p = probe_act(STORE_UPDATE_NONE);
+        assert_int_equal(store_update(fx->st, "s", 1, decide_probe, &p), RC_OK);
+        p = probe_act(STORE_UPDATE_DELETE);
+        assert_int_equal(store_update(fx->st, "s", 1, decide_probe, &p), RC_OK);
+        p = probe_put("z");
+        p.rc = RC_EEXISTS;
+        assert_int_equal(store_update(fx->st, "s", 1, decide_probe, &p), RC_EEXISTS);
+        assert_int_equal(stat_u64(fx->st, "commits"), c1);
+    }
+}
+
+/* Counters under a few keys, incremented by store_update from several
+ * threads with no lock of ours: only an atomic read-decide-write (and a
+ * deadlock retry that decides again on a fresh read) ends exact. */
+#define INCR_THREADS 4
+#define INCR_EACH    2000
+#define INCR_KEYS    3
+
+struct incr {
+    struct store *st;
+    int id;
+    int calls;    /* decide calls, retries included */
+    int failures; /* store_update errors */
+    int per_key[INCR_KEYS];
+    uint64_t next; /* the value being written: valid until store_update returns */
+    char filler[1500];
+};
+
+static int
+decide_incr(void *arg, const void *old, size_t nold, struct store_update_out *out)
+{
+    struct incr *in = arg;
+    uint64_t n = 0;
+
+    in->calls++;
+    if (old != NULL) {
+        if (nold != sizeof(n)) {
+            return RC_ECORRUPT;
+        }
+        memcpy(&n, old, sizeof(n));
+    }
+    in->next = n + 1;
+    out->action = STORE_UPDATE_PUT;
+    out->val = &in->next;
+    out->nval = sizeof(in->next);
+    return RC_OK;
+}
+
+static int
+decide_filler(void *arg, const void *old, size_t nold, struct store_update_out *out)
+{
+    struct incr *in = arg;
+
+    (void)old;
+    (void)nold;
+    in->calls++;
+    out->action = STORE_UPDATE_PUT;
+    out->val = in->filler;
+    out->nval = sizeof(in->filler);
+    return RC_OK;
+}
+
+static void *
+incr_main(void *arg)
+{
+    struct incr *in = arg;
+    char key[8], fkey[24];
+    int i, k;
+
+    for (i = 0; i < INCR_EACH; i++) {
+        k = (i * 7 + in->id) % INCR_KEYS;
+        snprintf(key, sizeof(key), "ctr%d", k);
+        if (store_update(in->st, key, strlen(key), decide_incr, in) != RC_OK) {
+            in->failures++;
+            continue;
+        }
+        in->per_key[k]++;
+        /* Interleaved inserts split pages under the counters' feet, which
+         * is where Berkeley DB finds its deadlocks. */
+        snprintf(fkey, sizeof(fkey), "ctr%d-%05d", (i * 13 + in->id * 5) % 97, i * 4 + in->id);
+        if (store_update(in->st, fkey, strlen(fkey), decide_filler, in) != RC_OK) {
+            in->failures++;
+        }
+    }
+    return NULL;
+}
+
+static void
+test_update_concurrent_increments(void **state)
+{
+    struct fixture *fx = *state;
+    struct incr in[INCR_THREADS];
+    pthread_t th[INCR_THREADS];
+    int want[INCR_KEYS] = {0}, calls = 0, i, k;
+    char key[8];
+    uint64_t n;
+    struct buf b;
+
+    assert_int_equal(fixture_reopen(fx, STORE_SYNC_NONE), RC_OK); /* no fsyncs: speed */
+    for (i = 0; i < INCR_THREADS; i++) {
+        in[i] = (struct incr){.st = fx->st, .id = i};
+        memset(in[i].filler, 'f', sizeof(in[i].filler));
+        assert_int_equal(pthread_create(&th[i], NULL, incr_main, &in[i]), 0);
+    }
+    for (i = 0; i < INCR_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(in[i].failures, 0);
+        calls += in[i].calls;
+        for (k = 0; k < INCR_KEYS; k++) {
+            want[k] += in[i].per_key[k];
+        }
+    }
+    buf_init(&b);
+    for (k = 0; k < INCR_KEYS; k++) {
+        snprintf(key, sizeof(key), "ctr%d", k);
+        assert_int_equal(store_get(fx->st, key, strlen(key), &b), RC_OK);
+        assert_int_equal(b.len, sizeof(n));
+        memcpy(&n, b.data, sizeof(n));
+        assert_int_equal(n, (uint64_t)want[k]);
+    }
+    buf_deinit(&b);
+    assert_true(calls >= 2 * INCR_THREADS * INCR_EACH);
+    if (fx->cfg.kind == STORE_KIND_BDB) {
+        print_message("increments: %d updates, %d decides, %llu deadlocks retried\n",
+                      2 * INCR_THREADS * INCR_EACH, calls, stat_u64(fx->st, "deadlocks_retried"));
+    } else {
+        assert_int_equal(calls, 2 * INCR_THREADS * INCR_EACH); /* no retries in memory */
+    }
+}
+
+/* ------------------------------------------------------------ failing writes */
+
+/* The memory engine wrapped so that writes fail: before touching the
+ * engine (it keeps the old value), or after (it has the new one, but the
+ * caller hears an error, as after a failed commit whose outcome is
+ * unknown). Either way the hot cache must not answer a value the engine
+ * does not hold. */
+enum fault { FAULT_NONE = 0, FAULT_BEFORE, FAULT_AFTER };
+static atomic_int write_fault;
+
+static int
+faulty_put(void *self, const void *key, size_t nkey, const void *val, size_t nval)
+{
+    int rc;
+
+    if (atomic_load(&write_fault) == FAULT_BEFORE) {
+        return RC_EIO;
+    }
+    rc = store_engine_mem.put(self, key, nkey, val, nval);
+    return atomic_load(&write_fault) == FAULT_AFTER ? RC_EIO : rc;
+}
+
+static int
+faulty_del(void *self, const void *key, size_t nkey)
+{
+    int rc;
+
+    if (atomic_load(&write_fault) == FAULT_BEFORE) {
+        return RC_ENOSPC;
+    }
+    rc = store_engine_mem.del(self, key, nkey);
+    return atomic_load(&write_fault) == FAULT_AFTER ? RC_ENOSPC : rc;
+}
+
+static int
+faulty_update(void *self, const void *key, size_t nkey, store_decide_fn decide, void *arg,
+              struct store_update_out *out)
+{
+    int rc;
+
+    if (atomic_load(&write_fault) == FAULT_BEFORE) {
+        return RC_EIO;
+    }
+    rc = store_engine_mem.update(self, key, nkey, decide, arg, out);
+    return atomic_load(&write_fault) == FAULT_AFTER ? RC_EIO : rc;
+}
+
+/* Store "old" padded to nold bytes (small: hot-cached; large: never cached),
+ * then update it with `a` while the engine fails as `f` says. */
+static void
+fault_case(struct store *st, size_t nold, enum fault f, enum store_update_action a)
+{
+    struct probe p = a == STORE_UPDATE_PUT ? probe_put("new") : probe_act(a);
+    char *old = malloc(nold);
+    bool cached = nold < 1024;
+    struct buf b;
+    int rc;
+
+    assert_non_null(old);
+    memset(old, 'o', nold);
+    buf_init(&b);
+    atomic_store(&write_fault, FAULT_NONE);
+    assert_int_equal(store_put(st, "f", 1, old, nold), RC_OK);
+    atomic_store(&write_fault, f);
+    rc = store_update(st, "f", 1, decide_probe, &p);
+    atomic_store(&write_fault, FAULT_NONE);
+    assert_true(rc == RC_EIO || rc == RC_ENOSPC);
+    /* On a hit the store itself decides on the cached bytes; on a miss a
+     * failure before the engine means no decide at all. */
+    assert_int_equal(p.calls, cached || f == FAULT_AFTER ? 1 : 0);
+    rc = store_get(st, "f", 1, &b);
+    if (f == FAULT_BEFORE) {
+        assert_int_equal(rc, RC_OK); /* the engine kept the old value */
+        assert_int_equal(b.len, nold);
+        assert_memory_equal(b.data, old, nold);
+    } else if (a == STORE_UPDATE_PUT) {
+        assert_int_equal(rc, RC_OK); /* the engine has the new one */
+        assert_int_equal(b.len, 3);
+        assert_memory_equal(b.data, "new", 3);
+    } else {
+        assert_int_equal(rc, RC_ENOTFOUND);
+    }
+    buf_deinit(&b);
+    free(old);
+}
+
+static void
+test_update_failing_engine(void **state)
+{
+    static const enum store_update_action acts[] = {STORE_UPDATE_PUT, STORE_UPDATE_DELETE};
+    struct engine_ops ops = store_engine_mem;
+    struct store_config cfg = {
+        .kind = STORE_KIND_MEM, .sync = STORE_SYNC_ALWAYS, .hot_cache_bytes = 1u << 20};
+    struct store *st;
+    size_t i;
+
+    (void)state;
+    ops.put = faulty_put;
+    ops.del = faulty_del;
+    ops.update = faulty_update;
+    assert_int_equal(store_open_engine(&cfg, &ops, &st), RC_OK);
+    for (i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
+        /* Cache hit: decide on the cached bytes, then ops->put / ops->del. */
+        fault_case(st, 3, FAULT_BEFORE, acts[i]);
+        fault_case(st, 3, FAULT_AFTER, acts[i]);
+        /* Miss: ops->update. */
+        fault_case(st, 8192, FAULT_BEFORE, acts[i]);
+        fault_case(st, 8192, FAULT_AFTER, acts[i]);
+    }
+    store_close(st);
+}
+
 /* Each engine-dependent test twice, named after its engine. */
 /* clang-format off */
 #define BOTH(fn) \
@@ -849,6 +1492,10 @@ test_open_rejects_bad_config(void **state)
 #define BDB_ONLY(fn) \
     {#fn " [bdb]", fn, setup_store, teardown_store, (void *)&kind_bdb}, \
     {#fn " [bdb+cache]", fn, setup_store, teardown_store, (void *)&kind_bdb_cache}
+/* store_update: also the memory engine behind the hot cache. */
+#define ALL(fn) \
+    BOTH(fn), \
+    {#fn " [memory+cache]", fn, setup_store, teardown_store, (void *)&kind_mem_cache}
 /* clang-format on */
 
 int main(void);
@@ -873,6 +1520,14 @@ main(void)
         BOTH(test_concurrent_group_commit),
         BOTH(test_stats),
         BDB_ONLY(test_checkpoint_by_log_volume),
+        ALL(test_update_basic),
+        ALL(test_update_decide_error),
+        ALL(test_update_large_and_truncate),
+        ALL(test_update_cache_coherence),
+        ALL(test_update_durability),
+        ALL(test_update_stats),
+        ALL(test_update_concurrent_increments),
+        cmocka_unit_test(test_update_failing_engine),
         cmocka_unit_test(test_failed_flush_surfaces),
         cmocka_unit_test(test_sync_names),
         cmocka_unit_test(test_open_rejects_bad_config),
