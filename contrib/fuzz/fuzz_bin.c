@@ -19,7 +19,8 @@
  * Invariants checked (violations call __builtin_trap): bin.h's contract
  * (consumed is a whole header or more and within the input on OK and ERROR;
  * on AGAIN it is more than the input but never more than a header, extras,
- * key and -I; key, value, args and stale key inside the packet; at most one
+ * key, -I and a context (VSet); key, value, context, args and stale key
+ * inside the packet; at most one
  * key, of the header's length), opaque and opcode echoed, every reply a
  * well-formed response packet, quiet opcodes silent on success and miss, and
  * resumption: both runs must see the same requests and produce the same
@@ -158,6 +159,12 @@ fuzz_check_request(const struct bin_parser *p, const struct request *req, const 
     if (req->cmd == REQ_CAS || (req->opts.set & REQO_COMPARE_CAS)) {
         FUZZ_CHECK(req->opts.compare_cas != 0);
     }
+    if (req->ncontext > 0) {
+        FUZZ_CHECK(req->cmd == REQ_VSET || req->cmd == REQ_VDEL);
+        FUZZ_CHECK(req->ncontext <= REQ_CONTEXT_MAX);
+        FUZZ_CHECK(
+            fuzz_inside(req->context, req->ncontext, base + BIN_HEADER_LEN, base + consumed));
+    }
 }
 
 static void
@@ -198,6 +205,7 @@ fuzz_resp_hit(struct response *resp, const struct request *req)
         resp->value = req->keys[0].key;
         resp->nvalue = req->keys[0].nkey;
     }
+    fuzz_resp_versions(resp, (unsigned)req->wire.opaque);
 }
 
 static size_t
@@ -344,7 +352,8 @@ fuzz_feed(struct fuzz_run *r, const char *base, size_t avail)
             break;
         case BIN_AGAIN:
             FUZZ_CHECK(consumed > len);
-            FUZZ_CHECK(consumed <= BIN_HEADER_LEN + FUZZ_EXTLEN_MAX + REQ_KEY_MAX + r->max_item);
+            FUZZ_CHECK(consumed <= BIN_HEADER_LEN + FUZZ_EXTLEN_MAX + REQ_KEY_MAX + r->max_item +
+                                       REQ_CONTEXT_MAX);
             return;
         case BIN_ERROR:
             fuzz_check_error(&err, base + r->off, len, consumed);

@@ -28,9 +28,26 @@
 
 /* Failures a coordinator can report, each encoded once per rotation. */
 static const int fuzz_statuses[] = {
-    RC_ENOTFOUND, RC_EEXISTS, RC_ENOTSTORED, RC_ENONNUMERIC, RC_ETOOLARGE, RC_ENOMEM,
-    RC_EINVAL,    RC_EIO,     RC_ENOSPC,     RC_EAGAIN,      RC_EDEADLOCK, RC_EDISABLED,
+    RC_ENOTFOUND, RC_EEXISTS,   RC_ENOTSTORED,  RC_ENONNUMERIC, RC_ETOOLARGE,
+    RC_ENOMEM,    RC_EINVAL,    RC_EIO,         RC_ENOSPC,      RC_EAGAIN,
+    RC_EDEADLOCK, RC_EDISABLED, RC_EBADCONTEXT, RC_ESIBLINGS,
 };
+
+/* What a versioned read or write reports besides a plain hit: two live
+ * siblings (the second empty) and a context token. */
+static const struct resp_sibling fuzz_siblings[2] = {{7, 1767225600250LL, "sibling", 7},
+                                                     {0, -1, "", 0}};
+#define FUZZ_CONTEXT "3AEAAAGfLE4aez1eYIobLD1OX2BxAAAAAAAgAAM.AXt0gv90dXyzw-HuZ9XUbUk"
+
+static inline void
+fuzz_resp_versions(struct response *resp, unsigned salt)
+{
+    resp->siblings = fuzz_siblings;
+    resp->nsiblings = salt % 3; /* 0: only tombstones */
+    resp->context = FUZZ_CONTEXT;
+    resp->ncontext = (salt & 8) ? 0 : sizeof(FUZZ_CONTEXT) - 1;
+    resp->nlive = salt;
+}
 
 #define FUZZ_NSTATUSES (sizeof(fuzz_statuses) / sizeof(fuzz_statuses[0]))
 

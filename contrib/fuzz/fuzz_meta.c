@@ -113,7 +113,11 @@ fuzz_check_request(const struct fuzz_run *r, const struct request *req, const ch
         FUZZ_CHECK(fuzz_inside(req->wire.token, req->wire.ntoken, base, base + consumed));
     }
     for (seq = req->wire.flags; seq != 0; seq >>= 4) {
-        FUZZ_CHECK((seq & 0xf) != 0 && (seq & 0xf) <= 8); /* a return flag, no gaps */
+        FUZZ_CHECK((seq & 0xf) != 0 && (seq & 0xf) <= 10); /* a return flag, no gaps */
+    }
+    if (req->ncontext > 0) {
+        FUZZ_CHECK(req->cmd == REQ_VSET || req->cmd == REQ_VDEL);
+        FUZZ_CHECK(fuzz_inside(req->context, req->ncontext, base, base + consumed));
     }
 }
 
@@ -166,6 +170,7 @@ fuzz_resp_hit(struct response *resp, const struct request *req, unsigned salt)
     resp->win = salt & 16;
     resp->won_already = salt & 32;
     resp->created = salt & 64;
+    fuzz_resp_versions(resp, salt);
 }
 
 static void

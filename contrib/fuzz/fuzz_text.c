@@ -131,6 +131,10 @@ fuzz_check_request(const struct text_parser *p, const struct request *req, const
     if (req->wire.ntoken > 0) {
         FUZZ_CHECK(fuzz_inside(req->wire.token, req->wire.ntoken, base, base + consumed));
     }
+    if (req->ncontext > 0) {
+        FUZZ_CHECK(req->cmd == REQ_VSET || req->cmd == REQ_VDEL);
+        FUZZ_CHECK(fuzz_inside(req->context, req->ncontext, base, base + consumed));
+    }
     if (req->proto != REQ_PROTO_TEXT) {
         FUZZ_CHECK(req->nkeys <= 1);
         return; /* fuzz_meta checks the meta codec's own rules */
@@ -190,6 +194,7 @@ fuzz_resp_hit(struct response *resp, const struct request *req, size_t ki)
         resp->value = req->keys[ki].key;
         resp->nvalue = req->keys[ki].nkey;
     }
+    fuzz_resp_versions(resp, (unsigned)ki);
 }
 
 /* A retrieval: per key a hit, a miss and a rotating failure, then END. */
@@ -206,10 +211,17 @@ fuzz_encode_retrieve(struct buf *out, const struct request *req, unsigned salt)
         fuzz_resp_hit(&resp, req, ki);
         FUZZ_CHECK(text_encode_response(out, req, ki, &resp) == RC_OK);
         fuzz_check_lines(out, mark);
-        FUZZ_CHECK(out->len - mark >= 6 + k->nkey + k->nkey + 4);
-        FUZZ_CHECK(memcmp(out->data + mark, "VALUE ", 6) == 0);
-        FUZZ_CHECK(memcmp(out->data + mark + 6, k->key, k->nkey) == 0);
-        FUZZ_CHECK(out->data[mark + 6 + k->nkey] == ' ');
+        if (req->cmd == REQ_VGET) {
+            FUZZ_CHECK(out->len - mark >= 9 + k->nkey + 6);
+            FUZZ_CHECK(memcmp(out->data + mark, "VERSIONS ", 9) == 0);
+            FUZZ_CHECK(memcmp(out->data + mark + 9, k->key, k->nkey) == 0);
+            FUZZ_CHECK(out->data[mark + 9 + k->nkey] == ' ');
+        } else {
+            FUZZ_CHECK(out->len - mark >= 6 + k->nkey + k->nkey + 4);
+            FUZZ_CHECK(memcmp(out->data + mark, "VALUE ", 6) == 0);
+            FUZZ_CHECK(memcmp(out->data + mark + 6, k->key, k->nkey) == 0);
+            FUZZ_CHECK(out->data[mark + 6 + k->nkey] == ' ');
+        }
 
         mark = out->len;
         fuzz_resp_fail(&resp, RC_ENOTFOUND, false);

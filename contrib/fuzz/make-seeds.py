@@ -24,6 +24,9 @@ SPLIT_EARLY = 0x20  # split an eighth into the stream, -I 1 MiB
 
 # ---------------------------------------------------------------- text
 
+# A context token (doc/protocol-extension.txt section 6).
+CTX = b"3AEAAAGfLE4aez1eYIobLD1OX2BxAAAAAAAgAAM.AXt0gv90dXyzw-HuZ9XUbUk"
+
 TEXT = {
     # retrieval
     "get": b"get foo\r\n",
@@ -95,6 +98,18 @@ TEXT = {
     "meta-ma": b"ma foo N0 J13 D5 MI\r\n",
     "meta-mn": b"mn\r\n",
     "meta-me": b"me foo\r\n",
+    # the causal-versioning extension (doc/protocol-extension.txt)
+    "vget": b"vget c a c\r\n",
+    "vget-nokey": b"vget\r\n",
+    "vset": b"vset c 0 0 5 -\r\napple\r\n",
+    "vset-context": b"vset c 1 2 11 " + CTX + b" noreply\r\napple,pears\r\n",
+    "vset-bad-context": b"vset c 0 0 5 he!lo\r\napple\r\n",
+    "vset-too-large": b"vset c 0 0 2000000 " + CTX + b"\r\n" + b"x" * 32 + b"\r\n",
+    "vset-few-tokens": b"vset c 0 0 5\r\napple\r\n",
+    "vset-bad-chunk": b"vset c 0 0 2 -\r\nabc\r\n",
+    "vdel": b"vdel c " + CTX + b"\r\n",
+    "vdel-noreply": b"vdel c - noreply\r\n",
+    "long-vget-line": b"vget " + b"k " * 1100,
     # several requests in one read
     "pipeline": b"set a 0 0 1\r\n1\r\nget a b\r\nincr a 1\r\ndelete a\r\nversion\r\n",
     "pipeline-swallow": b"set a 0 0 1500\r\n" + b"z" * 1502 + b"get a\r\n",
@@ -136,6 +151,19 @@ META = {
     "me-nokey": b"me\r\n",
     "pipeline": b"mg a v q\r\nmg b v q\r\nms c 1 q\r\n1\r\nmd d q\r\nmn\r\n",
     "mixed": b"set a 0 0 1\r\nx\r\nmg a v f\r\nget a\r\nma a\r\n",
+    # ringcached's a, y, Y flags
+    "mg-all": b"mg foo a v f s y c k t h l O1\r\n",
+    "mg-context": b"mg foo y v\r\n",
+    "mg-Y": b"mg foo Y-\r\n",
+    "ms-Y": b"ms foo 3 Y" + CTX + b" a y c k O1 T10 F2\r\nbar\r\n",
+    "ms-Y-empty": b"ms foo 3 Y- q\r\nbar\r\n",
+    "ms-Y-mode": b"ms foo 3 Y- ME\r\nbar\r\n",
+    "ms-Y-cas": b"ms foo 3 Y- C5\r\nbar\r\n",
+    "ms-Y-notoken": b"ms foo 3 Y\r\nbar\r\n",
+    "ms-a-y": b"ms foo 3 a y MA\r\nbar\r\n",
+    "md-Y": b"md foo Y" + CTX + b" a y k q\r\n",
+    "md-a-y": b"md foo a y\r\n",
+    "ma-a": b"ma foo a\r\n",
 }
 
 META_SELECTOR = {"pipeline": SPLIT_EARLY}
@@ -152,6 +180,7 @@ OP = {
     "verbosity": 0x1B, "touch": 0x1C, "gat": 0x1D, "gatq": 0x1E,
     "sasl_list_mechs": 0x20, "sasl_auth": 0x21, "sasl_step": 0x22,
     "gatk": 0x23, "gatkq": 0x24,
+    "vget": 0xE8, "vset": 0xE9, "vdelete": 0xEA, "vsetq": 0xEB, "vdeleteq": 0xEC,
 }
 
 
@@ -173,6 +202,10 @@ def store_extras(flags=0, exptime=0):
 
 def arith_extras(delta=1, initial=0, exptime=0):
     return struct.pack(">QQI", delta, initial, exptime)
+
+
+def vset_extras(flags=0, exptime=0, ctxlen=0):
+    return struct.pack(">IIH", flags, exptime, ctxlen)
 
 
 def bin_seeds():
@@ -225,6 +258,27 @@ def bin_seeds():
     seeds["short-header"] = packet(OP["get"], key=b"foo")[:20]
     seeds["short-body"] = packet(OP["set"], key=b"foo", extras=store_extras(),
                                  value=b"bar")[:30]
+    # the causal-versioning extension
+    seeds["vget"] = packet(OP["vget"], key=b"foo")
+    for name in ("vset", "vsetq"):
+        seeds[name] = packet(OP[name], key=b"foo",
+                             extras=vset_extras(5, 100, len(CTX)), value=CTX + b"bar")
+    seeds["vset-empty-context"] = packet(OP["vset"], key=b"foo",
+                                         extras=vset_extras(), value=b"bar")
+    for name in ("vdelete", "vdeleteq"):
+        seeds[name] = packet(OP[name], key=b"foo", extras=struct.pack(">H", len(CTX)),
+                             value=CTX)
+    seeds["vset-cas"] = packet(OP["vset"], key=b"foo", extras=vset_extras(),
+                               value=b"bar", cas=3)
+    seeds["vset-dash"] = packet(OP["vset"], key=b"foo", extras=vset_extras(0, 0, 1),
+                                value=b"-bar")
+    seeds["vset-ctxlen-past-value"] = packet(OP["vset"], key=b"foo",
+                                             extras=vset_extras(0, 0, 9), value=b"bar")
+    seeds["vset-too-large"] = packet(OP["vset"], key=b"foo", extras=vset_extras(),
+                                     bodylen=10 + 3 + 2000000)
+    seeds["vdelete-ctxlen-mismatch"] = packet(OP["vdelete"], key=b"foo",
+                                              extras=struct.pack(">H", 2), value=b"abc")
+    seeds["reserved-opcode"] = packet(0xED, key=b"foo", value=b"body")
     # several packets in one read
     seeds["pipeline"] = (packet(OP["getkq"], key=b"a") + packet(OP["getkq"], key=b"b")
                          + packet(OP["setq"], key=b"c", extras=store_extras(),

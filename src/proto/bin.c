@@ -21,6 +21,17 @@
  * swallows the body length *after* the extras and key it already read,
  * eating the start of the next packet; we swallow exactly the packet.
  *
+ * Opcodes 0xe8 to 0xec are ringcached's causal-versioning extension
+ * (doc/protocol-extension.txt section 4): VGet (a key), VSet/VSetQ (10 bytes
+ * of extras: flags, expiration, context length L; the value is the context
+ * then the data) and VDelete/VDeleteQ (2 bytes of extras: L; the value is
+ * the context). Their lengths are checked exactly (a mismatch closes the
+ * connection); a VSet whose data exceeds -I is refused as E2BIG and its body
+ * swallowed, judged from the header alone when the value exceeds -I + 543.
+ * Once a VSet or VDelete packet is read whole, a non-zero cas (or "-" as a
+ * context) is refused as EINVAL and the connection goes on; every other
+ * context goes to the coordinator, which validates it.
+ *
  * Invariants: the parser decides from the header alone before waiting for a
  * body, so a declared length can never make it wait for more than
  * 24 + extras + key + max item size bytes; it never reads data[len] or
@@ -42,6 +53,13 @@
 #define BIN_EXTLEN_TOUCH     4  /* expiration */
 #define BIN_EXTLEN_FLUSH     4  /* optional delay */
 #define BIN_EXTLEN_FLAGS     4  /* a get hit's extras */
+#define BIN_EXTLEN_VSET      10 /* flags, expiration, context length */
+#define BIN_EXTLEN_VDEL      2  /* context length */
+#define BIN_EXTLEN_VGET_RES  8  /* live siblings, context length, reserved */
+#define BIN_EXTLEN_VWRITE    4  /* live siblings after the write */
+#define BIN_SIBLING_HEAD     16 /* flags, write time, data length */
+#define BIN_TEXT_CONTEXT     "bad context"
+#define BIN_TEXT_SIBLINGS    "too many siblings"
 #define BIN_ARITH_NO_CREATE  0xffffffffu
 #define BIN_ITEM_MAX_DEFAULT (1024u * 1024u)
 
@@ -69,6 +87,8 @@ enum bin_shape {
     BIN_SHAPE_STAT,        /* optional key; further body ignored */
     BIN_SHAPE_TOUCH,       /* 4 extras, key; further body ignored */
     BIN_SHAPE_SASL,        /* key (mechanism), value (data) */
+    BIN_SHAPE_VSET,        /* 10 extras, key, value = context + data */
+    BIN_SHAPE_VDEL,        /* 2 extras, key, value = context */
     BIN_SHAPE__COUNT
 };
 
@@ -108,7 +128,12 @@ enum bin_shape {
     X(BIN_OP_GATKQ, REQ_GAT, BIN_SHAPE_TOUCH, BIN_WF_QUIET | BIN_WF_RETURN_KEY) \
     X(BIN_OP_SASL_LIST_MECHS, REQ_SASL_LIST, BIN_SHAPE_EMPTY, 0)                \
     X(BIN_OP_SASL_AUTH, REQ_SASL_AUTH, BIN_SHAPE_SASL, 0)                       \
-    X(BIN_OP_SASL_STEP, REQ_SASL_STEP, BIN_SHAPE_SASL, 0)
+    X(BIN_OP_SASL_STEP, REQ_SASL_STEP, BIN_SHAPE_SASL, 0)                       \
+    X(BIN_OP_VGET, REQ_VGET, BIN_SHAPE_GET, 0)                                  \
+    X(BIN_OP_VSET, REQ_VSET, BIN_SHAPE_VSET, 0)                                 \
+    X(BIN_OP_VSETQ, REQ_VSET, BIN_SHAPE_VSET, BIN_WF_QUIET)                     \
+    X(BIN_OP_VDELETE, REQ_VDEL, BIN_SHAPE_VDEL, 0)                              \
+    X(BIN_OP_VDELETEQ, REQ_VDEL, BIN_SHAPE_VDEL, BIN_WF_QUIET)
 
 struct bin_op {
     enum req_cmd cmd;
@@ -143,6 +168,7 @@ bin_fail(struct bin_error *err, uint16_t status, bool close)
 {
     err->reply = true;
     err->status = status;
+    err->text = NULL;
     err->swallow = 0;
     err->close = close;
     return BIN_ERROR;
@@ -179,6 +205,11 @@ bin_shape_ok(enum bin_shape shape, const struct bin_header *h)
         return h->extlen == 0;
     case BIN_SHAPE_TOUCH:
         return h->extlen == BIN_EXTLEN_TOUCH && h->keylen > 0;
+    case BIN_SHAPE_VSET:
+        return h->extlen == BIN_EXTLEN_VSET && h->keylen > 0;
+    case BIN_SHAPE_VDEL: /* the value is the context: at most 543 bytes */
+        return h->extlen == BIN_EXTLEN_VDEL && h->keylen > 0 &&
+               h->bodylen - BIN_EXTLEN_VDEL - h->keylen <= REQ_CONTEXT_MAX;
     default:
         break;
     }
@@ -245,6 +276,82 @@ bin_check_value(const struct bin_parser *p, const struct bin_header *h, const st
         err->nstale_key = h->keylen;
     }
     return BIN_ERROR;
+}
+
+/* VSet before its body: E2BIG from the header alone when even the longest
+ * context leaves too much data; then, with extras and key, the context length
+ * must fit the value and the limit (else EINVAL and close), and the data
+ * must fit -I (E2BIG, the value swallowed; nothing stored is touched). */
+static enum bin_rc
+bin_check_vset(const struct bin_parser *p, const struct bin_header *h, const char *data, size_t len,
+               size_t *consumed, struct bin_error *err)
+{
+    uint32_t kx = (uint32_t)h->keylen + h->extlen, vlen = h->bodylen - kx;
+    const unsigned char *ext = (const unsigned char *)data + BIN_HEADER_LEN;
+    uint32_t flags, ctxlen;
+
+    if (vlen > bin_max_item(p) + REQ_CONTEXT_MAX) {
+        bin_fail(err, BIN_STATUS_E2BIG, false);
+        err->swallow = h->bodylen;
+        return BIN_ERROR;
+    }
+    if (len < BIN_HEADER_LEN + kx) {
+        *consumed = BIN_HEADER_LEN + kx;
+        return BIN_AGAIN;
+    }
+    flags = be_get32(ext);
+    ctxlen = be_get16(ext + 8);
+    if (ctxlen > vlen || ctxlen > REQ_CONTEXT_MAX) {
+        return bin_fail(err, BIN_STATUS_EINVAL, true);
+    }
+    if (req_item_size(h->keylen, vlen - ctxlen, flags) <= bin_max_item(p)) {
+        return BIN_OK;
+    }
+    *consumed = BIN_HEADER_LEN + kx;
+    bin_fail(err, BIN_STATUS_E2BIG, false);
+    err->swallow = vlen;
+    return BIN_ERROR;
+}
+
+/* The context of a VSet/VDelete packet read whole. */
+static void
+bin_versioned_context(const struct bin_header *h, const char *data, const char **ctx, size_t *nctx)
+{
+    const char *ext = data + BIN_HEADER_LEN;
+
+    *ctx = ext + h->extlen + h->keylen;
+    if (h->extlen == BIN_EXTLEN_VSET) {
+        *nctx = be_get16((const unsigned char *)(ext + 8));
+    } else {
+        *nctx = be_get16((const unsigned char *)ext);
+    }
+}
+
+/* A VSet/VDelete read whole: VDelete's context length must be its value's
+ * (EINVAL, close); then a cas is refused (EINVAL), and so is "-" as a context
+ * (EINVAL "bad context": binary's empty context is length 0, and "-" must
+ * not reach the coordinator, which reads it as the empty one); both leave
+ * the connection open. Any other token goes to the coordinator, which
+ * validates it and counts a refusal. */
+static enum bin_rc
+bin_check_versioned(const struct bin_header *h, const char *data, struct bin_error *err)
+{
+    const char *ctx;
+    size_t nctx;
+
+    bin_versioned_context(h, data, &ctx, &nctx);
+    if (h->extlen == BIN_EXTLEN_VDEL && nctx != h->bodylen - h->extlen - h->keylen) {
+        return bin_fail(err, BIN_STATUS_EINVAL, true);
+    }
+    if (h->cas != 0) {
+        return bin_fail(err, BIN_STATUS_EINVAL, false);
+    }
+    if (nctx == 1 && ctx[0] == '-') {
+        bin_fail(err, BIN_STATUS_EINVAL, false);
+        err->text = BIN_TEXT_CONTEXT;
+        return BIN_ERROR;
+    }
+    return BIN_OK;
 }
 
 /* A non-zero header cas: compare it. set/add/replace with a cas are
@@ -326,6 +433,20 @@ bin_request_fill(struct bin_parser *p, const struct bin_header *h, const struct 
         if (req->cmd == REQ_DELETE) {
             bin_fill_cas(h, req);
         }
+        if (req->cmd == REQ_VGET) { /* its cas is ignored */
+            req->opts.set |= REQO_WANT_CONTEXT | REQO_WANT_NLIVE;
+        }
+        break;
+    case BIN_SHAPE_VSET:
+    case BIN_SHAPE_VDEL:
+        bin_versioned_context(h, data, &req->context, &req->ncontext);
+        if (op->shape == BIN_SHAPE_VSET) {
+            req->flags = be_get32((const unsigned char *)ext);
+            req->exptime = be_get32((const unsigned char *)(ext + 4));
+            req->value = req->context + req->ncontext;
+            req->nvalue = h->bodylen - h->extlen - h->keylen - req->ncontext;
+        }
+        req->opts.set |= REQO_WANT_CONTEXT | REQO_WANT_NLIVE;
         break;
     case BIN_SHAPE_ARITH:
         bin_fill_arith(h, ext, req);
@@ -366,6 +487,7 @@ bin_error_reset(struct bin_error *err)
 {
     err->reply = false;
     err->status = BIN_STATUS_SUCCESS;
+    err->text = NULL;
     err->opcode = 0;
     err->opaque = 0;
     err->swallow = 0;
@@ -411,10 +533,25 @@ bin_parse(struct bin_parser *p, const char *data, size_t len, struct request *re
             return rc;
         }
     }
+    if (op->shape == BIN_SHAPE_VSET) {
+        rc = bin_check_vset(p, &h, data, len, consumed, err);
+        if (rc != BIN_OK) {
+            return rc;
+        }
+    }
     need = bin_packet_len(op, &h);
     *consumed = (size_t)need;
     if (len < need) {
         return BIN_AGAIN;
+    }
+    if (op->shape == BIN_SHAPE_VSET || op->shape == BIN_SHAPE_VDEL) {
+        rc = bin_check_versioned(&h, data, err);
+        if (rc != BIN_OK) {
+            if (err->close) {
+                *consumed = BIN_HEADER_LEN; /* as every length error */
+            }
+            return rc;
+        }
     }
     bin_request_fill(p, &h, op, data, req);
     return BIN_OK;
@@ -609,6 +746,12 @@ bin_map_failure(const struct request *req, const struct response *resp, const ch
         return BIN_STATUS_KEY_EEXISTS;
     case RC_ETOOLARGE:
         return BIN_STATUS_E2BIG;
+    case RC_EBADCONTEXT:
+        *text = BIN_TEXT_CONTEXT;
+        return BIN_STATUS_EINVAL;
+    case RC_ESIBLINGS:
+        *text = BIN_TEXT_SIBLINGS;
+        return BIN_STATUS_E2BIG;
     case RC_ENOTSTORED: /* memcached's complete_update_bin */
         if (req->cmd == REQ_ADD) {
             return BIN_STATUS_KEY_EEXISTS;
@@ -653,6 +796,88 @@ bin_encode_failure(struct buf *out, const struct request *req, size_t ki,
     }
     status = bin_map_failure(req, resp, &text);
     return bin_put_error(out, req, status, text);
+}
+
+/* VGet hit: extras (live siblings u32, context length u16, 0 u16), the
+ * item's cas, and the value: the context, then per sibling its flags (u32),
+ * write time (u64, ms), data length (u32) and data. Written in one
+ * reservation, so a failure appends nothing. */
+static int
+bin_encode_vget(struct buf *out, const struct request *req, const struct response *resp)
+{
+    struct bin_reply r;
+    uint64_t body = BIN_EXTLEN_VGET_RES + (uint64_t)resp->ncontext;
+    unsigned char *w;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < resp->nsiblings; i++) {
+        body += BIN_SIBLING_HEAD + (uint64_t)resp->siblings[i].nvalue;
+    }
+    if (body > UINT32_MAX || resp->ncontext > UINT16_MAX || resp->nsiblings > UINT32_MAX) {
+        return bin_put_error(out, req, BIN_STATUS_EINTERNAL, NULL);
+    }
+    rc = buf_reserve(out, BIN_HEADER_LEN + (size_t)body);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    bin_reply_init(&r, req, BIN_STATUS_SUCCESS);
+    r.cas = resp->cas;
+    r.next = BIN_EXTLEN_VGET_RES;
+    w = (unsigned char *)out->data + out->len;
+    w[0] = BIN_MAGIC_RES;
+    w[1] = r.opcode;
+    be_put16(w + 2, 0);
+    w[4] = BIN_EXTLEN_VGET_RES;
+    w[5] = 0;
+    be_put16(w + 6, BIN_STATUS_SUCCESS);
+    be_put32(w + 8, (uint32_t)body);
+    be_put32(w + 12, r.opaque);
+    be_put64(w + 16, r.cas);
+    w += BIN_HEADER_LEN;
+    be_put32(w, (uint32_t)resp->nsiblings);
+    be_put16(w + 4, (uint16_t)resp->ncontext);
+    be_put16(w + 6, 0);
+    w += BIN_EXTLEN_VGET_RES;
+    if (resp->ncontext > 0) {
+        memcpy(w, resp->context, resp->ncontext);
+        w += resp->ncontext;
+    }
+    for (i = 0; i < resp->nsiblings; i++) {
+        const struct resp_sibling *sb = &resp->siblings[i];
+
+        be_put32(w, sb->flags);
+        be_put64(w + 4, (uint64_t)sb->wtime_ms);
+        be_put32(w + 12, (uint32_t)sb->nvalue);
+        w += BIN_SIBLING_HEAD;
+        if (sb->nvalue > 0) {
+            memcpy(w, sb->value, sb->nvalue);
+            w += sb->nvalue;
+        }
+    }
+    out->len += BIN_HEADER_LEN + (size_t)body;
+    return RC_OK;
+}
+
+/* VSet/VDelete success: nothing when quiet; else the new cas, extras = live
+ * siblings (u32), value = the new context. */
+static int
+bin_encode_vwrite(struct buf *out, const struct request *req, const struct response *resp)
+{
+    struct bin_reply r;
+    char ext[BIN_EXTLEN_VWRITE];
+
+    if (bin_is_quiet(req)) {
+        return RC_OK;
+    }
+    be_put32((unsigned char *)ext, resp->nlive);
+    bin_reply_init(&r, req, BIN_STATUS_SUCCESS);
+    r.cas = resp->cas;
+    r.ext = ext;
+    r.next = sizeof(ext);
+    r.val = resp->context;
+    r.nval = resp->context != NULL ? resp->ncontext : 0;
+    return bin_reply_put(out, &r);
 }
 
 /* incr/decr: the new value as 8 big-endian bytes, the new cas. */
@@ -708,6 +933,11 @@ bin_encode_response(struct buf *out, const struct request *req, size_t ki,
             return bin_encode_ok(out, req, 0, resp->value, resp->nvalue);
         }
         return bin_encode_ok(out, req, 0, "Authenticated", 13);
+    case REQ_VGET:
+        return bin_encode_vget(out, req, resp);
+    case REQ_VSET:
+    case REQ_VDEL:
+        return bin_encode_vwrite(out, req, resp);
     default:
         break;
     }
@@ -726,7 +956,7 @@ bin_encode_error(struct buf *out, const struct bin_error *err)
     memset(&req, 0, sizeof(req));
     req.wire.opcode = err->opcode;
     req.wire.opaque = err->opaque;
-    return bin_put_error(out, &req, err->status, NULL);
+    return bin_put_error(out, &req, err->status, err->text);
 }
 
 int

@@ -83,6 +83,13 @@ enum bin_opcode {
     BIN_OP_SASL_STEP = 0x22,
     BIN_OP_GATK = 0x23,
     BIN_OP_GATKQ = 0x24,
+    /* ringcached's causal-versioning extension (doc/protocol-extension.txt
+     * section 4); 0xed to 0xef are reserved and answered UNKNOWN_COMMAND. */
+    BIN_OP_VGET = 0xe8,
+    BIN_OP_VSET = 0xe9,
+    BIN_OP_VDELETE = 0xea,
+    BIN_OP_VSETQ = 0xeb,
+    BIN_OP_VDELETEQ = 0xec,
 };
 
 /* X(enum, value, memcached's error text) */
@@ -128,6 +135,7 @@ enum bin_rc {
 struct bin_error {
     bool reply;            /* false: send nothing (bad magic: silent close) */
     uint16_t status;       /* enum bin_status of the reply */
+    const char *text;      /* static reply value; NULL: the status's own text */
     uint8_t opcode;        /* echoed in the reply */
     uint32_t opaque;       /* echoed in the reply */
     size_t swallow;        /* bytes to discard after the consumed ones */

@@ -16,9 +16,16 @@
  * hidden by q, which hides only the nominal reply (HD, and EN for mg).
  * An ms whose flags are refused still has its data block swallowed.
  *
- * req->wire, private to this codec: wire.flags lists the return flags the
- * client asked for, in its order, as 4-bit META_RF_* codes (at most 8: mg has
- * c f h k l O s t); wire.opaque holds META_M_* bits; wire.token the O token.
+ * ringcached's causal-versioning flags (doc/protocol-extension.txt section
+ * 3): a (mg: every live sibling, REQ_VGET; ms/md: a<n> after the write),
+ * y (return the context) and Y<ctx> (ms: REQ_VSET, md: REQ_VDEL). mg, ms and
+ * md accept a and y, ms and md Y; everywhere else they are unknown letters,
+ * so every memcached behaviour is unchanged.
+ *
+ * req->wire, private to this codec: the return flags the client asked for,
+ * in its order, as 4-bit META_RF_* codes (at most 10: mg has c f h k l O s t
+ * y a): the first 8 in wire.flags, the rest in the top 16 bits of
+ * wire.opaque, whose low bits hold META_M_* bits; wire.token the O token.
  *
  * Invariants: never reads data[len] or beyond, never writes to the input,
  * allocates nothing; the only state kept is the caller's meta_scratch.
@@ -39,13 +46,16 @@
 #define META_TTL_REL_MAX   (60 * 60 * 24 * 30) /* larger exptimes are absolute */
 #define META_ERR_FORMAT    "CLIENT_ERROR bad command line format"
 #define META_ERR_BAD_TOKEN "CLIENT_ERROR bad token in command line format"
+#define META_ERR_CONTEXT   "CLIENT_ERROR bad context"
 
 /* wire.opaque bits */
-#define META_M_Q       0x01u /* q: hide the nominal reply */
-#define META_M_B       0x02u /* b: the key was sent in base64 */
-#define META_M_V       0x04u /* v: return the value */
-#define META_M_T_FIRST 0x08u /* a T flag came before t */
-#define META_M_N_FIRST 0x10u /* an N flag came before t */
+#define META_M_Q         0x01u /* q: hide the nominal reply */
+#define META_M_B         0x02u /* b: the key was sent in base64 */
+#define META_M_V         0x04u /* v: return the value */
+#define META_M_T_FIRST   0x08u /* a T flag came before t */
+#define META_M_N_FIRST   0x10u /* an N flag came before t */
+#define META_M_SEQ_SHIFT 16    /* return flags 9 and up, 4 bits each */
+#define META_SEQ_BITS    48    /* 32 in wire.flags, 16 in wire.opaque */
 
 /* wire.flags codes, 4 bits each, first flag in the low bits */
 enum meta_rf {
@@ -58,8 +68,12 @@ enum meta_rf {
     META_RF_O,
     META_RF_S,
     META_RF_T,
+    META_RF_Y, /* y<context> */
+    META_RF_A, /* a<live siblings> */
     META_RF__COUNT
 };
+
+#define META_RF_LETTERS " cfhklOstya" /* index = enum meta_rf */
 
 struct meta_tok {
     const char *p; /* borrowed from the input */
@@ -81,7 +95,9 @@ struct meta_flags {
     int32_t ttl, vivify_ttl, recache_ttl;
     uint32_t client_flags;
     uint64_t cas, delta, initial;
-    uint32_t order; /* META_M_T_FIRST, META_M_N_FIRST */
+    uint32_t order;              /* META_M_T_FIRST, META_M_N_FIRST */
+    bool all, want_ctx, has_ctx; /* a, y, Y */
+    struct meta_tok ctx;         /* Y's token, without the letter */
 };
 
 /* ------------------------------------------------------------ lexing */
@@ -233,6 +249,7 @@ meta_fail(struct text_error *err, const char *reply)
     err->close = false;
     err->stale_key = NULL;
     err->nstale_key = 0;
+    err->too_large = false;
     return TEXT_ERROR;
 }
 
@@ -261,12 +278,30 @@ meta_flag_number(const struct meta_tok *t, struct meta_flags *f)
 
 /* One flag. false: the scan stops at once with f->errstr. A bad argument
  * only records the error (memcached goes on reading flags, so a later
- * unknown or repeated flag decides the message). */
+ * unknown or repeated flag decides the message). ext: the extension letters
+ * (a y Y) this command accepts; the others are unknown letters. */
 static bool
 meta_flag_one(const struct meta_tok *t, const struct meta_tok *key, struct meta_scratch *s,
-              struct meta_flags *f)
+              const char *ext, struct meta_flags *f)
 {
     switch (t->p[0]) {
+    case 'a':
+    case 'y':
+    case 'Y':
+        if (strchr(ext, t->p[0]) == NULL) {
+            f->errstr = "CLIENT_ERROR invalid flag";
+            return false;
+        }
+        if (t->p[0] == 'a') {
+            f->all = true;
+        } else if (t->p[0] == 'y') {
+            f->want_ctx = true;
+        } else {
+            f->has_ctx = true;
+            f->ctx.p = t->p + 1;
+            f->ctx.n = t->n - 1;
+        }
+        return true;
     case 'b':
         f->key_binary = true;
         s->key.nkey = meta_b64_decode(key->p, key->n, s->kbuf);
@@ -338,9 +373,9 @@ meta_flag_one(const struct meta_tok *t, const struct meta_tok *key, struct meta_
 }
 
 /* Read the flags from token `start` on. The key is tokens[1]; with b it is
- * decoded into s, otherwise s points at it. */
+ * decoded into s, otherwise s points at it. ext: as meta_flag_one. */
 static bool
-meta_flags_scan(const struct meta_line *l, size_t start, struct meta_scratch *s,
+meta_flags_scan(const struct meta_line *l, size_t start, struct meta_scratch *s, const char *ext,
                 struct meta_flags *f)
 {
     bool seen[127] = {false};
@@ -362,7 +397,7 @@ meta_flags_scan(const struct meta_line *l, size_t start, struct meta_scratch *s,
         if (o == 't') {
             f->order |= (seen['T'] ? META_M_T_FIRST : 0) | (seen['N'] ? META_M_N_FIRST : 0);
         }
-        if (!meta_flag_one(&l->tok[i], &l->tok[1], s, f)) {
+        if (!meta_flag_one(&l->tok[i], &l->tok[1], s, ext, f)) {
             return false;
         }
     }
@@ -374,7 +409,7 @@ meta_flags_scan(const struct meta_line *l, size_t start, struct meta_scratch *s,
 static const char *
 meta_wire_fill(const struct meta_line *l, size_t start, const char *allowed, struct request *req)
 {
-    static const char codes[] = " cfhklOst"; /* index = enum meta_rf */
+    static const char codes[] = META_RF_LETTERS;
     unsigned shift = 0;
     size_t i;
 
@@ -392,8 +427,12 @@ meta_wire_fill(const struct meta_line *l, size_t start, const char *allowed, str
             req->wire.token = t->p + 1;
             req->wire.ntoken = t->n - 1;
         }
-        assert(shift < 32);
-        req->wire.flags |= (uint32_t)(c - codes) << shift;
+        assert(shift < META_SEQ_BITS);
+        if (shift < 32) {
+            req->wire.flags |= (uint32_t)(c - codes) << shift;
+        } else {
+            req->wire.opaque |= (uint32_t)(c - codes) << (shift - 32 + META_M_SEQ_SHIFT);
+        }
         shift += 4;
     }
     return NULL;
@@ -407,8 +446,15 @@ meta_request_init(struct request *req, enum req_cmd cmd, struct meta_scratch *s,
     req->proto = REQ_PROTO_META;
     req->keys = &s->key;
     req->nkeys = 1;
-    req->wire.opaque = f->order | (f->noreply ? META_M_Q : 0) | (f->key_binary ? META_M_B : 0) |
-                       (f->value ? META_M_V : 0);
+    req->wire.opaque &= ~(((uint32_t)1 << META_M_SEQ_SHIFT) - 1); /* keep the flag list */
+    req->wire.opaque |= f->order | (f->noreply ? META_M_Q : 0) | (f->key_binary ? META_M_B : 0) |
+                        (f->value ? META_M_V : 0);
+    if (f->want_ctx) {
+        req->opts.set |= REQO_WANT_CONTEXT;
+    }
+    if (f->all) {
+        req->opts.set |= REQO_WANT_NLIVE;
+    }
 }
 
 /* ------------------------------------------------------------ commands */
@@ -429,7 +475,7 @@ meta_check_head(const struct meta_line *l, const char *too_long, struct text_err
     return TEXT_OK;
 }
 
-/* mg <key> <flags>* */
+/* mg <key> <flags>* ; with a: every live sibling (REQ_VGET). */
 static enum text_rc
 meta_parse_get(const struct meta_line *l, struct meta_scratch *s, struct request *req,
                struct text_error *err)
@@ -441,14 +487,17 @@ meta_parse_get(const struct meta_line *l, struct meta_scratch *s, struct request
     if (rc != TEXT_OK) {
         return rc;
     }
-    if (!meta_flags_scan(l, 2, s, &f)) {
+    if (!meta_flags_scan(l, 2, s, "ay", &f)) {
         return meta_fail(err, f.errstr);
     }
-    why = meta_wire_fill(l, 2, "cfhklOst", req);
+    why = meta_wire_fill(l, 2, "cfhklOstya", req);
     if (why != NULL) {
         return meta_fail(err, why);
     }
-    meta_request_init(req, REQ_GET, s, &f);
+    meta_request_init(req, f.all ? REQ_VGET : REQ_GET, s, &f);
+    if (f.all) {
+        req->opts.set |= REQO_WANT_CONTEXT | REQO_WANT_NLIVE;
+    }
     if (f.has_ttl) {
         req->opts.set |= REQO_TTL;
         req->opts.ttl = f.ttl;
@@ -501,7 +550,7 @@ meta_set_opts(const struct meta_flags *f, struct request *req)
 {
     req->flags = f->client_flags;
     req->exptime = f->has_ttl ? f->ttl : 0;
-    if (f->has_cas && req->cmd != REQ_ADD) {
+    if (f->has_cas && req->cmd != REQ_ADD && req->cmd != REQ_VSET) {
         req->opts.set |= REQO_COMPARE_CAS;
         req->opts.compare_cas = f->cas;
         if (f->stale && (req->cmd == REQ_SET || req->cmd == REQ_REPLACE)) {
@@ -510,7 +559,40 @@ meta_set_opts(const struct meta_flags *f, struct request *req)
     }
 }
 
-/* ms <key> <datalen> <flags>*\r\n<data>\r\n */
+/* Y<ctx> on ms (cmd REQ_SET: set mode) or md (REQ_DELETE): the request
+ * becomes REQ_VSET / REQ_VDEL. NULL, or the error line. The shape of the
+ * request is checked first, so every context, good or bad, gets the same
+ * answer to a misshapen request. A token is passed on untouched, "Y-" as the
+ * empty context: the coordinator validates it (and counts a refusal); only a
+ * Y without a token, which the request cannot express, is refused here.
+ * *plausible: whether the token could be one at all (req_context_plausible),
+ * for ms's own later errors. */
+static const char *
+meta_context(const struct meta_flags *f, enum req_cmd plain, struct request *req, bool *plausible)
+{
+    if (req->cmd != plain) {
+        return "CLIENT_ERROR context needs set mode"; /* only ms has modes */
+    }
+    if (f->has_cas || f->stale) {
+        return "CLIENT_ERROR context excludes C and I";
+    }
+    if (f->ctx.n == 0) {
+        return META_ERR_CONTEXT;
+    }
+    req->context = f->ctx.p;
+    req->ncontext = f->ctx.n;
+    *plausible = true;
+    if (f->ctx.n == 1 && f->ctx.p[0] == '-') {
+        req->ncontext = 0;
+    } else {
+        *plausible = req_context_plausible(f->ctx.p, f->ctx.n);
+    }
+    req->cmd = plain == REQ_SET ? REQ_VSET : REQ_VDEL;
+    req->opts.set |= REQO_WANT_CONTEXT | REQO_WANT_NLIVE;
+    return NULL;
+}
+
+/* ms <key> <datalen> <flags>*\r\n<data>\r\n ; with Y<ctx>: REQ_VSET. */
 static enum text_rc
 meta_parse_set(const struct meta_line *l, struct meta_scratch *s, uint64_t max, size_t next,
                const char *data, size_t len, struct request *req, size_t *consumed,
@@ -520,6 +602,7 @@ meta_parse_set(const struct meta_line *l, struct meta_scratch *s, uint64_t max, 
     struct meta_flags f;
     const char *why;
     int32_t vlen;
+    bool plausible = true;
     enum text_rc rc = meta_check_head(l, NULL, err);
 
     if (rc != TEXT_OK) {
@@ -535,10 +618,10 @@ meta_parse_set(const struct meta_line *l, struct meta_scratch *s, uint64_t max, 
         return meta_fail(err, META_ERR_FORMAT);
     }
     *consumed = next;
-    if (!meta_flags_scan(l, 3, s, &f)) {
+    if (!meta_flags_scan(l, 3, s, "ayY", &f)) {
         return meta_fail_swallow(err, f.errstr, (size_t)vlen);
     }
-    why = meta_wire_fill(l, 3, "ckO", req);
+    why = meta_wire_fill(l, 3, "ckOya", req);
     meta_request_init(req, meta_set_mode(f.mode), s, &f);
     if (req->cmd == REQ_NONE) {
         return meta_fail_swallow(err, "CLIENT_ERROR invalid mode for ms M token", (size_t)vlen);
@@ -546,11 +629,25 @@ meta_parse_set(const struct meta_line *l, struct meta_scratch *s, uint64_t max, 
     if (why != NULL) {
         return meta_fail_swallow(err, why, (size_t)vlen);
     }
+    if (f.has_ctx) {
+        why = meta_context(&f, REQ_SET, req, &plausible);
+        if (why != NULL) {
+            return meta_fail_swallow(err, why, (size_t)vlen);
+        }
+    }
+    /* A context that cannot be one is refused before the size or the data
+     * block could be (3.2's order); any other goes to the coordinator. */
     if (req_item_size(s->key.nkey, (size_t)vlen, f.client_flags) >
         (max ? max : META_ITEM_MAX_DEF)) {
+        if (!plausible) {
+            return meta_fail_swallow(err, META_ERR_CONTEXT, (size_t)vlen);
+        }
         meta_fail_swallow(err, "SERVER_ERROR object too large for cache", (size_t)vlen);
-        err->stale_key = s->key.key; /* memcached drops the old value */
-        err->nstale_key = s->key.nkey;
+        err->too_large = true;
+        if (req->cmd != REQ_VSET) {
+            err->stale_key = s->key.key; /* memcached drops the old value */
+            err->nstale_key = s->key.nkey;
+        }
         return TEXT_ERROR;
     }
     if (len < next + (size_t)vlen + 2) {
@@ -559,7 +656,7 @@ meta_parse_set(const struct meta_line *l, struct meta_scratch *s, uint64_t max, 
     }
     *consumed = next + (size_t)vlen + 2;
     if (data[*consumed - 2] != '\r' || data[*consumed - 1] != '\n') {
-        return meta_fail(err, "CLIENT_ERROR bad data chunk");
+        return meta_fail(err, plausible ? "CLIENT_ERROR bad data chunk" : META_ERR_CONTEXT);
     }
     req->value = data + next;
     req->nvalue = (size_t)vlen;
@@ -567,7 +664,8 @@ meta_parse_set(const struct meta_line *l, struct meta_scratch *s, uint64_t max, 
     return TEXT_OK;
 }
 
-/* md <key> <flags>* : C compares, I marks stale (T then sets the TTL). */
+/* md <key> <flags>* : C compares, I marks stale (T then sets the TTL); with
+ * Y<ctx>: REQ_VDEL. */
 static enum text_rc
 meta_parse_delete(const struct meta_line *l, struct meta_scratch *s, struct request *req,
                   struct text_error *err)
@@ -579,14 +677,20 @@ meta_parse_delete(const struct meta_line *l, struct meta_scratch *s, struct requ
     if (rc != TEXT_OK) {
         return rc;
     }
-    if (!meta_flags_scan(l, 2, s, &f)) {
+    if (!meta_flags_scan(l, 2, s, "ayY", &f)) {
         return meta_fail(err, "CLIENT_ERROR invalid or duplicate flag");
     }
-    why = meta_wire_fill(l, 2, "kO", req);
+    why = meta_wire_fill(l, 2, "kOya", req);
     if (why != NULL) {
         return meta_fail(err, why);
     }
     meta_request_init(req, REQ_DELETE, s, &f);
+    if (f.has_ctx) {
+        bool plausible; /* md has nothing to refuse after the context */
+
+        why = meta_context(&f, REQ_DELETE, req, &plausible);
+        return why != NULL ? meta_fail(err, why) : TEXT_OK;
+    }
     if (f.has_cas) {
         req->opts.set |= REQO_COMPARE_CAS;
         req->opts.compare_cas = f.cas;
@@ -613,7 +717,7 @@ meta_parse_arith(const struct meta_line *l, struct meta_scratch *s, struct reque
     if (rc != TEXT_OK) {
         return rc;
     }
-    if (!meta_flags_scan(l, 2, s, &f)) {
+    if (!meta_flags_scan(l, 2, s, "", &f)) {
         return meta_fail(err, "CLIENT_ERROR invalid or duplicate flag");
     }
     if (f.mode != 0 && f.mode != 'I' && f.mode != '+' && f.mode != 'D' && f.mode != '-') {
@@ -774,12 +878,13 @@ meta_put_key(struct buf *out, const struct request *req)
     return rc != RC_OK ? rc : buf_append(out, " b", 2);
 }
 
-/* One return flag; `full` false: only k and O (replies without an item). */
+/* One return flag; `full` false: only k and O (replies without an item).
+ * a and y report a read or a write that succeeded, and appear only then. */
 static int
 meta_put_flag(struct buf *out, enum meta_rf code, bool full, const struct request *req,
               const struct response *resp)
 {
-    static const char letters[] = " cfhklOst";
+    static const char letters[] = META_RF_LETTERS;
     char lead[2] = {' ', letters[code]};
     int rc;
 
@@ -787,6 +892,9 @@ meta_put_flag(struct buf *out, enum meta_rf code, bool full, const struct reques
         return meta_put_key(out, req);
     }
     if (code != META_RF_O && !full) {
+        return RC_OK;
+    }
+    if ((code == META_RF_Y || code == META_RF_A) && resp->status != RC_OK) {
         return RC_OK;
     }
     rc = buf_append(out, lead, 2);
@@ -808,23 +916,67 @@ meta_put_flag(struct buf *out, enum meta_rf code, bool full, const struct reques
         return buf_append_u64(out, resp->nvalue);
     case META_RF_T:
         return meta_put_i64(out, meta_ttl_reply(req, resp));
+    case META_RF_Y: /* "-" only if the coordinator gave no token */
+        return resp->ncontext > 0 ? buf_append(out, resp->context, resp->ncontext)
+                                  : buf_append(out, "-", 1);
+    case META_RF_A:
+        return buf_append_u64(out, req->cmd == REQ_VGET ? resp->nsiblings : resp->nlive);
     default:
         assert(!"bad return flag code");
         return RC_EINTERNAL;
     }
 }
 
+/* The return flags in request order (see meta_wire_fill). */
+static uint64_t
+meta_seq(const struct request *req)
+{
+    return (uint64_t)req->wire.flags | (uint64_t)(req->wire.opaque >> META_M_SEQ_SHIFT) << 32;
+}
+
+/* f and s of an mg with a describe each sibling, not the header. */
+static bool
+meta_is_sibling_flag(enum meta_rf code)
+{
+    return code == META_RF_F || code == META_RF_S;
+}
+
 static int
 meta_put_flags(struct buf *out, bool full, const struct request *req, const struct response *resp)
 {
-    uint32_t seq = req->wire.flags;
+    uint64_t seq = meta_seq(req);
+    bool header = req->cmd == REQ_VGET;
     int rc = RC_OK;
 
     for (; seq != 0 && rc == RC_OK; seq >>= 4) {
         enum meta_rf code = (enum meta_rf)(seq & 0xf);
 
+        if (header && meta_is_sibling_flag(code)) {
+            continue;
+        }
         if (code > META_RF_END && code < META_RF__COUNT) {
             rc = meta_put_flag(out, code, full, req, resp);
+        }
+    }
+    return rc;
+}
+
+/* An mg-with-a block's flags: f and s of sibling sb, in request order. */
+static int
+meta_put_sibling_flags(struct buf *out, const struct request *req, const struct resp_sibling *sb)
+{
+    uint64_t seq = meta_seq(req);
+    int rc = RC_OK;
+
+    for (; seq != 0 && rc == RC_OK; seq >>= 4) {
+        enum meta_rf code = (enum meta_rf)(seq & 0xf);
+
+        if (code == META_RF_F) {
+            rc = buf_append(out, " f", 2);
+            rc = rc ? rc : buf_append_u64(out, sb->flags);
+        } else if (code == META_RF_S) {
+            rc = buf_append(out, " s", 2);
+            rc = rc ? rc : buf_append_u64(out, sb->nvalue);
         }
     }
     return rc;
@@ -854,6 +1006,12 @@ meta_encode_error(struct buf *out, const struct request *req, const struct respo
     case RC_ETOOLARGE:
         rc = meta_put(out, "SERVER_ERROR object too large for cache");
         break;
+    case RC_EBADCONTEXT:
+        rc = meta_put(out, META_ERR_CONTEXT);
+        break;
+    case RC_ESIBLINGS:
+        rc = meta_put(out, "SERVER_ERROR too many siblings");
+        break;
     case RC_ENOMEM:
         rc = meta_put(out, (req_cmd_flags(req->cmd) & REQF_STORE)
                                ? "SERVER_ERROR out of memory storing object"
@@ -878,6 +1036,64 @@ meta_put_line(struct buf *out, const char *code, bool full, const struct request
     return rc ? rc : meta_put_end(out);
 }
 
+/* " Z", " X", " W" after an mg reply's flags. */
+static int
+meta_put_win_flags(struct buf *out, const struct response *resp)
+{
+    int rc = RC_OK;
+
+    if (resp->won_already) {
+        rc = buf_append(out, " Z", 2);
+    }
+    if (rc == RC_OK && resp->stale) {
+        rc = buf_append(out, " X", 2);
+    }
+    if (rc == RC_OK && resp->win) {
+        rc = buf_append(out, " W", 2);
+    }
+    return rc;
+}
+
+/* mg with a: "VS <n> <flags>*" (c y k O t h l a, then Z X W), then per live
+ * sibling "VA <size> <f s>*" + data with v, "HD <f s>*" without; EN on a
+ * miss (hidden by q). */
+static int
+meta_encode_vget(struct buf *out, const struct request *req, const struct response *resp)
+{
+    bool value = (req->wire.opaque & META_M_V) != 0;
+    size_t i;
+    int rc;
+
+    if (resp->status == RC_ENOTFOUND) {
+        return (req->wire.opaque & META_M_Q) ? RC_OK : meta_put_line(out, "EN", false, req, resp);
+    }
+    if (resp->status != RC_OK) {
+        return meta_encode_error(out, req, resp);
+    }
+    rc = buf_append(out, "VS ", 3);
+    rc = rc ? rc : buf_append_u64(out, resp->nsiblings);
+    rc = rc ? rc : meta_put_flags(out, true, req, resp);
+    rc = rc ? rc : meta_put_win_flags(out, resp);
+    rc = rc ? rc : meta_put_end(out);
+    for (i = 0; i < resp->nsiblings && rc == RC_OK; i++) {
+        const struct resp_sibling *sb = &resp->siblings[i];
+
+        if (value) {
+            rc = buf_append(out, "VA ", 3);
+            rc = rc ? rc : buf_append_u64(out, sb->nvalue);
+        } else {
+            rc = buf_append(out, "HD", 2);
+        }
+        rc = rc ? rc : meta_put_sibling_flags(out, req, sb);
+        rc = rc ? rc : meta_put_end(out);
+        if (rc == RC_OK && value) {
+            rc = buf_append(out, sb->value, sb->nvalue);
+            rc = rc ? rc : meta_put_end(out);
+        }
+    }
+    return rc;
+}
+
 /* mg: "VA <n> <flags>*" + data, or "HD <flags>*"; then Z, X, W. */
 static int
 meta_encode_get(struct buf *out, const struct request *req, const struct response *resp)
@@ -898,15 +1114,7 @@ meta_encode_get(struct buf *out, const struct request *req, const struct respons
         rc = buf_append(out, "HD", 2);
     }
     rc = rc ? rc : meta_put_flags(out, true, req, resp);
-    if (rc == RC_OK && resp->won_already) {
-        rc = buf_append(out, " Z", 2);
-    }
-    if (rc == RC_OK && resp->stale) {
-        rc = buf_append(out, " X", 2);
-    }
-    if (rc == RC_OK && resp->win) {
-        rc = buf_append(out, " W", 2);
-    }
+    rc = rc ? rc : meta_put_win_flags(out, resp);
     rc = rc ? rc : meta_put_end(out);
     if (rc == RC_OK && value) {
         rc = buf_append(out, resp->value, resp->nvalue);
@@ -915,7 +1123,8 @@ meta_encode_get(struct buf *out, const struct request *req, const struct respons
     return rc;
 }
 
-/* ms: HD (hidden by q), NS, EX, NF; flags O k c in request order. */
+/* ms: HD (hidden by q), NS, EX, NF; flags O k c (and a y on HD) in request
+ * order. ms with Y (REQ_VSET) only has HD and errors. */
 static int
 meta_encode_set(struct buf *out, const struct request *req, const struct response *resp)
 {
@@ -933,13 +1142,13 @@ meta_encode_set(struct buf *out, const struct request *req, const struct respons
     }
 }
 
-/* md: HD (hidden by q), NF, EX; flags O k. */
+/* md: HD (hidden by q), NF, EX; flags O k (and a y on HD). */
 static int
 meta_encode_delete(struct buf *out, const struct request *req, const struct response *resp)
 {
     switch (resp->status) {
     case RC_OK:
-        return (req->wire.opaque & META_M_Q) ? RC_OK : meta_put_line(out, "HD", false, req, resp);
+        return (req->wire.opaque & META_M_Q) ? RC_OK : meta_put_line(out, "HD", true, req, resp);
     case RC_ENOTFOUND:
         return meta_put_line(out, "NF", false, req, resp);
     case RC_EEXISTS:
@@ -1032,13 +1241,17 @@ meta_encode_response(struct buf *out, const struct request *req, const struct re
         return meta_encode_debug(out, req, resp);
     case REQ_GET:
         return meta_encode_get(out, req, resp);
+    case REQ_VGET:
+        return meta_encode_vget(out, req, resp);
     case REQ_SET:
     case REQ_ADD:
     case REQ_REPLACE:
     case REQ_APPEND:
     case REQ_PREPEND:
+    case REQ_VSET:
         return meta_encode_set(out, req, resp);
     case REQ_DELETE:
+    case REQ_VDEL:
         return meta_encode_delete(out, req, resp);
     case REQ_INCR:
     case REQ_DECR:

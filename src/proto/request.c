@@ -67,3 +67,22 @@ req_item_size(size_t nkey, size_t nvalue, uint32_t flags)
 
     return flags != 0 ? total + REQ_FLAGS_OVERHEAD : total;
 }
+
+bool
+req_context_plausible(const char *p, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > REQ_CONTEXT_MAX) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.')) {
+            return false;
+        }
+    }
+    return true;
+}

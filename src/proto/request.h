@@ -48,6 +48,9 @@
     X(REQ_SASL_LIST, "sasl_list", 0)      \
     X(REQ_SASL_AUTH, "sasl_auth", 0)      \
     X(REQ_SASL_STEP, "sasl_step", 0)      \
+    X(REQ_VGET, "vget", REQF_RETRIEVE)    \
+    X(REQ_VSET, "vset", REQF_STORE)       \
+    X(REQ_VDEL, "vdel", REQF_WRITE)       \
     X(REQ_CMD__COUNT, "", 0)
 
 #define REQF_RETRIEVE 0x1u /* reads keys, replies VALUE ... END */
@@ -87,7 +90,20 @@ enum req_proto { REQ_PROTO_TEXT = 0, REQ_PROTO_META, REQ_PROTO_BINARY };
                                   * stale (new cas) instead of deleting */
 #define REQO_NO_BUMP     0x0040u /* mg u: do not record this access */
 #define REQO_ITEM_INFO   0x0080u /* fill resp ttl, last_access, hit_before */
+/* The causal-versioning extension (doc/protocol-extension.txt): */
+#define REQO_WANT_CONTEXT 0x0100u /* fill resp context (meta y; always set by
+                                   * the codecs for vget/vset/vdel) */
+#define REQO_WANT_NLIVE   0x0200u /* fill resp nlive after a write (meta a on
+                                   * ms/md; always for vset/vdel) */
 /* clang-format on */
+/* Extension commands: REQ_VGET (vget; mg with a; binary VGet) answers every
+ * live sibling in resp->siblings; REQ_VSET (vset; ms with Y; binary VSet)
+ * and REQ_VDEL (vdel; md with Y; binary VDelete) carry the client's context
+ * token in req->context/ncontext, as received: ncontext 0 is the empty
+ * context ("-" in text and meta; length 0 in binary). The coordinator
+ * validates it (RC_EBADCONTEXT). */
+/* The longest context token (doc/protocol-extension.txt section 1). */
+#define REQ_CONTEXT_MAX 543
 
 struct req_opts {
     uint32_t set;         /* REQO_* bits */
@@ -125,6 +141,9 @@ struct request {
     struct req_key *keys; /* borrowed; nkeys >= 1 for keyed commands, except
                            * gat/gats, which may have 0 (the reply is END) */
     size_t nkeys;
+    const char *context; /* REQ_VSET/REQ_VDEL: the context token, borrowed
+                          * like keys; ncontext 0 = the empty context */
+    size_t ncontext;
     const char *args; /* stats/shutdown: the rest of the line after the
                        * command and one space ("" if none), trimmed */
     size_t nargs;
@@ -132,6 +151,14 @@ struct request {
 
 /* Why a retrieval missed, for get_expired / get_flushed stats. */
 enum resp_miss { RESP_MISS_NONE = 0, RESP_MISS_ABSENT, RESP_MISS_EXPIRED, RESP_MISS_FLUSHED };
+
+/* One live sibling of an extension read. */
+struct resp_sibling {
+    uint32_t flags;    /* client flags */
+    int64_t wtime_ms;  /* write time, Unix milliseconds */
+    const char *value; /* borrowed like every response pointer */
+    size_t nvalue;
+};
 
 struct response {
     int status;          /* RC_OK or an enum rc_status failure */
@@ -153,6 +180,14 @@ struct response {
     bool win;         /* this client should recompute the value */
     bool won_already; /* a win was already handed to another client */
     bool created;     /* REQO_VIVIFY created the item */
+    /* Causal-versioning extension: */
+    const struct resp_sibling *siblings; /* REQ_VGET hit: live siblings,
+                                          * dominant first (may be 0) */
+    size_t nsiblings;
+    const char *context; /* REQO_WANT_CONTEXT: the object's context token
+                          * (never "-": an absent object has no reply) */
+    size_t ncontext;
+    uint32_t nlive; /* REQO_WANT_NLIVE: live siblings after the write */
 };
 
 /* The size memcached 1.6 charges against -I for an item (its header with
@@ -160,6 +195,14 @@ struct response {
  * they are not 0): the limit every storage path applies, so a value that
  * set refuses cannot be built by append either. */
 uint64_t req_item_size(size_t nkey, size_t nvalue, uint32_t flags);
+
+/* Could n bytes at p be a context token at all: 1..REQ_CONTEXT_MAX bytes of
+ * A-Z a-z 0-9 - _ and '.'? The codecs pass every token on for the
+ * coordinator to validate (and count in context_errors), and use this only
+ * to put "bad context" before an error of their own where the order of checks
+ * says so (a vset or ms Y value too large, or a bad data chunk). ("-" in text
+ * and meta is turned into ncontext 0, the empty context, before this.) */
+bool req_context_plausible(const char *p, size_t n);
 
 const char *req_cmd_name(enum req_cmd cmd);
 unsigned req_cmd_flags(enum req_cmd cmd);

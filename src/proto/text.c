@@ -5,10 +5,13 @@
  *
  *   data --memchr '\n'--> line (cut at "\r\n" / "\n", and at a NUL byte)
  *        --command token--> text_cmd_find
- *             |- retrieval   get gets gat gats (bget)     text_parse_retrieve
+ *             |- retrieval   get gets gat gats (bget)
+ *             |              vget                         text_parse_retrieve
  *             |- storage     set add replace append
  *             |              prepend cas                 text_parse_store
+ *             |              vset                         text_parse_vset
  *             |- keyed       delete incr decr touch       text_parse_keyed
+ *             |              vdel                         text_parse_vdel
  *             |- admin       flush_all verbosity version
  *             |              quit shutdown stats          text_parse_admin
  *             '- meta        mg ms md ma mn me            meta_parse (meta.c)
@@ -21,7 +24,14 @@
  * hidden by noreply; a data block must end in "\r\n" and is consumed whole
  * either way; a too-large value is refused after its command line and then
  * swallowed; a line without '\n' past 2048 bytes closes the connection
- * silently unless it is a get/gets.
+ * silently unless it is a get/gets (or a vget).
+ *
+ * vget, vset and vdel are ringcached's causal-versioning extension
+ * (doc/protocol-extension.txt section 2), parsed by the same rules. A context
+ * token is passed on untouched for the coordinator to validate (and count
+ * when it refuses it), "-" becoming the empty context (ncontext 0); the codec
+ * itself answers "bad context" only for a vset whose value it refuses anyway
+ * (too large, bad data chunk) when the token cannot be one at all.
  *
  * Invariants: the parser never reads data[len] or beyond and never writes to
  * the input; its only allocation is the key array, which grows with the keys
@@ -50,6 +60,8 @@
 
 #define TEXT_ERR_FORMAT  "CLIENT_ERROR bad command line format"
 #define TEXT_ERR_EXPTIME "CLIENT_ERROR invalid exptime argument"
+#define TEXT_ERR_CONTEXT "CLIENT_ERROR bad context"
+#define TEXT_ERR_TOOBIG  "SERVER_ERROR object too large for cache"
 
 struct text_tok {
     const char *p; /* borrowed from the input */
@@ -131,6 +143,7 @@ text_fail(struct text_error *err, const char *reply, bool noreply)
     err->close = false;
     err->stale_key = NULL;
     err->nstale_key = 0;
+    err->too_large = false;
     return TEXT_ERROR;
 }
 
@@ -165,6 +178,9 @@ static const struct text_cmd text_cmds[] = {
     {"shutdown", 8, REQ_SHUTDOWN},
     {"stats", 5, REQ_STATS},
     {"bget", 4, REQ_GET},
+    {"vget", 4, REQ_VGET},
+    {"vset", 4, REQ_VSET},
+    {"vdel", 4, REQ_VDEL},
 };
 
 static enum req_cmd
@@ -202,8 +218,9 @@ text_keys_push(struct text_parser *p, size_t i, const struct text_tok *t)
     return RC_OK;
 }
 
-/* get|gets|bget <key>+ ; gat|gats <exptime> <key>*. Any key over 250 bytes
- * fails the whole command. gat with no key is valid (memcached: "END"). */
+/* get|gets|bget|vget <key>+ ; gat|gats <exptime> <key>*. Any key over 250
+ * bytes fails the whole command. gat with no key is valid (memcached:
+ * "END"). */
 static enum text_rc
 text_parse_retrieve(struct text_parser *p, const struct text_line *l, struct request *req,
                     struct text_error *err)
@@ -237,6 +254,9 @@ text_parse_retrieve(struct text_parser *p, const struct text_line *l, struct req
 done:
     req->keys = p->keys;
     req->nkeys = n;
+    if (req->cmd == REQ_VGET) {
+        req->opts.set |= REQO_WANT_CONTEXT | REQO_WANT_NLIVE;
+    }
     return TEXT_OK;
 }
 
@@ -275,12 +295,16 @@ text_store_fields(const struct text_line *l, struct request *req, int32_t *vlen,
     return TEXT_OK;
 }
 
+static enum text_rc text_store_block(struct text_parser *p, const struct text_line *l, size_t len,
+                                     size_t vlen, struct request *req, size_t *consumed,
+                                     struct text_error *err, const char *bad_chunk);
+
 /* <cmd> <key> <flags> <exptime> <bytes> [<cas>] [noreply]\r\n<data>\r\n */
 static enum text_rc
 text_parse_store(struct text_parser *p, const struct text_line *l, size_t len, struct request *req,
                  size_t *consumed, struct text_error *err)
 {
-    size_t want = req->cmd == REQ_CAS ? 6 : 5, total;
+    size_t want = req->cmd == REQ_CAS ? 6 : 5;
     int32_t vlen;
     enum text_rc rc;
 
@@ -293,21 +317,34 @@ text_parse_store(struct text_parser *p, const struct text_line *l, size_t len, s
         return rc;
     }
     if (text_store_too_large(p, l->tok[1].n, req->flags, (size_t)vlen)) {
-        text_fail(err, "SERVER_ERROR object too large for cache", req->noreply);
+        text_fail(err, TEXT_ERR_TOOBIG, req->noreply);
         err->swallow = (size_t)vlen + 2;
+        err->too_large = true;
         /* memcached drops the old item rather than keep serving stale data. */
         err->stale_key = l->tok[1].p;
         err->nstale_key = l->tok[1].n;
         return TEXT_ERROR;
     }
-    total = l->next + (size_t)vlen + 2;
+    return text_store_block(p, l, len, (size_t)vlen, req, consumed, err,
+                            "CLIENT_ERROR bad data chunk");
+}
+
+/* The data block after a storage command line accepted so far: wait for it,
+ * check its "\r\n" (else reply bad_chunk), and point the request at it. */
+static enum text_rc
+text_store_block(struct text_parser *p, const struct text_line *l, size_t len, size_t vlen,
+                 struct request *req, size_t *consumed, struct text_error *err,
+                 const char *bad_chunk)
+{
+    size_t total = l->next + vlen + 2;
+
     if (len < total) {
         *consumed = total;
         return TEXT_AGAIN;
     }
     *consumed = total;
     if (l->p[total - 2] != '\r' || l->p[total - 1] != '\n') {
-        return text_fail(err, "CLIENT_ERROR bad data chunk", req->noreply);
+        return text_fail(err, bad_chunk, req->noreply);
     }
     if (text_keys_push(p, 0, &l->tok[1]) != RC_OK) {
         return text_fail(err, "SERVER_ERROR out of memory storing object", req->noreply);
@@ -315,8 +352,58 @@ text_parse_store(struct text_parser *p, const struct text_line *l, size_t len, s
     req->keys = p->keys;
     req->nkeys = 1;
     req->value = l->p + l->next;
-    req->nvalue = (size_t)vlen;
+    req->nvalue = vlen;
     return TEXT_OK;
+}
+
+/* A context token as sent, into the request: "-" is the empty context.
+ * Returns whether the token could be one at all. Even one that cannot is
+ * passed on: the coordinator refuses it (and counts it in context_errors);
+ * the codec answers "bad context" itself only where the order of checks
+ * puts it before an error of its own (too large, bad data chunk). */
+static bool
+text_context(const struct text_tok *t, struct request *req)
+{
+    req->context = t->p;
+    if (text_tok_is(t, "-", 1)) {
+        req->ncontext = 0;
+        return true;
+    }
+    req->ncontext = t->n;
+    return req_context_plausible(t->p, t->n);
+}
+
+/* vset <key> <flags> <exptime> <bytes> <context> [noreply]\r\n<data>\r\n
+ * Checked as set; then a context that cannot be a token wins over a size
+ * over -I (its data block swallowed, and nothing stored is dropped: a
+ * versioned write never removes what it did not cover) and over a bad data
+ * chunk. */
+static enum text_rc
+text_parse_vset(struct text_parser *p, const struct text_line *l, size_t len, struct request *req,
+                size_t *consumed, struct text_error *err)
+{
+    int32_t vlen;
+    enum text_rc rc;
+    bool plausible;
+
+    if (l->ntok != 6 && l->ntok != 7) {
+        return text_fail(err, "ERROR", false);
+    }
+    req->noreply = l->ntok == 7 && text_line_noreply(l);
+    rc = text_store_fields(l, req, &vlen, err);
+    if (rc != TEXT_OK) {
+        return rc;
+    }
+    req->opts.set |= REQO_WANT_CONTEXT | REQO_WANT_NLIVE;
+    plausible = text_context(&l->tok[5], req);
+    if (text_store_too_large(p, l->tok[1].n, req->flags, (size_t)vlen)) {
+        text_fail(err, plausible ? TEXT_ERR_TOOBIG : TEXT_ERR_CONTEXT, req->noreply);
+        err->swallow = (size_t)vlen + 2;
+        err->too_large = plausible;
+        return TEXT_ERROR;
+    }
+    return text_store_block(p, l, len, (size_t)vlen, req, consumed, err,
+                            plausible ? "CLIENT_ERROR bad data chunk" : TEXT_ERR_CONTEXT);
 }
 
 /* ------------------------------------------------------------ keyed writes */
@@ -390,6 +477,28 @@ text_parse_keyed(struct text_parser *p, const struct text_line *l, struct reques
     }
     req->keys = p->keys;
     req->nkeys = 1;
+    return TEXT_OK;
+}
+
+/* vdel <key> <context> [noreply] */
+static enum text_rc
+text_parse_vdel(struct text_parser *p, const struct text_line *l, struct request *req,
+                struct text_error *err)
+{
+    if (l->ntok != 3 && l->ntok != 4) {
+        return text_fail(err, "ERROR", false);
+    }
+    req->noreply = l->ntok == 4 && text_line_noreply(l);
+    if (l->tok[1].n > REQ_KEY_MAX) {
+        return text_fail(err, TEXT_ERR_FORMAT, req->noreply);
+    }
+    (void)text_context(&l->tok[2], req); /* the coordinator judges it */
+    if (text_keys_push(p, 0, &l->tok[1]) != RC_OK) {
+        return text_fail(err, "SERVER_ERROR out of memory", req->noreply);
+    }
+    req->keys = p->keys;
+    req->nkeys = 1;
+    req->opts.set |= REQO_WANT_CONTEXT | REQO_WANT_NLIVE;
     return TEXT_OK;
 }
 
@@ -512,8 +621,9 @@ text_parse_meta(struct text_parser *p, const struct text_line *l, size_t len, st
 /* ------------------------------------------------------------ driver */
 
 /* No '\n' yet. memcached keeps waiting up to 2048 bytes, and past that only
- * for a multi-get (at most 100 leading spaces, then "get " or "gets "); any
- * other overlong line closes the connection without a reply. */
+ * for a multi-get (at most 100 leading spaces, then "get " or "gets "; ours
+ * also "vget "); any other overlong line closes the connection without a
+ * reply. */
 static enum text_rc
 text_parse_partial(const char *data, size_t len, size_t *consumed, struct text_error *err)
 {
@@ -527,7 +637,8 @@ text_parse_partial(const char *data, size_t len, size_t *consumed, struct text_e
     }
     if (i <= TEXT_LEAD_SPACE_MAX && len <= TEXT_GET_LINE_MAX &&
         ((len - i >= 4 && memcmp(data + i, "get ", 4) == 0) ||
-         (len - i >= 5 && memcmp(data + i, "gets ", 5) == 0))) {
+         (len - i >= 5 && memcmp(data + i, "gets ", 5) == 0) ||
+         (len - i >= 5 && memcmp(data + i, "vget ", 5) == 0))) {
         return TEXT_AGAIN;
     }
     *consumed = len;
@@ -582,10 +693,16 @@ text_parse_line(struct text_parser *p, struct text_line *l, size_t len, struct r
     }
     if (flags & REQF_STORE) {
         text_line_tokenize(l);
+        if (req->cmd == REQ_VSET) {
+            return text_parse_vset(p, l, len, req, consumed, err);
+        }
         return text_parse_store(p, l, len, req, consumed, err);
     }
     if (flags & REQF_WRITE) {
         text_line_tokenize(l);
+        if (req->cmd == REQ_VDEL) {
+            return text_parse_vdel(p, l, req, err);
+        }
         return text_parse_keyed(p, l, req, err);
     }
     return text_parse_admin(l, req, err);
@@ -605,6 +722,7 @@ text_parse(struct text_parser *p, const char *data, size_t len, struct request *
     err->close = false;
     err->stale_key = NULL;
     err->nstale_key = 0;
+    err->too_large = false;
     nl = len > 0 ? memchr(data, '\n', len) : NULL;
     if (nl == NULL) {
         return text_parse_partial(data, len, consumed, err);
@@ -692,6 +810,111 @@ text_encode_value(struct buf *out, const struct request *req, size_t ki,
         memcpy(w, resp->value, resp->nvalue);
         w += resp->nvalue;
     }
+    *w++ = '\r';
+    *w++ = '\n';
+    out->len = (size_t)(w - out->data);
+    return RC_OK;
+}
+
+/* A signed decimal at dst; returns its length (at most 20). */
+static size_t
+text_fmt_i64(char *dst, int64_t v)
+{
+    if (v >= 0) {
+        return text_fmt_u64(dst, (uint64_t)v);
+    }
+    dst[0] = '-';
+    return 1 + text_fmt_u64(dst + 1, (uint64_t)0 - (uint64_t)v);
+}
+
+/* The context token of a reply; "-" (the empty context) if none was given,
+ * so the line always has its field. */
+static void
+text_reply_context(const struct response *resp, const char **ctx, size_t *nctx)
+{
+    *ctx = resp->ncontext > 0 ? resp->context : "-";
+    *nctx = resp->ncontext > 0 ? resp->ncontext : 1;
+}
+
+/* vget hit: "VERSIONS <key> <n> <context>\r\n", then per sibling
+ * "SIBLING <flags> <bytes> <time>\r\n<data>\r\n"; one reservation, so a
+ * failure appends nothing. */
+static int
+text_encode_versions(struct buf *out, const struct request *req, size_t ki,
+                     const struct response *resp)
+{
+    const struct req_key *k = &req->keys[ki];
+    const char *ctx;
+    size_t nctx, need, i;
+    char *w;
+    int rc;
+
+    text_reply_context(resp, &ctx, &nctx);
+    need = 9 + k->nkey + 1 + 20 + 1 + nctx + 2;
+    for (i = 0; i < resp->nsiblings; i++) {
+        need += 8 + 3 * 21 + 2 + resp->siblings[i].nvalue + 2;
+    }
+    rc = buf_reserve(out, need);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    w = out->data + out->len;
+    memcpy(w, "VERSIONS ", 9);
+    w += 9;
+    memcpy(w, k->key, k->nkey);
+    w += k->nkey;
+    *w++ = ' ';
+    w += text_fmt_u64(w, resp->nsiblings);
+    *w++ = ' ';
+    memcpy(w, ctx, nctx);
+    w += nctx;
+    *w++ = '\r';
+    *w++ = '\n';
+    for (i = 0; i < resp->nsiblings; i++) {
+        const struct resp_sibling *sb = &resp->siblings[i];
+
+        memcpy(w, "SIBLING ", 8);
+        w += 8;
+        w += text_fmt_u64(w, sb->flags);
+        *w++ = ' ';
+        w += text_fmt_u64(w, sb->nvalue);
+        *w++ = ' ';
+        w += text_fmt_i64(w, sb->wtime_ms);
+        *w++ = '\r';
+        *w++ = '\n';
+        if (sb->nvalue > 0) {
+            memcpy(w, sb->value, sb->nvalue);
+            w += sb->nvalue;
+        }
+        *w++ = '\r';
+        *w++ = '\n';
+    }
+    out->len = (size_t)(w - out->data);
+    return RC_OK;
+}
+
+/* vset/vdel success: "<word> <n> <context>\r\n". */
+static int
+text_encode_versioned(struct buf *out, const char *word, const struct response *resp)
+{
+    size_t nw = strlen(word), nctx;
+    const char *ctx;
+    char *w;
+    int rc;
+
+    text_reply_context(resp, &ctx, &nctx);
+    rc = buf_reserve(out, nw + 1 + 20 + 1 + nctx + 2);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    w = out->data + out->len;
+    memcpy(w, word, nw);
+    w += nw;
+    *w++ = ' ';
+    w += text_fmt_u64(w, resp->nlive);
+    *w++ = ' ';
+    memcpy(w, ctx, nctx);
+    w += nctx;
     *w++ = '\r';
     *w++ = '\n';
     out->len = (size_t)(w - out->data);
@@ -795,7 +1018,11 @@ text_encode_failure(struct buf *out, const struct request *req, const struct res
         return text_encode_pair(out, "CLIENT_ERROR cannot increment or decrement non-numeric value",
                                 NULL);
     case RC_ETOOLARGE:
-        return text_encode_pair(out, "SERVER_ERROR object too large for cache", NULL);
+        return text_encode_pair(out, TEXT_ERR_TOOBIG, NULL);
+    case RC_EBADCONTEXT:
+        return text_encode_pair(out, TEXT_ERR_CONTEXT, NULL);
+    case RC_ESIBLINGS:
+        return text_encode_pair(out, "SERVER_ERROR too many siblings", NULL);
     case RC_ENOMEM:
         if (req->cmd == REQ_INCR || req->cmd == REQ_DECR) {
             return text_encode_pair(out, "SERVER_ERROR out of memory", NULL);
@@ -832,7 +1059,8 @@ text_encode_response(struct buf *out, const struct request *req, size_t ki,
     if (req_cmd_flags(req->cmd) & REQF_RETRIEVE) {
         assert(ki < req->nkeys);
         if (resp->status == RC_OK) {
-            return text_encode_value(out, req, ki, resp);
+            return req->cmd == REQ_VGET ? text_encode_versions(out, req, ki, resp)
+                                        : text_encode_value(out, req, ki, resp);
         }
         if (resp->status == RC_ENOTFOUND) {
             return RC_OK; /* a miss is silent; END comes from the caller */
@@ -850,6 +1078,9 @@ text_encode_response(struct buf *out, const struct request *req, size_t ki,
     }
     if (req->cmd == REQ_VERSION) {
         return text_encode_version(out, resp);
+    }
+    if (req->cmd == REQ_VSET || req->cmd == REQ_VDEL) {
+        return text_encode_versioned(out, req->cmd == REQ_VSET ? "STORED" : "DELETED", resp);
     }
     line = text_ok_line(req->cmd);
     return line[0] ? text_encode_pair(out, line, NULL) : RC_OK;

@@ -44,6 +44,8 @@ struct text_error {
                             * it was refused as too large, as memcached does);
                             * points into the input like request keys */
     size_t nstale_key;
+    bool too_large; /* a value was refused as too large (store_too_large),
+                     * whether or not a stale item goes with it */
 };
 
 void text_parser_init(struct text_parser *p, uint64_t max_item_size);
@@ -53,7 +55,8 @@ enum text_rc text_parse(struct text_parser *p, const char *data, size_t len, str
                         size_t *consumed, struct text_error *err);
 
 /* Reply for one key of a request (key index ki). Retrievals append a VALUE
- * block on a hit and nothing on a miss (the caller ends with text_encode_end);
+ * block on a hit (vget: a VERSIONS line and its SIBLING blocks) and nothing
+ * on a miss (the caller ends with text_encode_end);
  * other commands append their status line, or nothing when req->noreply hides
  * it (errors memcached still reports with noreply are still appended). */
 int text_encode_response(struct buf *out, const struct request *req, size_t ki,

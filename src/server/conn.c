@@ -380,6 +380,7 @@ conn_count(struct conn *c, const struct request *req, const struct response *r)
     case REQ_REPLACE:
     case REQ_APPEND:
     case REQ_PREPEND:
+    case REQ_VSET:
         stats_add(ts, STAT_cmd_set, 1);
         break;
     case REQ_CAS:
@@ -392,6 +393,11 @@ conn_count(struct conn *c, const struct request *req, const struct response *r)
         break;
     case REQ_DELETE:
         stats_add(ts, ok ? STAT_delete_hits : STAT_delete_misses, 1);
+        break;
+    case REQ_VDEL: /* a refused context is neither a hit nor a miss */
+        if (ok || r->status == RC_ENOTFOUND) {
+            stats_add(ts, ok ? STAT_delete_hits : STAT_delete_misses, 1);
+        }
         break;
     case REQ_INCR:
     case REQ_DECR:
@@ -424,7 +430,7 @@ conn_count(struct conn *c, const struct request *req, const struct response *r)
     if (stats_prefix_enabled(sp) && req->nkeys > 0) {
         if (req_cmd_flags(req->cmd) & REQF_STORE) {
             stats_prefix_record(sp, req->keys[0].key, req->keys[0].nkey, PREFIX_SET, false);
-        } else if (req->cmd == REQ_DELETE) {
+        } else if (req->cmd == REQ_DELETE || req->cmd == REQ_VDEL) {
             stats_prefix_record(sp, req->keys[0].key, req->keys[0].nkey, PREFIX_DEL, false);
         }
     }
@@ -587,8 +593,8 @@ conn_parse_error(struct conn *c, const struct text_error *err)
     if (err->close) {
         c->closing = true;
     }
-    if (err->stale_key != NULL) {
-        stats_add(&c->w->stats, STAT_store_too_large, 1); /* every too-large sets it */
+    if (err->too_large || err->stale_key != NULL) {
+        stats_add(&c->w->stats, STAT_store_too_large, 1);
     }
 }
 

@@ -1284,6 +1284,411 @@ test_encode_statuses(void **state)
     buf_deinit(&out);
 }
 
+/* ------------------------------------------------------------ extension */
+
+#define CTX       "3AEAAAGfLE4aez1eYIobLD1OX2BxAAAAAAAgAAM.AXt0gv90dXyzw-HuZ9XUbUk"
+#define WANT_BOTH (REQO_WANT_CONTEXT | REQO_WANT_NLIVE)
+
+static uint16_t
+get16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint64_t
+get64(const unsigned char *p)
+{
+    return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+/* VSet extras: flags, expiration, context length. */
+static size_t
+ext_vset(unsigned char *e, uint32_t flags, uint32_t exptime, uint16_t ctxlen)
+{
+    put32(e, flags);
+    put32(e + 4, exptime);
+    e[8] = (unsigned char)(ctxlen >> 8);
+    e[9] = (unsigned char)ctxlen;
+    return 10;
+}
+
+static size_t
+ext_vdel(unsigned char *e, uint16_t ctxlen)
+{
+    e[0] = (unsigned char)(ctxlen >> 8);
+    e[1] = (unsigned char)ctxlen;
+    return 2;
+}
+
+static void
+test_vget(void **state)
+{
+    static const struct resp_sibling sib[2] = {{0, 1767225600250LL, "apple,banana", 12},
+                                               {0xfffffffeu, 1767225600231LL, "", 0}};
+    unsigned char pkt[600], e[4] = {0};
+    const unsigned char *v;
+    struct parsed r;
+    struct response resp;
+    struct reply rp;
+    struct buf out;
+
+    (void)state;
+    buf_init(&out);
+    parse_ok(&r, pkt, mk(pkt, 0xe8, NULL, 0, "c", NULL, 0, 77)); /* cas ignored */
+    assert_int_equal(r.req.cmd, REQ_VGET);
+    assert_key(&r, "c");
+    assert_int_equal(r.req.opts.set, WANT_BOTH);
+    assert_false(r.req.noreply);
+    assert_false(bin_is_quiet(&r.req));
+
+    response_reset(&resp);
+    resp.siblings = sib;
+    resp.nsiblings = 2;
+    resp.context = CTX;
+    resp.ncontext = strlen(CTX);
+    resp.cas = 0x0102030405060708ull;
+    encode(&out, &r.req, &resp);
+    reply_one(&out, &rp);
+    assert_int_equal(rp.opcode, 0xe8);
+    assert_int_equal(rp.status, 0);
+    assert_int_equal(rp.opaque, OPAQUE);
+    assert_int_equal(rp.cas, 0x0102030405060708ull);
+    assert_int_equal(rp.keylen, 0);
+    assert_int_equal(rp.extlen, 8);
+    assert_int_equal(get32(rp.ext), 2);
+    assert_int_equal(get16(rp.ext + 4), strlen(CTX));
+    assert_int_equal(get16(rp.ext + 6), 0);
+    assert_int_equal(rp.nval, strlen(CTX) + 16 + 12 + 16);
+    assert_memory_equal(rp.val, CTX, strlen(CTX));
+    v = rp.val + strlen(CTX);
+    assert_int_equal(get32(v), 0);
+    assert_int_equal(get64(v + 4), 1767225600250ull);
+    assert_int_equal(get32(v + 12), 12);
+    assert_memory_equal(v + 16, "apple,banana", 12);
+    v += 16 + 12;
+    assert_int_equal(get32(v), 0xfffffffeu);
+    assert_int_equal(get64(v + 4), 1767225600231ull);
+    assert_int_equal(get32(v + 12), 0);
+
+    resp.nsiblings = 0; /* only tombstones: n = 0 with the context */
+    encode(&out, &r.req, &resp);
+    reply_one(&out, &rp);
+    assert_int_equal(get32(rp.ext), 0);
+    assert_int_equal(rp.nval, strlen(CTX));
+
+    encode_status(&out, &r.req, RC_ENOTFOUND);
+    reply_one(&out, &rp);
+    assert_reply_text(&rp, 0xe8, 0x01, "Not found");
+    encode_status(&out, &r.req, RC_EIO);
+    reply_one(&out, &rp);
+    assert_reply_text(&rp, 0xe8, 0x84, "storage i/o error");
+    parsed_done(&r);
+
+    /* framing: extras, a value or no key close the connection */
+    assert_parse_error(pkt, mk(pkt, 0xe8, e, 4, "c", NULL, 0, 0), 0x04, true, 24, 0);
+    assert_parse_error(pkt, mk(pkt, 0xe8, NULL, 0, "c", "v", 1, 0), 0x04, true, 24, 0);
+    assert_parse_error(pkt, mk(pkt, 0xe8, NULL, 0, NULL, NULL, 0, 0), 0x04, true, 24, 0);
+    hdr(pkt, 0x80, 0xe8, 1, 0, 0xffffffe8u, 0);
+    assert_parse_error(pkt, 24, 0x04, true, 24, 0);
+    buf_deinit(&out);
+}
+
+static void
+test_vset(void **state)
+{
+    static const struct {
+        uint8_t op;
+        bool quiet;
+    } ops[] = {{0xe9, false}, {0xeb, true}};
+    unsigned char pkt[700], e[10], val[600];
+    struct parsed r;
+    struct response resp;
+    struct reply rp;
+    struct buf out;
+    size_t i, n, nctx = strlen(CTX);
+
+    (void)state;
+    buf_init(&out);
+    for (i = 0; i < 2; i++) {
+        memcpy(val, CTX, nctx);
+        memcpy(val + nctx, "apple", 5);
+        n = mk(pkt, ops[i].op, e, ext_vset(e, 7, 30, (uint16_t)nctx), "c", val, nctx + 5, 0);
+        parse_ok(&r, pkt, n);
+        assert_int_equal(r.req.cmd, REQ_VSET);
+        assert_key(&r, "c");
+        assert_int_equal(r.req.ncontext, nctx);
+        assert_memory_equal(r.req.context, CTX, nctx);
+        assert_value(&r, "apple", 5);
+        assert_int_equal(r.req.flags, 7);
+        assert_int_equal(r.req.exptime, 30);
+        assert_int_equal(r.req.opts.set, WANT_BOTH);
+        assert_int_equal(r.req.noreply, ops[i].quiet);
+        assert_int_equal(bin_is_quiet(&r.req), ops[i].quiet);
+
+        response_reset(&resp);
+        resp.nlive = 2;
+        resp.context = CTX;
+        resp.ncontext = nctx;
+        resp.cas = 99;
+        encode(&out, &r.req, &resp);
+        if (ops[i].quiet) {
+            assert_int_equal(out.len, 0);
+        } else {
+            reply_one(&out, &rp);
+            assert_int_equal(rp.opcode, 0xe9);
+            assert_int_equal(rp.status, 0);
+            assert_int_equal(rp.cas, 99);
+            assert_int_equal(rp.keylen, 0);
+            assert_int_equal(rp.extlen, 4);
+            assert_int_equal(get32(rp.ext), 2);
+            assert_int_equal(rp.nval, nctx);
+            assert_memory_equal(rp.val, CTX, nctx);
+        }
+        /* errors are sent by the quiet form too */
+        encode_status(&out, &r.req, RC_EBADCONTEXT);
+        reply_one(&out, &rp);
+        assert_reply_text(&rp, ops[i].op, 0x04, "bad context");
+        encode_status(&out, &r.req, RC_ESIBLINGS);
+        reply_one(&out, &rp);
+        assert_reply_text(&rp, ops[i].op, 0x03, "too many siblings");
+        encode_status(&out, &r.req, RC_ETOOLARGE);
+        reply_one(&out, &rp);
+        assert_reply_text(&rp, ops[i].op, 0x03, "Too large.");
+        encode_status(&out, &r.req, RC_ENOMEM);
+        reply_one(&out, &rp);
+        assert_reply_text(&rp, ops[i].op, 0x82, "Out of memory");
+        encode_status(&out, &r.req, RC_ENOSPC);
+        reply_one(&out, &rp);
+        assert_reply_text(&rp, ops[i].op, 0x82, "out of disk space");
+        parsed_done(&r);
+
+        /* the empty context: length 0 */
+        parse_ok(&r, pkt, mk(pkt, ops[i].op, e, ext_vset(e, 0, 0, 0), "c", "apple", 5, 0));
+        assert_int_equal(r.req.ncontext, 0);
+        assert_value(&r, "apple", 5);
+        parsed_done(&r);
+        /* all context, no data */
+        parse_ok(&r, pkt, mk(pkt, ops[i].op, e, ext_vset(e, 0, 0, 3), "c", "a.b", 3, 0));
+        assert_int_equal(r.req.ncontext, 3);
+        assert_int_equal(r.req.nvalue, 0);
+        parsed_done(&r);
+
+        /* after framing: a cas, then the context; the connection goes on */
+        n = mk(pkt, ops[i].op, e, ext_vset(e, 0, 0, 5), "c", "he!loapple", 10, 1);
+        assert_parse_error(pkt, n, 0x04, false, n, 0);
+        parse_n(&r, pkt, n);
+        buf_reset(&out);
+        assert_int_equal(bin_encode_error(&out, &r.err), RC_OK);
+        reply_one(&out, &rp);
+        assert_reply_text(&rp, ops[i].op, 0x04, "Invalid arguments");
+        parsed_done(&r);
+        n = mk(pkt, ops[i].op, e, ext_vset(e, 0, 0, 1), "c", "-apple", 6, 0);
+        assert_parse_error(pkt, n, 0x04, false, n, 0);
+        parse_n(&r, pkt, n);
+        assert_string_equal(r.err.text, "bad context");
+        buf_reset(&out);
+        assert_int_equal(bin_encode_error(&out, &r.err), RC_OK);
+        reply_one(&out, &rp);
+        assert_reply_text(&rp, ops[i].op, 0x04, "bad context");
+        parsed_done(&r);
+        /* any other token goes to the coordinator, which judges it */
+        parse_ok(&r, pkt, mk(pkt, ops[i].op, e, ext_vset(e, 0, 0, 5), "c", "he!loapple", 10, 0));
+        assert_int_equal(r.req.ncontext, 5);
+        assert_memory_equal(r.req.context, "he!lo", 5);
+        assert_value(&r, "apple", 5);
+        parsed_done(&r);
+
+        /* framing: lengths close the connection */
+        assert_parse_error(pkt, mk(pkt, ops[i].op, e, 8, "c", "ab", 2, 0), 0x04, true, 24, 0);
+        assert_parse_error(pkt, mk(pkt, ops[i].op, e, ext_vset(e, 0, 0, 0), NULL, "ab", 2, 0), 0x04,
+                           true, 24, 0);
+        assert_parse_error(pkt, mk(pkt, ops[i].op, e, ext_vset(e, 0, 0, 3), "c", "ab", 2, 0), 0x04,
+                           true, 24, 0);
+        memset(val, 'A', sizeof(val));
+        assert_parse_error(pkt, mk(pkt, ops[i].op, e, ext_vset(e, 0, 0, 544), "c", val, 550, 0),
+                           0x04, true, 24, 0);
+        n = mk(pkt, ops[i].op, e, ext_vset(e, 0, 0, 543), "c", val, 550, 0);
+        parse_ok(&r, pkt, n);
+        assert_int_equal(r.req.ncontext, 543);
+        assert_int_equal(r.req.nvalue, 7);
+        parsed_done(&r);
+    }
+    buf_deinit(&out);
+}
+
+static void
+test_vset_too_large(void **state)
+{
+    unsigned char pkt[64];
+    struct parsed r;
+
+    (void)state;
+    /* data over -I once the context is taken off: E2BIG, the value
+     * swallowed, no stale key (a versioned write removes nothing) */
+    hdr(pkt, 0x80, 0xe9, 1, 10, 10 + 1 + 543 + 1048517, 0);
+    ext_vset(pkt + 24, 0, 0, 543);
+    pkt[34] = 'k';
+    parse_n(&r, pkt, 35);
+    assert_int_equal(r.rc, BIN_ERROR);
+    assert_int_equal(r.err.status, 0x03);
+    assert_false(r.err.close);
+    assert_int_equal(r.consumed, 35);
+    assert_int_equal(r.err.swallow, 543 + 1048517);
+    assert_null(r.err.stale_key);
+    parsed_done(&r);
+    /* 1048516 bytes of data fit (memcached's item size, as set) */
+    hdr(pkt, 0x80, 0xe9, 1, 10, 10 + 1 + 543 + 1048516, 0);
+    parse_n(&r, pkt, 35);
+    assert_int_equal(r.rc, BIN_AGAIN);
+    assert_int_equal(r.consumed, 24 + 10 + 1 + 543 + 1048516);
+    parsed_done(&r);
+    /* the flags count, as for set */
+    put32(pkt + 24, 1);
+    assert_parse_error(pkt, 35, 0x03, false, 35, 543 + 1048516);
+    /* the header alone decides past -I + 543: no waiting for the extras */
+    hdr(pkt, 0x80, 0xe9, 1, 10, 10 + 1 + MAX_ITEM + 544, 0);
+    assert_parse_error(pkt, 24, 0x03, false, 24, 10 + 1 + MAX_ITEM + 544);
+    hdr(pkt, 0x80, 0xeb, 1, 10, 0xffffffffu, 0);
+    assert_parse_error(pkt, 24, 0x03, false, 24, 0xffffffffu);
+    /* below that it waits for extras and key only */
+    hdr(pkt, 0x80, 0xe9, 1, 10, 10 + 1 + MAX_ITEM + 543, 0);
+    parse_n(&r, pkt, 24);
+    assert_int_equal(r.rc, BIN_AGAIN);
+    assert_int_equal(r.consumed, 35);
+    parsed_done(&r);
+    /* a context length over 543 or over the value: close, before E2BIG */
+    ext_vset(pkt + 24, 0, 0, 544);
+    pkt[34] = 'k';
+    assert_parse_error(pkt, 35, 0x04, true, 24, 0);
+    hdr(pkt, 0x80, 0xe9, 1, 10, 10 + 1 + 4, 0);
+    ext_vset(pkt + 24, 0, 0, 5);
+    assert_parse_error(pkt, 35, 0x04, true, 24, 0);
+}
+
+static void
+test_vdelete(void **state)
+{
+    static const struct {
+        uint8_t op;
+        bool quiet;
+    } ops[] = {{0xea, false}, {0xec, true}};
+    unsigned char pkt[700], e[2], val[600];
+    struct parsed r;
+    struct response resp;
+    struct reply rp;
+    struct buf out;
+    size_t i, n, nctx = strlen(CTX);
+
+    (void)state;
+    buf_init(&out);
+    for (i = 0; i < 2; i++) {
+        n = mk(pkt, ops[i].op, e, ext_vdel(e, (uint16_t)nctx), "cart", CTX, nctx, 0);
+        parse_ok(&r, pkt, n);
+        assert_int_equal(r.req.cmd, REQ_VDEL);
+        assert_key(&r, "cart");
+        assert_int_equal(r.req.ncontext, nctx);
+        assert_memory_equal(r.req.context, CTX, nctx);
+        assert_null(r.req.value);
+        assert_int_equal(r.req.opts.set, WANT_BOTH);
+        assert_int_equal(r.req.noreply, ops[i].quiet);
+
+        response_reset(&resp);
+        resp.nlive = 0;
+        resp.context = CTX;
+        resp.ncontext = nctx;
+        resp.cas = 12;
+        encode(&out, &r.req, &resp);
+        if (ops[i].quiet) {
+            assert_int_equal(out.len, 0);
+        } else {
+            reply_one(&out, &rp);
+            assert_int_equal(rp.status, 0);
+            assert_int_equal(rp.cas, 12);
+            assert_int_equal(rp.extlen, 4);
+            assert_int_equal(get32(rp.ext), 0);
+            assert_int_equal(rp.nval, nctx);
+            assert_memory_equal(rp.val, CTX, nctx);
+        }
+        encode_status(&out, &r.req, RC_ENOTFOUND); /* sent even when quiet */
+        reply_one(&out, &rp);
+        assert_reply_text(&rp, ops[i].op, 0x01, "Not found");
+        encode_status(&out, &r.req, RC_EBADCONTEXT);
+        reply_one(&out, &rp);
+        assert_reply_text(&rp, ops[i].op, 0x04, "bad context");
+        encode_status(&out, &r.req, RC_ESIBLINGS);
+        reply_one(&out, &rp);
+        assert_reply_text(&rp, ops[i].op, 0x03, "too many siblings");
+        parsed_done(&r);
+
+        parse_ok(&r, pkt, mk(pkt, ops[i].op, e, ext_vdel(e, 0), "c", NULL, 0, 0));
+        assert_int_equal(r.req.ncontext, 0);
+        parsed_done(&r);
+
+        /* after framing */
+        n = mk(pkt, ops[i].op, e, ext_vdel(e, 3), "c", "a.b", 3, 5);
+        assert_parse_error(pkt, n, 0x04, false, n, 0);
+        n = mk(pkt, ops[i].op, e, ext_vdel(e, 1), "c", "-", 1, 0); /* not in binary */
+        assert_parse_error(pkt, n, 0x04, false, n, 0);
+        parse_n(&r, pkt, n);
+        assert_string_equal(r.err.text, "bad context");
+        parsed_done(&r);
+        parse_ok(&r, pkt, mk(pkt, ops[i].op, e, ext_vdel(e, 3), "c", "a b", 3, 0));
+        assert_int_equal(r.req.ncontext, 3);
+        parsed_done(&r);
+
+        /* framing */
+        assert_parse_error(pkt, mk(pkt, ops[i].op, e, ext_vdel(e, 2), "c", "a.b", 3, 0), 0x04, true,
+                           24, 0);
+        assert_parse_error(pkt, mk(pkt, ops[i].op, e, ext_vdel(e, 4), "c", "a.b", 3, 0), 0x04, true,
+                           24, 0);
+        assert_parse_error(pkt, mk(pkt, ops[i].op, NULL, 0, "c", "a.b", 3, 0), 0x04, true, 24, 0);
+        assert_parse_error(pkt, mk(pkt, ops[i].op, e, ext_vdel(e, 3), NULL, "a.b", 3, 0), 0x04,
+                           true, 24, 0);
+        memset(val, 'A', sizeof(val));
+        n = mk(pkt, ops[i].op, e, ext_vdel(e, 543), "c", val, 543, 0);
+        parse_ok(&r, pkt, n);
+        assert_int_equal(r.req.ncontext, 543);
+        parsed_done(&r);
+        /* over 543 is refused from the header, before the body */
+        mk(pkt, ops[i].op, e, ext_vdel(e, 544), "c", val, 544, 0);
+        assert_parse_error(pkt, 24, 0x04, true, 24, 0);
+        hdr(pkt, 0x80, ops[i].op, 1, 2, 0xffffffffu, 0);
+        assert_parse_error(pkt, 24, 0x04, true, 24, 0);
+    }
+    /* 0xed to 0xef: reserved, answered Unknown command, body swallowed */
+    assert_parse_error(pkt, mk(pkt, 0xed, e, 2, "c", "ab", 2, 0), 0x81, false, 24, 5);
+    assert_parse_error(pkt, mk(pkt, 0xee, NULL, 0, NULL, NULL, 0, 0), 0x81, false, 24, 0);
+    assert_parse_error(pkt, mk(pkt, 0xef, NULL, 0, "k", NULL, 0, 0), 0x81, false, 24, 1);
+    buf_deinit(&out);
+}
+
+/* The extension's statuses on any other command. */
+static void
+test_ext_statuses(void **state)
+{
+    unsigned char pkt[64], e[8];
+    struct parsed r;
+    struct reply rp;
+    struct buf out;
+
+    (void)state;
+    buf_init(&out);
+    parse_ok(&r, pkt, mk(pkt, 0x01, e, ext_store(e, 0, 0), "k", "v", 1, 0));
+    encode_status(&out, &r.req, RC_EBADCONTEXT);
+    reply_one(&out, &rp);
+    assert_reply_text(&rp, 0x01, 0x04, "bad context");
+    encode_status(&out, &r.req, RC_ESIBLINGS);
+    reply_one(&out, &rp);
+    assert_reply_text(&rp, 0x01, 0x03, "too many siblings");
+    parsed_done(&r);
+    parse_ok(&r, pkt, mk(pkt, 0x14, NULL, 0, "k", NULL, 0, 0));
+    encode_status(&out, &r.req, RC_ESIBLINGS);
+    reply_one(&out, &rp);
+    assert_reply_text(&rp, 0x14, 0x03, "too many siblings");
+    parsed_done(&r);
+    buf_deinit(&out);
+}
+
 /* ------------------------------------------------------------ fuzz */
 
 static void
@@ -1335,8 +1740,8 @@ fuzz_check(const unsigned char *in, size_t n)
 static void
 test_fuzz(void **state)
 {
-    unsigned char seeds[12][64], buf[96], e[20];
-    size_t nseed[12], iter, n, j, s = 0;
+    unsigned char seeds[15][64], buf[96], e[20];
+    size_t nseed[15], iter, n, j, s = 0;
     unsigned seed = 4242;
 
     (void)state;
@@ -1352,6 +1757,9 @@ test_fuzz(void **state)
     nseed[s] = mk(seeds[s], 0x21, NULL, 0, "PLAIN", "ab", 2, 0), s++;
     nseed[s] = mk(seeds[s], 0x0a, NULL, 0, NULL, NULL, 0, 0), s++;
     nseed[s] = mk(seeds[s], 0x1b, e, 4, NULL, NULL, 0, 0), s++;
+    nseed[s] = mk(seeds[s], 0xe8, NULL, 0, "key", NULL, 0, 0), s++;
+    nseed[s] = mk(seeds[s], 0xe9, e, ext_vset(e, 1, 2, 3), "k", "a.bval", 6, 0), s++;
+    nseed[s] = mk(seeds[s], 0xec, e, ext_vdel(e, 4), "k", "ab.c", 4, 0), s++;
     for (iter = 0; iter < 200000; iter++) {
         size_t k = iter % s;
 
@@ -1414,6 +1822,11 @@ main(void)
         cmocka_unit_test(test_partial),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_encode_statuses),
+        cmocka_unit_test(test_vget),
+        cmocka_unit_test(test_vset),
+        cmocka_unit_test(test_vset_too_large),
+        cmocka_unit_test(test_vdelete),
+        cmocka_unit_test(test_ext_statuses),
         cmocka_unit_test(test_fuzz),
     };
 

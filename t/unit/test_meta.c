@@ -102,6 +102,9 @@ expect_reply(const char *in, const struct response *resp, const char *want)
     parse_n(&r, in, strlen(in));
     assert_int_equal(r.rc, TEXT_OK);
     assert_int_equal(text_encode_response(&out, &r.req, 0, resp), RC_OK);
+    if (out.len != strlen(want)) {
+        fprintf(stderr, "got [%.*s]\nwant [%s]\n", (int)out.len, out.data, want);
+    }
     assert_int_equal(out.len, strlen(want));
     assert_memory_equal(out.data, want, out.len);
     parsed_done(&r);
@@ -591,6 +594,317 @@ test_partial_and_pipeline(void **state)
 /* Seeded mutations of valid meta traffic: whatever the bytes, the parser
  * stays inside its input, and on OK its request is self-consistent and
  * encodes without failing. */
+/* ------------------------------------------------------------ a, y, Y */
+
+#define CTX       "3AEAAAGfLE4aez1eYIobLD1OX2BxAAAAAAAgAAM.AXt0gv90dXyzw-HuZ9XUbUk"
+#define CTX2      "3AEAAAGfLE4aez1eYIobLD1OX2BxAAAAAAAgAAQ.AZt3BRfuw5tZPkgzyc58Z6k"
+#define WANT_BOTH (REQO_WANT_CONTEXT | REQO_WANT_NLIVE)
+
+static const struct resp_sibling two_siblings[2] = {{0, 1767225600250LL, "apple,banana", 12},
+                                                    {5, 1767225600231LL, "apple,pears", 11}};
+
+static void
+resp_versions(struct response *resp, size_t n)
+{
+    response_reset(resp);
+    resp->siblings = two_siblings;
+    resp->nsiblings = n;
+    resp->context = CTX;
+    resp->ncontext = strlen(CTX);
+    resp->cas = 9;
+    resp->ttl = -1;
+}
+
+static void
+resp_written(struct response *resp, int status, uint32_t nlive, const char *ctx)
+{
+    response_reset(resp);
+    resp->status = status;
+    resp->nlive = nlive;
+    resp->context = ctx;
+    resp->ncontext = ctx ? strlen(ctx) : 0;
+    resp->cas = 5;
+}
+
+static void
+assert_context(const struct parsed *r, const char *ctx)
+{
+    assert_int_equal(r->req.ncontext, strlen(ctx));
+    if (r->req.ncontext > 0) {
+        assert_memory_equal(r->req.context, ctx, strlen(ctx));
+    }
+}
+
+static void
+test_ext_mg_parse(void **state)
+{
+    struct parsed r;
+
+    (void)state;
+    expect_ok(&r, "mg c a v f y\r\n", REQ_VGET);
+    assert_int_equal(r.req.nkeys, 1);
+    assert_memory_equal(r.req.keys[0].key, "c", 1);
+    assert_int_equal(r.req.opts.set, WANT_BOTH | REQO_ITEM_INFO);
+    parsed_done(&r);
+    /* every other mg flag keeps its meaning */
+    expect_ok(&r, "mg c T30 N10 R5 u q a\r\n", REQ_VGET);
+    assert_int_equal(r.req.opts.set, WANT_BOTH | REQO_ITEM_INFO | REQO_TTL | REQO_VIVIFY |
+                                         REQO_RECACHE | REQO_NO_BUMP);
+    assert_int_equal(r.req.opts.ttl, 30);
+    assert_int_equal(r.req.opts.vivify_ttl, 10);
+    parsed_done(&r);
+    /* y without a: a plain get that also returns the context */
+    expect_ok(&r, "mg c y v\r\n", REQ_GET);
+    assert_int_equal(r.req.opts.set, REQO_WANT_CONTEXT | REQO_ITEM_INFO);
+    parsed_done(&r);
+    expect_ok(&r, "mg Yw== b a\r\n", REQ_VGET); /* base64 key */
+    assert_int_equal(r.req.keys[0].nkey, 1);
+    assert_memory_equal(r.req.keys[0].key, "c", 1);
+    parsed_done(&r);
+    /* all ten return flags at once */
+    expect_ok(&r, "mg c c f h k l O1 s t y a v\r\n", REQ_VGET);
+    parsed_done(&r);
+
+    expect_err("mg c Y-\r\n", "CLIENT_ERROR invalid flag", 0);
+    expect_err("mg c a Y" CTX "\r\n", "CLIENT_ERROR invalid flag", 0);
+    expect_err("mg c a a\r\n", "CLIENT_ERROR duplicate flag", 0);
+    expect_err("mg c y v y\r\n", "CLIENT_ERROR duplicate flag", 0);
+    expect_err("mg c a Z\r\n", "CLIENT_ERROR invalid flag", 0);
+}
+
+static void
+test_ext_mg_encode(void **state)
+{
+    struct response resp;
+
+    (void)state;
+    /* section 6's resolution step; a is a header flag too (3.1: "a<n>,
+     * redundant with <n>"), which section 6's abbreviated line leaves out */
+    resp_versions(&resp, 2);
+    expect_reply("mg c a v f y\r\n", &resp,
+                 "VS 2 a2 y" CTX "\r\nVA 12 f0\r\napple,banana\r\nVA 11 f5\r\napple,pears\r\n");
+    /* header flags in request order, f and s on each block */
+    resp.hit_before = true;
+    resp.last_access = 3;
+    expect_reply("mg c s a k c t y O9 f h l\r\n", &resp,
+                 "VS 2 a2 kc c9 t-1 y" CTX " O9 h1 l3\r\nHD s12 f0\r\nHD s11 f5\r\n");
+    expect_reply("mg c c f h k l O1 s t y a v\r\n", &resp,
+                 "VS 2 c9 h1 kc l3 O1 t-1 y" CTX " a2\r\nVA 12 f0 s12\r\napple,banana\r\n"
+                 "VA 11 f5 s11\r\napple,pears\r\n");
+    expect_reply("mg c a\r\n", &resp, "VS 2 a2\r\nHD\r\nHD\r\n");
+    expect_reply("mg Yw== b k a q\r\n", &resp, "VS 2 kYw== b a2\r\nHD\r\nHD\r\n");
+    resp.won_already = true;
+    resp.stale = true;
+    resp.win = true;
+    expect_reply("mg c c a\r\n", &resp, "VS 2 c9 a2 Z X W\r\nHD\r\nHD\r\n");
+    /* only tombstones */
+    resp_versions(&resp, 0);
+    expect_reply("mg c a v f s y c\r\n", &resp, "VS 0 a0 y" CTX " c9\r\n");
+    /* a miss: EN with k and O, hidden by q */
+    resp_status(&resp, RC_ENOTFOUND);
+    expect_reply("mg c a v y k O7 c\r\n", &resp, "EN kc O7\r\n");
+    expect_reply("mg c a q k\r\n", &resp, "");
+    resp_status(&resp, RC_EIO);
+    expect_reply("mg c a q\r\n", &resp, "SERVER_ERROR storage i/o error\r\n");
+    resp_status(&resp, RC_ENOMEM);
+    expect_reply("mg c a\r\n", &resp, "SERVER_ERROR out of memory\r\n");
+
+    /* y without a: y<context> on the usual line, in request order */
+    resp_hit(&resp, "hi", 30, 1);
+    resp.context = CTX;
+    resp.ncontext = strlen(CTX);
+    expect_reply("mg c v y f\r\n", &resp, "VA 2 y" CTX " f30\r\nhi\r\n");
+    expect_reply("mg c c y\r\n", &resp, "HD c1 y" CTX "\r\n");
+    resp.ncontext = 0; /* no token given: the empty one */
+    expect_reply("mg c y\r\n", &resp, "HD y-\r\n");
+    resp_status(&resp, RC_ENOTFOUND);
+    expect_reply("mg c y k\r\n", &resp, "EN kc\r\n");
+    /* the extension's errors, on any mg */
+    resp_status(&resp, RC_ESIBLINGS);
+    expect_reply("mg c v\r\n", &resp, "SERVER_ERROR too many siblings\r\n");
+    resp_status(&resp, RC_EBADCONTEXT);
+    expect_reply("mg c a\r\n", &resp, "CLIENT_ERROR bad context\r\n");
+}
+
+static void
+test_ext_ms(void **state)
+{
+    struct parsed r;
+    struct response resp;
+
+    (void)state;
+    expect_ok(&r, "ms c 18 Y" CTX " a y\r\napple,pears,banana\r\n", REQ_VSET);
+    assert_context(&r, CTX);
+    assert_int_equal(r.req.nvalue, 18);
+    assert_memory_equal(r.req.value, "apple,pears,banana", 18);
+    assert_int_equal(r.req.opts.set, WANT_BOTH);
+    parsed_done(&r);
+    expect_ok(&r, "ms Yw== 2 Y- F7 T30 MS b k c O1 a y q\r\nhi\r\n", REQ_VSET);
+    assert_int_equal(r.req.ncontext, 0);
+    assert_int_equal(r.req.flags, 7);
+    assert_int_equal(r.req.exptime, 30);
+    assert_int_equal(r.req.keys[0].nkey, 1);
+    assert_int_equal(r.req.opts.set, WANT_BOTH);
+    parsed_done(&r);
+    expect_ok(&r, "ms c 2 Y- v N30 R30 u\r\nhi\r\n", REQ_VSET); /* ignored, as for ms */
+    parsed_done(&r);
+    expect_ok(&r, "ms c 2 Yhello\r\nhi\r\n", REQ_VSET); /* the coordinator judges it */
+    assert_context(&r, "hello");
+    parsed_done(&r);
+    expect_ok(&r, "ms c 2 Yhe!lo\r\nhi\r\n", REQ_VSET); /* and counts its refusal */
+    assert_context(&r, "he!lo");
+    parsed_done(&r);
+    /* a and y without Y: a plain set that reports them */
+    expect_ok(&r, "ms c 2 a y\r\nhi\r\n", REQ_SET);
+    assert_int_equal(r.req.opts.set, WANT_BOTH);
+    parsed_done(&r);
+    expect_ok(&r, "ms c 2 a MA\r\nhi\r\n", REQ_APPEND);
+    assert_int_equal(r.req.opts.set, REQO_WANT_NLIVE);
+    parsed_done(&r);
+    expect_ok(&r, "ms c 2 y C4 I\r\nhi\r\n", REQ_SET);
+    assert_int_equal(r.req.opts.set, REQO_WANT_CONTEXT | REQO_COMPARE_CAS | REQO_INVALIDATE);
+    parsed_done(&r);
+
+    /* errors: the data block is swallowed */
+    expect_err("ms c 2 Y\r\n", "CLIENT_ERROR bad context", 4);
+    expect_err("ms c 2 Y q\r\n", "CLIENT_ERROR bad context", 4);
+    /* a token that cannot be one wins over the size and the data chunk */
+    expect_err("ms c 2000000 Y+/= q\r\n", "CLIENT_ERROR bad context", 2000002);
+    parse_n(&r, "ms c 2 Yhe!lo\r\nhiX\r\n", 20);
+    assert_int_equal(r.rc, TEXT_ERROR);
+    assert_string_equal(r.err.reply, "CLIENT_ERROR bad context");
+    assert_int_equal(r.consumed, 19);
+    parsed_done(&r);
+    expect_err("ms c 2 Y- ME\r\n", "CLIENT_ERROR context needs set mode", 4);
+    expect_err("ms c 2 Y- MA\r\n", "CLIENT_ERROR context needs set mode", 4);
+    expect_err("ms c 2 MP Y-\r\n", "CLIENT_ERROR context needs set mode", 4);
+    expect_err("ms c 2 Y- MR\r\n", "CLIENT_ERROR context needs set mode", 4);
+    expect_err("ms c 2 Yhe!lo ME\r\n", "CLIENT_ERROR context needs set mode", 4);
+    expect_err("ms c 2 Y- C5\r\n", "CLIENT_ERROR context excludes C and I", 4);
+    expect_err("ms c 2 I Y-\r\n", "CLIENT_ERROR context excludes C and I", 4);
+    expect_err("ms c 2 Yhe!lo C5\r\n", "CLIENT_ERROR context excludes C and I", 4);
+    /* the flag rules of P.19.2 come first */
+    expect_err("ms c 2 Y- Mx\r\n", "CLIENT_ERROR invalid mode for ms M token", 4);
+    expect_err("ms c 2 Y- Y-\r\n", "CLIENT_ERROR duplicate flag", 4);
+    expect_err("ms c 2 Y- Z\r\n", "CLIENT_ERROR invalid flag", 4);
+    expect_err("ms c 2 Y- Cx\r\n", "CLIENT_ERROR bad token in command line format", 4);
+    /* too large: swallowed, and nothing stored is dropped */
+    parse_n(&r, "ms big 2000000 Y-\r\n", 19);
+    assert_int_equal(r.rc, TEXT_ERROR);
+    assert_string_equal(r.err.reply, "SERVER_ERROR object too large for cache");
+    assert_int_equal(r.err.swallow, 2000002);
+    assert_null(r.err.stale_key);
+    assert_true(r.err.too_large);
+    parsed_done(&r);
+    parse_n(&r, "ms big 2000000 a\r\n", 18); /* a plain set still drops it */
+    assert_int_equal(r.rc, TEXT_ERROR);
+    assert_int_equal(r.err.nstale_key, 3);
+    assert_true(r.err.too_large);
+    parsed_done(&r);
+    parse_n(&r, "ms c 2 Y-\r\nhiX\r\n", 16);
+    assert_int_equal(r.rc, TEXT_ERROR);
+    assert_string_equal(r.err.reply, "CLIENT_ERROR bad data chunk");
+    parsed_done(&r);
+
+    /* replies */
+    resp_written(&resp, RC_OK, 1, CTX2);
+    expect_reply("ms c 18 Y" CTX " a y\r\napple,pears,banana\r\n", &resp, "HD a1 y" CTX2 "\r\n");
+    expect_reply("ms Yw== 2 Y- b k c O1 y a\r\nhi\r\n", &resp, "HD kYw== b c5 O1 y" CTX2 " a1\r\n");
+    expect_reply("ms c 2 Y- a q\r\nhi\r\n", &resp, "");
+    expect_reply("ms c 2 y c a\r\nhi\r\n", &resp, "HD y" CTX2 " c5 a1\r\n");
+    resp_written(&resp, RC_ENOTSTORED, 0, NULL); /* a and y only on success */
+    expect_reply("ms c 2 ME a y c k\r\nhi\r\n", &resp, "NS c5 kc\r\n");
+    resp_written(&resp, RC_EEXISTS, 0, NULL);
+    expect_reply("ms c 2 C1 a y\r\nhi\r\n", &resp, "EX\r\n");
+    resp_written(&resp, RC_EBADCONTEXT, 0, NULL);
+    expect_reply("ms c 2 Yhello q a\r\nhi\r\n", &resp, "CLIENT_ERROR bad context\r\n");
+    resp_written(&resp, RC_ESIBLINGS, 0, NULL);
+    expect_reply("ms c 2 Y- q\r\nhi\r\n", &resp, "SERVER_ERROR too many siblings\r\n");
+    resp_written(&resp, RC_ETOOLARGE, 0, NULL);
+    expect_reply("ms c 2 Y-\r\nhi\r\n", &resp, "SERVER_ERROR object too large for cache\r\n");
+    resp_written(&resp, RC_ENOMEM, 0, NULL);
+    expect_reply("ms c 2 Y-\r\nhi\r\n", &resp, "SERVER_ERROR out of memory storing object\r\n");
+    resp_written(&resp, RC_EIO, 0, NULL);
+    expect_reply("ms c 2 Y-\r\nhi\r\n", &resp, "SERVER_ERROR storage i/o error\r\n");
+}
+
+static void
+test_ext_md(void **state)
+{
+    struct parsed r;
+    struct response resp;
+
+    (void)state;
+    expect_ok(&r, "md c Y" CTX " a y k\r\n", REQ_VDEL);
+    assert_context(&r, CTX);
+    assert_int_equal(r.req.opts.set, WANT_BOTH);
+    assert_null(r.req.value);
+    parsed_done(&r);
+    expect_ok(&r, "md c Y- T30 q\r\n", REQ_VDEL); /* T means nothing without I */
+    assert_int_equal(r.req.ncontext, 0);
+    assert_int_equal(r.req.opts.set, WANT_BOTH);
+    parsed_done(&r);
+    expect_ok(&r, "md ZDE= b Y-\r\n", REQ_VDEL);
+    assert_int_equal(r.req.keys[0].nkey, 2);
+    parsed_done(&r);
+    expect_ok(&r, "md c a y\r\n", REQ_DELETE);
+    assert_int_equal(r.req.opts.set, WANT_BOTH);
+    parsed_done(&r);
+    expect_ok(&r, "md c y C3\r\n", REQ_DELETE);
+    assert_int_equal(r.req.opts.set, REQO_WANT_CONTEXT | REQO_COMPARE_CAS);
+    parsed_done(&r);
+
+    expect_err("md c Y\r\n", "CLIENT_ERROR bad context", 0);
+    expect_ok(&r, "md c Yb@d\r\n", REQ_VDEL); /* the coordinator refuses it */
+    assert_context(&r, "b@d");
+    parsed_done(&r);
+    expect_err("md c Y- C5\r\n", "CLIENT_ERROR context excludes C and I", 0);
+    expect_err("md c I Y-\r\n", "CLIENT_ERROR context excludes C and I", 0);
+    expect_err("md c Y- Y-\r\n", "CLIENT_ERROR invalid or duplicate flag", 0);
+    expect_err("md c Y- Z\r\n", "CLIENT_ERROR invalid or duplicate flag", 0);
+    expect_err("md c a a\r\n", "CLIENT_ERROR invalid or duplicate flag", 0);
+
+    resp_written(&resp, RC_OK, 0, CTX2);
+    expect_reply("md c Y" CTX " a y k O3\r\n", &resp, "HD a0 y" CTX2 " kc O3\r\n");
+    expect_reply("md c Y- O3 y\r\n", &resp, "HD O3 y" CTX2 "\r\n");
+    expect_reply("md c Y- q a\r\n", &resp, "");
+    expect_reply("md c a y\r\n", &resp, "HD a0 y" CTX2 "\r\n");
+    resp_written(&resp, RC_ENOTFOUND, 0, NULL);
+    expect_reply("md c Y- a y k O3\r\n", &resp, "NF kc O3\r\n");
+    expect_reply("md c Y- q\r\n", &resp, "NF\r\n");
+    resp_written(&resp, RC_EBADCONTEXT, 0, NULL);
+    expect_reply("md c Yhello q\r\n", &resp, "CLIENT_ERROR bad context\r\n");
+    resp_written(&resp, RC_ESIBLINGS, 0, NULL);
+    expect_reply("md c Y-\r\n", &resp, "SERVER_ERROR too many siblings\r\n");
+    expect_reply("md c\r\n", &resp, "SERVER_ERROR too many siblings\r\n");
+    resp_written(&resp, RC_EIO, 0, NULL);
+    expect_reply("md c Y-\r\n", &resp, "SERVER_ERROR storage i/o error\r\n");
+}
+
+/* ma refuses a, y and Y like any unknown letter; me and mn ignore them. */
+static void
+test_ext_ma_me(void **state)
+{
+    struct parsed r;
+    struct response resp;
+
+    (void)state;
+    expect_err("ma c a\r\n", "CLIENT_ERROR invalid or duplicate flag", 0);
+    expect_err("ma c y\r\n", "CLIENT_ERROR invalid or duplicate flag", 0);
+    expect_err("ma c Y-\r\n", "CLIENT_ERROR invalid or duplicate flag", 0);
+    expect_err("ma c v Y" CTX "\r\n", "CLIENT_ERROR invalid or duplicate flag", 0);
+    expect_ok(&r, "me c a\r\n", REQ_ME);
+    parsed_done(&r);
+    expect_ok(&r, "me c Y- y\r\n", REQ_ME);
+    parsed_done(&r);
+    expect_ok(&r, "mn a y Y-\r\n", REQ_MN);
+    parsed_done(&r);
+    resp_status(&resp, RC_ESIBLINGS);
+    expect_reply("ma c\r\n", &resp, "SERVER_ERROR too many siblings\r\n");
+    resp_status(&resp, RC_EBADCONTEXT);
+    expect_reply("ma c\r\n", &resp, "CLIENT_ERROR bad context\r\n");
+}
+
 static void
 test_mutations(void **state)
 {
@@ -601,6 +915,9 @@ test_mutations(void **state)
         "ma Yz1= b k v MD D5 N0 J10 T30 C4 t c q O1\r\n",
         "me Zm9v b\r\n",
         "mn\r\n",
+        "mg c a v f y c k O1 s t h l\r\n",
+        "ms Yw== 2 Y- F7 T30 MS b k c O1 a y q\r\nhi\r\n",
+        "md c Yab.c a y k O1 q\r\n",
     };
     unsigned seed = 20240607u;
     struct response resp;
@@ -611,7 +928,7 @@ test_mutations(void **state)
     (void)state;
     buf_init(&out);
     for (iter = 0; iter < 20000; iter++) {
-        const char *s = seeds[iter % 6];
+        const char *s = seeds[iter % (int)(sizeof(seeds) / sizeof(seeds[0]))];
         size_t n = strlen(s), k;
         struct parsed r;
 
@@ -630,6 +947,8 @@ test_mutations(void **state)
                 assert_true(r.req.keys[0].nkey >= 1 && r.req.keys[0].nkey <= REQ_KEY_MAX);
             }
             resp_hit(&resp, "12", 1, 2);
+            resp.siblings = two_siblings; /* read by mg with a only */
+            resp.nsiblings = 2;
             resp.status = (int)((seed >> 4) % 3) == 0 ? RC_OK : RC_ENOTFOUND;
             buf_reset(&out);
             assert_int_equal(text_encode_response(&out, &r.req, 0, &resp), RC_OK);
@@ -652,7 +971,9 @@ main(void)
         cmocka_unit_test(test_ma),           cmocka_unit_test(test_mn_me),
         cmocka_unit_test(test_flag_errors),  cmocka_unit_test(test_limits),
         cmocka_unit_test(test_base64),       cmocka_unit_test(test_partial_and_pipeline),
-        cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_ext_mg_parse), cmocka_unit_test(test_ext_mg_encode),
+        cmocka_unit_test(test_ext_ms),       cmocka_unit_test(test_ext_md),
+        cmocka_unit_test(test_ext_ma_me),    cmocka_unit_test(test_mutations),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

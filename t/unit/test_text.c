@@ -948,6 +948,463 @@ test_encode_values(void **state)
     buf_deinit(&b);
 }
 
+/* ------------------------------------------------------------ extension */
+
+/* doc/protocol-extension.txt section 6's tokens */
+#define CTX1      "3AEAAAGfLE4aez1eYIobLD1OX2BxAAAAAAAgAAE.AczikOpdl3f-_9Kh0P0XPrE"
+#define CTX3      "3AEAAAGfLE4aez1eYIobLD1OX2BxAAAAAAAgAAM.AXt0gv90dXyzw-HuZ9XUbUk"
+#define CTX5      "3AEAAAGfLE4aez1eYIobLD1OX2BxAAAAAAAgAAU.AUiXZ4PIeDVRyWzt65jqT0M"
+#define BADCTX    "CLIENT_ERROR bad context"
+#define WANT_BOTH (REQO_WANT_CONTEXT | REQO_WANT_NLIVE)
+
+static void
+assert_context(const struct parsed *r, const char *ctx)
+{
+    assert_int_equal(r->req.ncontext, strlen(ctx));
+    if (r->req.ncontext > 0) {
+        assert_memory_equal(r->req.context, ctx, strlen(ctx));
+    }
+}
+
+static void
+test_context_plausible(void **state)
+{
+    char tok[REQ_CONTEXT_MAX + 1];
+
+    (void)state;
+    assert_string_equal(req_cmd_name(REQ_VGET), "vget");
+    assert_int_equal(req_cmd_flags(REQ_VGET), REQF_RETRIEVE);
+    assert_int_equal(req_cmd_flags(REQ_VSET), REQF_STORE);
+    assert_int_equal(req_cmd_flags(REQ_VDEL), REQF_WRITE);
+    assert_true(req_context_plausible(CTX1, strlen(CTX1)));
+    assert_true(req_context_plausible("-", 1));
+    assert_true(req_context_plausible("AZaz09-_.", 9));
+    assert_false(req_context_plausible("", 0));
+    assert_false(req_context_plausible("a b", 3));
+    assert_false(req_context_plausible("a+b", 3));
+    assert_false(req_context_plausible("a/b", 3));
+    assert_false(req_context_plausible("a=", 2));
+    assert_false(req_context_plausible("a\0b", 3));
+    assert_false(req_context_plausible("\xc3\xa9", 2));
+    memset(tok, 'A', sizeof(tok));
+    assert_true(req_context_plausible(tok, REQ_CONTEXT_MAX));
+    assert_false(req_context_plausible(tok, REQ_CONTEXT_MAX + 1));
+}
+
+static void
+test_vget_parse(void **state)
+{
+    struct parsed r;
+    char key[REQ_KEY_MAX + 2];
+    char line[300];
+    char *in;
+    size_t big = (2u << 20) + 16, i;
+
+    (void)state;
+    expect_ok(&r, "vget c\r\n", REQ_VGET);
+    assert_int_equal(r.req.proto, REQ_PROTO_TEXT);
+    assert_int_equal(r.req.nkeys, 1);
+    assert_key(&r, 0, "c");
+    assert_int_equal(r.req.opts.set, WANT_BOTH);
+    assert_false(r.req.noreply);
+    parsed_done(&r);
+
+    expect_ok(&r, "vget a  b a noreply\n", REQ_VGET); /* a key twice; noreply is a key */
+    assert_int_equal(r.req.nkeys, 4);
+    assert_key(&r, 0, "a");
+    assert_key(&r, 1, "b");
+    assert_key(&r, 2, "a");
+    assert_key(&r, 3, "noreply");
+    parsed_done(&r);
+
+    memset(key, 'a', sizeof(key));
+    key[REQ_KEY_MAX] = '\0';
+    snprintf(line, sizeof(line), "vget %s\r\n", key);
+    expect_ok(&r, line, REQ_VGET);
+    parsed_done(&r);
+    key[REQ_KEY_MAX] = 'a';
+    key[REQ_KEY_MAX + 1] = '\0';
+    snprintf(line, sizeof(line), "vget a %s\r\n", key);
+    expect_err(line, FMT);
+
+    expect_err("vget\r\n", "ERROR");
+    expect_err("vget   \r\n", "ERROR");
+    expect_err("VGET k\r\n", "ERROR");
+    expect_err("vgets k\r\n", "ERROR");
+
+    /* as long as a get line: past 2048 bytes only "vget " keeps waiting */
+    in = malloc(big);
+    assert_non_null(in);
+    memset(in, 'x', big);
+    memcpy(in, "vget ", 5);
+    parse_n(&r, in, 100000);
+    assert_int_equal(r.rc, TEXT_AGAIN);
+    parsed_done(&r);
+    expect_err_n(in, big, NULL, big, 0, true);
+    memcpy(in, "vgetx", 5);
+    expect_err_n(in, 3000, NULL, 3000, 0, true);
+    memset(in, ' ', 100);
+    memcpy(in + 100, "vget ", 5);
+    parse_n(&r, in, 3000);
+    assert_int_equal(r.rc, TEXT_AGAIN);
+    parsed_done(&r);
+    /* and parses like one once it ends: 1000 keys of 9 bytes */
+    memcpy(in, "vget", 4);
+    for (i = 0; i < 1000; i++) {
+        memcpy(in + 4 + i * 10, " key-00000", 10);
+        in[4 + i * 10 + 9] = (char)('0' + i % 10);
+    }
+    memcpy(in + 4 + 10000, "\r\n", 2);
+    parse_n(&r, in, 10006);
+    assert_int_equal(r.rc, TEXT_OK);
+    assert_int_equal(r.req.nkeys, 1000);
+    assert_key(&r, 999, "key-00009");
+    parsed_done(&r);
+    free(in);
+}
+
+static void
+test_vset_parse(void **state)
+{
+    struct parsed r;
+    char line[700], ctx[REQ_CONTEXT_MAX + 2];
+
+    (void)state;
+    expect_ok(&r, "vset c 0 0 5 -\r\napple\r\n", REQ_VSET);
+    assert_int_equal(r.req.proto, REQ_PROTO_TEXT);
+    assert_key(&r, 0, "c");
+    assert_int_equal(r.req.ncontext, 0); /* "-": the empty context */
+    assert_int_equal(r.req.nvalue, 5);
+    assert_memory_equal(r.req.value, "apple", 5);
+    assert_int_equal(r.req.opts.set, WANT_BOTH);
+    assert_false(r.req.noreply);
+    parsed_done(&r);
+
+    expect_ok(&r, "vset c 7 -1 11 " CTX1 "\r\napple,pears\r\n", REQ_VSET);
+    assert_context(&r, CTX1);
+    assert_ptr_equal(r.req.context, r.copy + 15); /* untouched, in the input */
+    assert_int_equal(r.req.flags, 7);
+    assert_int_equal(r.req.exptime, -1);
+    assert_int_equal(r.req.nvalue, 11);
+    parsed_done(&r);
+
+    expect_ok(&r, "vset c 0 0 0 " CTX1 " noreply\r\n\r\n", REQ_VSET);
+    assert_true(r.req.noreply);
+    assert_context(&r, CTX1);
+    assert_int_equal(r.req.nvalue, 0);
+    parsed_done(&r);
+    /* a 7th token other than noreply is ignored, as set's 6th */
+    expect_ok(&r, "vset c 0 0 1 - whatever\r\nx\r\n", REQ_VSET);
+    assert_false(r.req.noreply);
+    parsed_done(&r);
+    /* with 6 tokens the 6th is the context, even "noreply": not a flag */
+    expect_ok(&r, "vset c 0 0 1 noreply\r\nx\r\n", REQ_VSET);
+    assert_false(r.req.noreply);
+    assert_context(&r, "noreply");
+    parsed_done(&r);
+    /* a syntactically possible token goes to the coordinator as is */
+    expect_ok(&r, "vset c 0 0 1 hello\r\nx\r\n", REQ_VSET);
+    assert_context(&r, "hello");
+    parsed_done(&r);
+    expect_ok(&r, "vset c 0 0 1 --\r\nx\r\n", REQ_VSET);
+    assert_context(&r, "--");
+    parsed_done(&r);
+    memset(ctx, 'A', sizeof(ctx));
+    ctx[REQ_CONTEXT_MAX] = '\0';
+    snprintf(line, sizeof(line), "vset c 0 0 1 %s\r\nx\r\n", ctx);
+    expect_ok(&r, line, REQ_VSET);
+    assert_int_equal(r.req.ncontext, REQ_CONTEXT_MAX);
+    parsed_done(&r);
+
+    /* the data block in pieces */
+    parse_s(&r, "vset c 0 0 5 -\r\napp");
+    assert_int_equal(r.rc, TEXT_AGAIN);
+    assert_int_equal(r.consumed, 16 + 7);
+    parsed_done(&r);
+    parse_s(&r, "vset c 0 0 5 -");
+    assert_int_equal(r.rc, TEXT_AGAIN);
+    parsed_done(&r);
+}
+
+static void
+test_vset_errors(void **state)
+{
+    struct parsed r;
+    char line[700], ctx[REQ_CONTEXT_MAX + 2];
+    char key[REQ_KEY_MAX + 2];
+
+    (void)state;
+    /* token counts: ERROR, the data block NOT skipped */
+    expect_err("vset c 0 0 5\r\n", "ERROR");
+    expect_err("vset c 0 0 5 - noreply x\r\n", "ERROR");
+    expect_err("vset c 0 0 5 - a b c d\r\n", "ERROR");
+    expect_err("vset\r\n", "ERROR");
+    expect_err("vset c 0 0 noreply\r\n", "ERROR"); /* even with noreply */
+    /* bad numbers and long keys: the data block NOT skipped */
+    expect_err("vset c x 0 5 -\r\n", FMT);
+    expect_err("vset c 0 x 5 -\r\n", FMT);
+    expect_err("vset c 0 0 x -\r\n", FMT);
+    expect_err("vset c 0 0 -1 -\r\n", FMT);
+    expect_err("vset c 0 0 2147483646 -\r\n", FMT);
+    expect_err("vset c 0 0 5x -\r\n", FMT);
+    expect_err("vset c x 0 5 - noreply\r\n", NULL); /* noreply hides it */
+    memset(key, 'k', sizeof(key));
+    key[REQ_KEY_MAX + 1] = '\0';
+    snprintf(line, sizeof(line), "vset %s 0 0 1 -\r\n", key);
+    expect_err(line, FMT);
+    /* a context that cannot be a token still goes to the coordinator, which
+     * refuses it (and counts it) ... */
+    expect_ok(&r, "vset c 0 0 5 he!lo\r\napple\r\n", REQ_VSET);
+    assert_context(&r, "he!lo");
+    parsed_done(&r);
+    expect_ok(&r, "vset c 0 0 5 +/=\x80 noreply\r\napple\r\n", REQ_VSET);
+    assert_context(&r, "+/=\x80");
+    parsed_done(&r);
+    memset(ctx, 'A', sizeof(ctx));
+    ctx[REQ_CONTEXT_MAX + 1] = '\0';
+    snprintf(line, sizeof(line), "vset c 0 0 1 %s\r\nx\r\n", ctx);
+    expect_ok(&r, line, REQ_VSET);
+    assert_int_equal(r.req.ncontext, REQ_CONTEXT_MAX + 1);
+    parsed_done(&r);
+    /* ... unless the codec refuses the value anyway: then "bad context"
+     * comes first (2.2's order), before the size and the data chunk */
+    expect_err_n("vset c 0 0 2000000 he!lo\r\n", 26, BADCTX, 26, 2000002, false);
+    expect_err_n("vset c 0 0 2000000 he!lo noreply\r\n", 34, NULL, 34, 2000002, false);
+    snprintf(line, sizeof(line), "vset c 0 0 2000000 %s\r\n", ctx);
+    expect_err_n(line, strlen(line), BADCTX, strlen(line), 2000002, false);
+    expect_err_n("vset c 0 0 2 he!lo\r\nhiX\r\n", 25, BADCTX, 24, 0, false);
+    parse_s(&r, "vset c 0 0 2000000 he!lo\r\n");
+    assert_false(r.err.too_large);
+    parsed_done(&r);
+    /* too large: swallowed, and nothing stored is dropped */
+    parse_s(&r, "vset big 0 0 2000000 -\r\n");
+    assert_int_equal(r.rc, TEXT_ERROR);
+    assert_string_equal(r.err.reply, "SERVER_ERROR object too large for cache");
+    assert_int_equal(r.err.swallow, 2000002);
+    assert_int_equal(r.consumed, 24);
+    assert_null(r.err.stale_key);
+    assert_true(r.err.too_large);
+    assert_false(r.err.close);
+    parsed_done(&r);
+    parse_s(&r, "vset big 0 0 2000000 - noreply\r\n");
+    assert_int_equal(r.rc, TEXT_ERROR);
+    assert_null(r.err.reply);
+    assert_int_equal(r.err.swallow, 2000002);
+    assert_null(r.err.stale_key);
+    parsed_done(&r);
+    /* the limit is set's: 1048516 bytes fit with a 1-byte key */
+    parse_s(&r, "vset k 0 0 1048517 -\r\n");
+    assert_int_equal(r.rc, TEXT_ERROR);
+    parsed_done(&r);
+    parse_s(&r, "vset k 0 0 1048516 -\r\n");
+    assert_int_equal(r.rc, TEXT_AGAIN);
+    parsed_done(&r);
+    /* the set counterpart still marks its key stale */
+    parse_s(&r, "set big 0 0 2000000\r\n");
+    assert_int_equal(r.rc, TEXT_ERROR);
+    assert_true(r.err.too_large);
+    assert_int_equal(r.err.nstale_key, 3);
+    parsed_done(&r);
+    /* bad data chunk, as set: the whole block consumed */
+    expect_err_n("vset c 0 0 2 -\r\nhiX\r\n", 21, "CLIENT_ERROR bad data chunk", 20, 0, false);
+    expect_err_n("vset c 0 0 2 - noreply\r\nhiX\r\n", 29, NULL, 28, 0, false);
+}
+
+static void
+test_vdel_parse(void **state)
+{
+    struct parsed r;
+    char line[700], ctx[REQ_CONTEXT_MAX + 2];
+    char key[REQ_KEY_MAX + 2];
+
+    (void)state;
+    expect_ok(&r, "vdel c " CTX5 "\r\n", REQ_VDEL);
+    assert_int_equal(r.req.proto, REQ_PROTO_TEXT);
+    assert_key(&r, 0, "c");
+    assert_context(&r, CTX5);
+    assert_int_equal(r.req.opts.set, WANT_BOTH);
+    assert_false(r.req.noreply);
+    assert_null(r.req.value);
+    parsed_done(&r);
+    expect_ok(&r, "vdel c - noreply\r\n", REQ_VDEL);
+    assert_int_equal(r.req.ncontext, 0);
+    assert_true(r.req.noreply);
+    parsed_done(&r);
+    expect_ok(&r, "vdel c hello\r\n", REQ_VDEL); /* the coordinator refuses it */
+    assert_context(&r, "hello");
+    parsed_done(&r);
+    expect_ok(&r, "vdel c noreply\r\n", REQ_VDEL); /* 3 tokens: a context */
+    assert_false(r.req.noreply);
+    parsed_done(&r);
+
+    expect_err("vdel\r\n", "ERROR");
+    expect_err("vdel c\r\n", "ERROR");
+    expect_err("vdel c - noreply x\r\n", "ERROR");
+    memset(key, 'k', sizeof(key));
+    key[REQ_KEY_MAX + 1] = '\0';
+    snprintf(line, sizeof(line), "vdel %s -\r\n", key);
+    expect_err(line, FMT);
+    snprintf(line, sizeof(line), "vdel %s - noreply\r\n", key);
+    expect_err(line, NULL);
+    /* any token goes to the coordinator, which judges (and counts) it */
+    expect_ok(&r, "vdel c he!lo\r\n", REQ_VDEL);
+    assert_context(&r, "he!lo");
+    parsed_done(&r);
+    memset(ctx, 'A', sizeof(ctx));
+    ctx[REQ_CONTEXT_MAX + 1] = '\0';
+    snprintf(line, sizeof(line), "vdel c %s\r\n", ctx);
+    expect_ok(&r, line, REQ_VDEL);
+    assert_int_equal(r.req.ncontext, REQ_CONTEXT_MAX + 1);
+    parsed_done(&r);
+}
+
+static void
+resp_ctx(struct response *resp, int status, uint32_t nlive, const char *ctx)
+{
+    response_reset(resp);
+    resp->status = status;
+    resp->nlive = nlive;
+    resp->context = ctx;
+    resp->ncontext = ctx ? strlen(ctx) : 0;
+}
+
+static void
+test_encode_extension(void **state)
+{
+    struct req_key keys[2] = {{"c", 1}, {"cart", 4}};
+    struct resp_sibling sib[2] = {{0, 1767225600250LL, "apple,banana", 12},
+                                  {4294967295u, 1767225600231LL, "apple\r\n\0s", 9}};
+    struct request req;
+    struct response resp;
+
+    (void)state;
+    request_reset(&req);
+    req.cmd = REQ_VGET;
+    req.keys = keys;
+    req.nkeys = 2;
+    resp_ctx(&resp, RC_OK, 0, CTX3);
+    resp.siblings = sib;
+    resp.nsiblings = 2;
+    resp.cas = 77; /* not on the wire in text */
+    ENCODE_EXPECT_BIN(&req, 0, &resp,
+                      "VERSIONS c 2 " CTX3 "\r\n"
+                      "SIBLING 0 12 1767225600250\r\napple,banana\r\n"
+                      "SIBLING 4294967295 9 1767225600231\r\napple\r\n\0s\r\n");
+    resp.nsiblings = 0; /* every sibling a tombstone */
+    encode_expect(&req, 1, &resp, "VERSIONS cart 0 " CTX3 "\r\n");
+    resp.nsiblings = 1;
+    sib[0].wtime_ms = 0;
+    sib[0].nvalue = 0;
+    encode_expect(&req, 0, &resp, "VERSIONS c 1 " CTX3 "\r\nSIBLING 0 0 0\r\n\r\n");
+    resp_ctx(&resp, RC_ENOTFOUND, 0, NULL);
+    encode_expect(&req, 0, &resp, ""); /* a miss: nothing */
+    resp_ctx(&resp, RC_ENOMEM, 0, NULL);
+    encode_expect(&req, 0, &resp, "SERVER_ERROR out of memory writing get response\r\n");
+    resp_ctx(&resp, RC_EIO, 0, NULL);
+    encode_expect(&req, 0, &resp, "SERVER_ERROR storage i/o error\r\n");
+
+    req.cmd = REQ_VSET;
+    req.nkeys = 1;
+    resp_ctx(&resp, RC_OK, 2, CTX3);
+    encode_expect(&req, 0, &resp, "STORED 2 " CTX3 "\r\n");
+    resp.nlive = 4294967295u;
+    encode_expect(&req, 0, &resp, "STORED 4294967295 " CTX3 "\r\n");
+    req.cmd = REQ_VDEL;
+    resp_ctx(&resp, RC_OK, 0, CTX5);
+    encode_expect(&req, 0, &resp, "DELETED 0 " CTX5 "\r\n");
+    req.noreply = true;
+    encode_expect(&req, 0, &resp, "");
+    req.noreply = false;
+    resp_ctx(&resp, RC_OK, 1, NULL); /* no token given: the empty one */
+    encode_expect(&req, 0, &resp, "DELETED 1 -\r\n");
+
+    /* every error (noreply hides them all) */
+    encode_status(REQ_VSET, RC_EBADCONTEXT, NULL, "CLIENT_ERROR bad context\r\n");
+    encode_status(REQ_VSET, RC_ESIBLINGS, NULL, "SERVER_ERROR too many siblings\r\n");
+    encode_status(REQ_VSET, RC_ETOOLARGE, NULL, "SERVER_ERROR object too large for cache\r\n");
+    encode_status(REQ_VSET, RC_ENOMEM, NULL, "SERVER_ERROR out of memory storing object\r\n");
+    encode_status(REQ_VSET, RC_EIO, NULL, "SERVER_ERROR storage i/o error\r\n");
+    encode_status(REQ_VSET, RC_ENOSPC, NULL, "SERVER_ERROR out of disk space\r\n");
+    encode_status(REQ_VDEL, RC_ENOTFOUND, NULL, "NOT_FOUND\r\n");
+    encode_status(REQ_VDEL, RC_EBADCONTEXT, NULL, "CLIENT_ERROR bad context\r\n");
+    encode_status(REQ_VDEL, RC_ESIBLINGS, NULL, "SERVER_ERROR too many siblings\r\n");
+    encode_status(REQ_VDEL, RC_EIO, NULL, "SERVER_ERROR storage i/o error\r\n");
+    encode_status(REQ_VGET, RC_ESIBLINGS, NULL, "SERVER_ERROR too many siblings\r\n");
+    /* and for every other command */
+    encode_status(REQ_SET, RC_EBADCONTEXT, NULL, "CLIENT_ERROR bad context\r\n");
+    encode_status(REQ_DELETE, RC_ESIBLINGS, NULL, "SERVER_ERROR too many siblings\r\n");
+    encode_status(REQ_APPEND, RC_ESIBLINGS, NULL, "SERVER_ERROR too many siblings\r\n");
+    encode_status(REQ_INCR, RC_ESIBLINGS, NULL, "SERVER_ERROR too many siblings\r\n");
+    encode_status(REQ_TOUCH, RC_EBADCONTEXT, NULL, "CLIENT_ERROR bad context\r\n");
+    encode_status(REQ_GET, RC_ESIBLINGS, NULL, "SERVER_ERROR too many siblings\r\n");
+}
+
+/* Section 6's telnet session, parsed and answered with the coordinator's
+ * results filled in by hand: byte for byte the document's lines. */
+static void
+test_worked_session(void **state)
+{
+    static const char *const ctx[] = {
+        CTX1, "3AEAAAGfLE4aez1eYIobLD1OX2BxAAAAAAAgAAI.Ae_XtCCSsNd8Zas-DttEGVY",
+        CTX3, "3AEAAAGfLE4aez1eYIobLD1OX2BxAAAAAAAgAAQ.AZt3BRfuw5tZPkgzyc58Z6k",
+        CTX5,
+    };
+    struct resp_sibling two[2] = {{0, 1767225600250LL, "apple,banana", 12},
+                                  {0, 1767225600231LL, "apple,pears", 11}};
+    struct resp_sibling one = {0, 1767225600120LL, "apple", 5};
+    struct parsed r;
+    struct response resp;
+    struct buf b;
+
+    (void)state;
+    buf_init(&b);
+    expect_ok(&r, "vset c 0 0 5 -\r\napple\r\n", REQ_VSET);
+    resp_ctx(&resp, RC_OK, 1, ctx[0]);
+    encode_expect(&r.req, 0, &resp, "STORED 1 " CTX1 "\r\n");
+    parsed_done(&r);
+
+    expect_ok(&r, "vget c\r\n", REQ_VGET);
+    resp_ctx(&resp, RC_OK, 0, ctx[0]);
+    resp.siblings = &one;
+    resp.nsiblings = 1;
+    assert_int_equal(text_encode_response(&b, &r.req, 0, &resp), RC_OK);
+    assert_int_equal(text_encode_end(&b), RC_OK);
+    assert_int_equal(b.len, strlen("VERSIONS c 1 " CTX1 "\r\nSIBLING 0 5 1767225600120\r\n"
+                                   "apple\r\nEND\r\n"));
+    assert_memory_equal(
+        b.data, "VERSIONS c 1 " CTX1 "\r\nSIBLING 0 5 1767225600120\r\napple\r\nEND\r\n", b.len);
+    buf_reset(&b);
+    parsed_done(&r);
+
+    expect_ok(&r, "vset c 0 0 12 " CTX1 "\r\napple,banana\r\n", REQ_VSET);
+    assert_context(&r, CTX1);
+    resp_ctx(&resp, RC_OK, 2, ctx[2]);
+    encode_expect(&r.req, 0, &resp, "STORED 2 " CTX3 "\r\n");
+    parsed_done(&r);
+
+    expect_ok(&r, "vget c\r\n", REQ_VGET);
+    resp_ctx(&resp, RC_OK, 0, ctx[2]);
+    resp.siblings = two;
+    resp.nsiblings = 2;
+    encode_expect(&r.req, 0, &resp,
+                  "VERSIONS c 2 " CTX3 "\r\nSIBLING 0 12 1767225600250\r\napple,banana\r\n"
+                  "SIBLING 0 11 1767225600231\r\napple,pears\r\n");
+    parsed_done(&r);
+
+    expect_ok(&r, "vdel c " CTX5 "\r\n", REQ_VDEL);
+    resp_ctx(&resp, RC_EBADCONTEXT, 0, NULL); /* the coordinator's verdict */
+    encode_expect(&r.req, 0, &resp, "CLIENT_ERROR bad context\r\n");
+    parsed_done(&r);
+    expect_ok(&r, "vdel c hello\r\n", REQ_VDEL);
+    encode_expect(&r.req, 0, &resp, "CLIENT_ERROR bad context\r\n");
+    parsed_done(&r);
+    expect_ok(&r, "vdel c " CTX3 "\r\n", REQ_VDEL);
+    resp_ctx(&resp, RC_OK, 0, ctx[4]);
+    encode_expect(&r.req, 0, &resp, "DELETED 0 " CTX5 "\r\n");
+    parsed_done(&r);
+    buf_deinit(&b);
+}
+
 /* ------------------------------------------------------------ fuzz */
 
 static void
@@ -992,6 +1449,8 @@ test_fuzz(void **state)
         "touch k 1\r\n",          "flush_all 1 noreply\r\n",
         "verbosity 1\r\n",        "stats items\r\n",
         "shutdown graceful\r\n",  "version\r\n",
+        "vget a b\r\n",           "vset k 1 2 3 -\r\nabc\r\n",
+        "vdel k tok noreply\r\n", "vset k 0 0 1 a.b_c-d noreply\r\nx\r\n",
     };
     static const char alphabet[] = " \r\n\t\0019-+0kgetsadn";
     char buf[96];
@@ -1043,18 +1502,37 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cmd_table),       cmocka_unit_test(test_get),
-        cmocka_unit_test(test_get_many_keys),   cmocka_unit_test(test_gat),
-        cmocka_unit_test(test_store_commands),  cmocka_unit_test(test_store_values),
-        cmocka_unit_test(test_store_numbers),   cmocka_unit_test(test_store_errors),
-        cmocka_unit_test(test_store_too_large), cmocka_unit_test(test_store_split),
-        cmocka_unit_test(test_store_1mb),       cmocka_unit_test(test_delete),
-        cmocka_unit_test(test_incr_decr),       cmocka_unit_test(test_touch),
-        cmocka_unit_test(test_flush_all),       cmocka_unit_test(test_verbosity),
-        cmocka_unit_test(test_misc_commands),   cmocka_unit_test(test_unknown),
-        cmocka_unit_test(test_meta_routed),     cmocka_unit_test(test_long_lines),
-        cmocka_unit_test(test_pipeline),        cmocka_unit_test(test_encode_status),
-        cmocka_unit_test(test_encode_values),   cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_cmd_table),
+        cmocka_unit_test(test_get),
+        cmocka_unit_test(test_get_many_keys),
+        cmocka_unit_test(test_gat),
+        cmocka_unit_test(test_store_commands),
+        cmocka_unit_test(test_store_values),
+        cmocka_unit_test(test_store_numbers),
+        cmocka_unit_test(test_store_errors),
+        cmocka_unit_test(test_store_too_large),
+        cmocka_unit_test(test_store_split),
+        cmocka_unit_test(test_store_1mb),
+        cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_incr_decr),
+        cmocka_unit_test(test_touch),
+        cmocka_unit_test(test_flush_all),
+        cmocka_unit_test(test_verbosity),
+        cmocka_unit_test(test_misc_commands),
+        cmocka_unit_test(test_unknown),
+        cmocka_unit_test(test_meta_routed),
+        cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_encode_status),
+        cmocka_unit_test(test_encode_values),
+        cmocka_unit_test(test_context_plausible),
+        cmocka_unit_test(test_vget_parse),
+        cmocka_unit_test(test_vset_parse),
+        cmocka_unit_test(test_vset_errors),
+        cmocka_unit_test(test_vdel_parse),
+        cmocka_unit_test(test_encode_extension),
+        cmocka_unit_test(test_worked_session),
+        cmocka_unit_test(test_fuzz),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
