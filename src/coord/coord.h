@@ -27,11 +27,18 @@
 struct coord;
 struct coord_thread;
 
+#define COORD_HIST_SIBLINGS 8
+#define COORD_HIST_ENTRIES  6
+
 struct coord_config {
-    uint64_t max_item_size; /* append/prepend results beyond this are refused */
-    bool use_cas;           /* false (-C): cas values are reported as 0 */
-    bool flush_enabled;     /* false (-F): flush_all is refused */
-    unsigned sweep_per_sec; /* expired items the sweeper may remove per second */
+    uint64_t max_item_size;   /* append/prepend results beyond this are refused */
+    bool use_cas;             /* false (-C): cas values are reported as 0 */
+    bool flush_enabled;       /* false (-F): flush_all is refused */
+    unsigned sweep_per_sec;   /* expired items the sweeper may remove per second */
+    unsigned max_siblings;    /* client writes past this are refused (0 = 32) */
+    unsigned tombstone_grace; /* seconds a delete's tombstone is kept */
+    unsigned prune_keep;      /* clock entries kept by a prune (0 = 12) */
+    bool sync_none;           /* --sync=none: nothing waits for a ticket */
 };
 
 /* Figures the coordinator keeps (read by `stats`). */
@@ -41,7 +48,21 @@ struct coord_stats {
     uint64_t bytes;     /* bytes of values stored */
     uint64_t reclaimed; /* expired or flushed items removed */
     uint64_t sweeps;    /* completed sweeper passes */
+    /* Causal versioning (doc/versioning.txt section 14): */
+    uint64_t objects_with_siblings; /* gauge */
+    uint64_t tombstones_pending;    /* gauge */
+    uint64_t siblings_hidden_reads, siblings_hidden, siblings_collapsed;
+    uint64_t sibling_limit_refused, context_errors, tombstones_reaped, clock_prunes;
+    uint64_t vget_cmds, vset_cmds;
+    /* Histograms of the objects stored: by siblings (1, 2, 3-4, 5-8, 9-16,
+     * 17-32, 33-64, 65+) and by clock entries (1, 2, 3-4, 5-8, 9-16, 17+). */
+    uint64_t hist_siblings[COORD_HIST_SIBLINGS];
+    uint64_t hist_entries[COORD_HIST_ENTRIES];
 };
+extern const char *const coord_hist_siblings_names[COORD_HIST_SIBLINGS];
+extern const char *const coord_hist_entries_names[COORD_HIST_ENTRIES];
+/* Zero the counters `stats reset` resets (not gauges or histograms). */
+void coord_reset_stats(struct coord *co);
 
 int coord_create(const struct coord_config *cfg, struct store *st, struct coord **out);
 void coord_destroy(struct coord *co); /* NULL ok; stops the sweeper */

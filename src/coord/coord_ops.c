@@ -2,20 +2,27 @@
 /*
  * coord_ops.c - the meaning of each command over the coordinator's
  * primitives (coord_internal.h): memcached 1.6's text, meta and binary
- * semantics, which differ only in the options a codec sets (req->opts).
+ * semantics, which differ only in the options a codec sets (req->opts),
+ * applied to the dominant sibling of a versioned object as
+ * doc/versioning.txt section 7 says, and the extension's reads and writes
+ * (section 8).
  *
  *   retrieval   get gets gat gats, mg          -> coord_op_get
+ *   versions    vget, mg a, binary VGet        -> coord_op_get (all siblings)
  *   storage     set add replace append prepend cas, ms, binary sets
  *                                              -> coord_op_store
+ *   vset, vdel  ms Y, md Y, binary VSet/VDelete -> coord_op_vwrite
  *   delete      delete, md, binary delete      -> coord_op_delete
  *   arithmetic  incr decr, ma, binary incr/decr -> coord_op_arith
  *   touch       touch, binary touch            -> coord_op_touch
  *   me          item debug info                -> coord_op_inspect
  *
- * Every function that writes takes the key's stripe lock, reads the current
- * record under it, decides, and writes once. A plain get reads without the
- * lock and takes it only when the read itself must be recorded (first fetch,
- * or a last-access time older than COORD_BUMP_INTERVAL, as memcached bumps).
+ * Every command that writes runs a body inside coord_update (one store
+ * transaction under the key's stripe lock): the body reads the current
+ * object, decides, and records at most one write. A plain get reads without
+ * the lock and takes the update path only when the read itself must be
+ * recorded (first fetch, or a last-access time older than
+ * COORD_BUMP_INTERVAL, as memcached bumps).
  */
 #include "config.h"
 
@@ -26,10 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/buf.h"
 #include "base/status.h"
 #include "base/util.h"
 #include "coord/coord_internal.h"
+#include "kv/record.h"
 
 /* Reads refresh an item's access time at most this often (memcached's
  * ITEM_UPDATE_INTERVAL), so a read-mostly key is rewritten once a minute at
@@ -42,111 +51,209 @@ coord_opt(const struct request *req, uint32_t bit)
     return (req->opts.set & bit) != 0;
 }
 
+/* After a write: the live-sibling count and the new context, when asked. */
+static int
+coord_after_write(struct coord_thread *ct, const struct request *req, const struct req_key *k,
+                  struct response *resp)
+{
+    struct object *o;
+    int rc = coord_object(ct, &o);
+
+    if (rc == RC_OK && coord_opt(req, REQO_WANT_NLIVE)) {
+        resp->nlive = (uint32_t)object_nlive(o);
+    }
+    if (rc == RC_OK && coord_opt(req, REQO_WANT_CONTEXT)) {
+        rc = coord_fill_context(ct, k, resp);
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------------ get */
 
 static void
-coord_item_info(const struct record *r, int64_t now, struct response *resp)
+coord_item_info(const struct coord_item *it, int64_t now, struct response *resp)
 {
-    resp->ttl = r->exptime == 0 ? -1 : (r->exptime > now ? r->exptime - now : 0);
-    resp->last_access = now > r->atime ? now - r->atime : 0;
-    resp->hit_before = (r->iflags & RECORD_IF_FETCHED) != 0;
-    resp->stale = (r->iflags & RECORD_IF_STALE) != 0;
+    resp->ttl = it->exptime == 0 ? -1 : (it->exptime > now ? it->exptime - now : 0);
+    resp->last_access = now > it->atime ? now - it->atime : 0;
+    resp->hit_before = (it->iflags & RECORD_IF_FETCHED) != 0;
+    resp->stale = (it->iflags & RECORD_IF_STALE) != 0;
 }
 
 static bool
-coord_needs_bump(const struct request *req, const struct record *r, int64_t now)
+coord_needs_bump(const struct request *req, const struct coord_item *it, int64_t now)
 {
     if (coord_opt(req, REQO_NO_BUMP)) {
         return false;
     }
-    return (r->iflags & RECORD_IF_FETCHED) == 0 || now - r->atime >= COORD_BUMP_INTERVAL;
+    return (it->iflags & RECORD_IF_FETCHED) == 0 || now - it->atime >= COORD_BUMP_INTERVAL;
 }
 
 /* Recache arbitration for meta gets (W, X, Z): a stale item, or one whose
  * TTL is below the client's R token, hands one client a win; later clients
- * see that a win is out. Returns true if the record changed. */
+ * see that a win is out. Returns true if the item changed. */
 static bool
-coord_recache(const struct request *req, struct record *r, struct response *resp)
+coord_recache(const struct request *req, struct coord_item *it, struct response *resp)
 {
     bool want;
 
     if (req->proto != REQ_PROTO_META) {
         return false;
     }
-    if ((r->iflags & RECORD_IF_WON) != 0) {
+    if ((it->iflags & RECORD_IF_WON) != 0) {
         resp->won_already = true;
         return false;
     }
-    want = (r->iflags & RECORD_IF_STALE) != 0 ||
+    want = (it->iflags & RECORD_IF_STALE) != 0 ||
            (coord_opt(req, REQO_RECACHE) && resp->ttl != -1 && resp->ttl < req->opts.recache_ttl);
     if (!want) {
         return false;
     }
     resp->win = true;
-    r->iflags |= RECORD_IF_WON;
+    it->iflags |= RECORD_IF_WON;
     return true;
+}
+
+/* Every live sibling of ct->obj, dominant first, into resp (extension
+ * reads), with the object's context. */
+static int
+coord_fill_versions(struct coord_thread *ct, const struct req_key *k, struct response *resp)
+{
+    struct object *o;
+    size_t n = 0, total, live = 0;
+    int rc = coord_object(ct, &o);
+
+    if (rc != RC_OK) {
+        return rc;
+    }
+    total = o->clock != NULL ? object_nsiblings(o) : 0;
+    if (total > ct->nosibs_cap) {
+        struct object_sibling *os = rc_realloc(ct->osibs, total * sizeof(*os));
+        struct resp_sibling *rs;
+
+        if (os == NULL) {
+            return RC_ENOMEM;
+        }
+        ct->osibs = os;
+        rs = rc_realloc(ct->sibs, total * sizeof(*rs));
+        if (rs == NULL) {
+            return RC_ENOMEM;
+        }
+        ct->sibs = rs;
+        ct->nosibs_cap = total;
+    }
+    if (total > 0) {
+        rc = object_siblings(o, ct->osibs, ct->nosibs_cap, &n);
+        if (rc != RC_OK) {
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct object_payload *p = &ct->osibs[i].p;
+
+        if (p->tombstone) {
+            continue;
+        }
+        ct->sibs[live].flags = p->flags;
+        ct->sibs[live].wtime_ms = p->wtime_ms;
+        ct->sibs[live].value = p->value;
+        ct->sibs[live].nvalue = p->nvalue;
+        live++;
+    }
+    resp->siblings = ct->sibs;
+    resp->nsiblings = live;
+    return coord_fill_context(ct, k, resp);
 }
 
 /* mg N on a miss: create an empty item and hand this client the win. */
 static int
 coord_vivify_empty(struct coord_thread *ct, const struct request *req, const struct req_key *k,
-                   bool present, size_t oldlen, struct response *resp, uint64_t *ticket)
+                   struct response *resp)
 {
-    struct record r;
+    struct coord_item it;
     int rc;
 
-    memset(&r, 0, sizeof(r));
-    r.exptime = coord_abs_exptime(req->opts.vivify_ttl, util_now_s());
-    r.iflags = RECORD_IF_WON;
-    r.value = "";
-    rc = coord_write(ct, k, &r, present, oldlen, ticket);
+    memset(&it, 0, sizeof(it));
+    it.exptime = coord_abs_exptime(req->opts.vivify_ttl, util_now_s());
+    it.iflags = RECORD_IF_WON;
+    it.value = "";
+    rc = coord_write(ct, k, &it);
     if (rc != RC_OK) {
         return rc;
     }
-    coord_fill_hit(ct->co, resp, &r);
-    coord_item_info(&r, util_now_s(), resp);
+    coord_fill_hit(ct->co, resp, &it);
+    coord_item_info(&it, util_now_s(), resp);
     resp->win = true;
     resp->created = true;
-    return RC_OK;
+    if (req->cmd == REQ_VGET) {
+        return coord_fill_versions(ct, k, resp);
+    }
+    return coord_after_write(ct, req, k, resp);
 }
 
 /* Everything a retrieval does under the key's lock: vivify, TTL update,
  * recache arbitration, access bookkeeping. */
 static int
-coord_get_locked(struct coord_thread *ct, const struct request *req, const struct req_key *k,
-                 struct response *resp, uint64_t *ticket)
+coord_body_get(struct coord_thread *ct, const struct request *req, const struct req_key *k,
+               struct response *resp)
 {
     int64_t now = util_now_s();
-    struct record r;
+    struct coord_item it;
     bool present, changed = false, durable = false;
-    int rc = coord_load(ct, k, &r, &resp->miss, &present);
+    int rc = coord_load(ct, &it, &resp->miss, &present);
 
+    ct->hidden = 0;
+    if (rc == RC_ENOTFOUND && req->cmd == REQ_VGET && it.deleted &&
+        resp->miss == RESP_MISS_ABSENT) {
+        /* A deleted object still shows its context and any live siblings
+         * concurrent with the delete. */
+        resp->miss = RESP_MISS_NONE;
+        coord_item_info(&it, now, resp);
+        resp->cas = ct->co->cfg.use_cas ? it.cas : 0;
+        return coord_fill_versions(ct, k, resp);
+    }
     if (rc == RC_ENOTFOUND && coord_opt(req, REQO_VIVIFY)) {
-        return coord_vivify_empty(ct, req, k, present, present ? r.nvalue : 0, resp, ticket);
+        return coord_vivify_empty(ct, req, k, resp);
     }
     if (rc != RC_OK) {
         return rc;
     }
-    coord_item_info(&r, now, resp);
+    coord_item_info(&it, now, resp);
     if (req->cmd == REQ_GAT || req->cmd == REQ_GATS || coord_opt(req, REQO_TTL)) {
-        r.exptime = coord_abs_exptime(coord_opt(req, REQO_TTL) ? req->opts.ttl : req->exptime, now);
+        it.exptime =
+            coord_abs_exptime(coord_opt(req, REQO_TTL) ? req->opts.ttl : req->exptime, now);
         changed = durable = true;
     }
-    changed |= coord_recache(req, &r, resp);
-    if (coord_needs_bump(req, &r, now)) {
-        r.iflags |= RECORD_IF_FETCHED;
-        r.atime = now;
+    changed |= coord_recache(req, &it, resp);
+    if (coord_needs_bump(req, &it, now)) {
+        it.iflags |= RECORD_IF_FETCHED;
+        it.atime = now;
         changed = true;
     }
     if (changed) {
         /* Access and recache bookkeeping need not be durable; a TTL is. */
-        rc = coord_rewrite(ct, k, &r, durable ? ticket : NULL);
+        rc = coord_rewrite(ct, k, &it, !durable);
         if (rc != RC_OK && durable) {
             return rc;
         }
     }
-    coord_fill_hit(ct->co, resp, &r);
+    coord_fill_hit(ct->co, resp, &it);
+    if (req->cmd == REQ_VGET) {
+        return coord_fill_versions(ct, k, resp);
+    }
+    ct->hidden = it.nlive > 1 ? it.nlive - 1 : 0;
+    if (coord_opt(req, REQO_WANT_CONTEXT)) {
+        return coord_fill_context(ct, k, resp);
+    }
     return RC_OK;
+}
+
+static void
+coord_count_hidden(struct coord_thread *ct, const struct response *resp)
+{
+    if (resp->status == RC_OK && ct->hidden > 0) {
+        atomic_fetch_add(&ct->co->siblings_hidden_reads, 1);
+        atomic_fetch_add(&ct->co->siblings_hidden, ct->hidden);
+    }
 }
 
 static void
@@ -154,22 +261,27 @@ coord_op_get(struct coord_thread *ct, const struct request *req, size_t ki, stru
              uint64_t *ticket)
 {
     const struct req_key *k = &req->keys[ki];
-    pthread_mutex_t *lk;
-    struct record r;
+    struct coord_item it;
     bool present;
     int rc;
 
+    if (req->cmd == REQ_VGET) {
+        atomic_fetch_add(&ct->co->vget_cmds, 1);
+    }
     if (req->cmd == REQ_GET || req->cmd == REQ_GETS) {
         /* Fast path: a read that changes nothing takes no lock. */
-        rc = coord_load(ct, k, &r, &resp->miss, &present);
-        if (rc != RC_OK && rc != RC_ENOTFOUND) {
+        rc = coord_read(ct, k);
+        if (rc != RC_OK) {
             resp->status = rc;
             return;
         }
+        rc = coord_load(ct, &it, &resp->miss, &present);
         if (rc == RC_OK && req->opts.set == 0 && req->proto != REQ_PROTO_META &&
-            !coord_needs_bump(req, &r, util_now_s())) {
-            coord_item_info(&r, util_now_s(), resp);
-            coord_fill_hit(ct->co, resp, &r);
+            !coord_needs_bump(req, &it, util_now_s())) {
+            coord_item_info(&it, util_now_s(), resp);
+            coord_fill_hit(ct->co, resp, &it);
+            ct->hidden = it.nlive > 1 ? it.nlive - 1 : 0;
+            coord_count_hidden(ct, resp);
             return;
         }
         if (rc == RC_ENOTFOUND && !coord_opt(req, REQO_VIVIFY)) {
@@ -177,17 +289,17 @@ coord_op_get(struct coord_thread *ct, const struct request *req, size_t ki, stru
             return;
         }
     }
-    lk = coord_key_lock(ct->co, k);
-    pthread_mutex_lock(lk);
-    resp->status = coord_get_locked(ct, req, k, resp, ticket);
-    pthread_mutex_unlock(lk);
+    resp->status = coord_update(ct, req, k, coord_body_get, resp, ticket);
+    if (req->cmd != REQ_VGET) {
+        coord_count_hidden(ct, resp);
+    }
 }
 
 /* ------------------------------------------------------------------ store */
 
 /* Compose append/prepend's value into ct->val. */
 static int
-coord_concat(struct coord_thread *ct, const struct request *req, const struct record *old)
+coord_concat(struct coord_thread *ct, const struct request *req, const struct coord_item *old)
 {
     bool app = req->cmd == REQ_APPEND;
     const void *a = app ? old->value : req->value, *b = app ? req->value : old->value;
@@ -201,11 +313,13 @@ coord_concat(struct coord_thread *ct, const struct request *req, const struct re
 }
 
 /* The cas checks: text cas, and REQO_COMPARE_CAS from meta C and binary cas
- * fields. With REQO_INVALIDATE (ms I) an older compare value still stores,
- * but the new version is marked stale. */
+ * fields, against the derived cas of the object's context (V.6). With
+ * REQO_INVALIDATE (ms I) a different compare value still stores, but the
+ * new version is marked stale: derived values have no order, so "older"
+ * becomes "different" (V.7). */
 static int
 coord_check_cas(struct coord_thread *ct, const struct request *req, int live,
-                const struct record *old, struct record *nr)
+                const struct coord_item *old, struct coord_item *nr)
 {
     uint64_t have = ct->co->cfg.use_cas ? old->cas : 0; /* -C: clients see 0 */
     uint64_t want;
@@ -228,7 +342,7 @@ coord_check_cas(struct coord_thread *ct, const struct request *req, int live,
     if (have == want) {
         return RC_OK;
     }
-    if (coord_opt(req, REQO_INVALIDATE) && want < have) {
+    if (coord_opt(req, REQO_INVALIDATE)) {
         nr->iflags |= RECORD_IF_STALE;
         return RC_OK;
     }
@@ -239,7 +353,7 @@ coord_check_cas(struct coord_thread *ct, const struct request *req, int live,
  * otherwise the reply status. */
 static int
 coord_store_decide(struct coord_thread *ct, const struct request *req, int live,
-                   const struct record *old, struct record *nr)
+                   const struct coord_item *old, struct coord_item *nr)
 {
     int rc = coord_check_cas(ct, req, live, old, nr);
 
@@ -278,87 +392,152 @@ coord_store_decide(struct coord_thread *ct, const struct request *req, int live,
     }
 }
 
-static void
-coord_op_store(struct coord_thread *ct, const struct request *req, struct response *resp,
-               uint64_t *ticket)
+static int
+coord_body_store(struct coord_thread *ct, const struct request *req, const struct req_key *k,
+                 struct response *resp)
 {
-    const struct req_key *k = &req->keys[0];
-    pthread_mutex_t *lk = coord_key_lock(ct->co, k);
-    struct record old, nr;
+    struct coord_item old, nr;
     bool present;
     int live, rc;
 
-    memset(&old, 0, sizeof(old));
     memset(&nr, 0, sizeof(nr));
     nr.flags = req->flags;
     nr.exptime = coord_abs_exptime(req->exptime, util_now_s());
     nr.value = req->value;
     nr.nvalue = req->nvalue;
-    pthread_mutex_lock(lk);
-    live = coord_load(ct, k, &old, &resp->miss, &present);
-    if (live != RC_OK && live != RC_ENOTFOUND) {
-        rc = live;
-    } else {
-        rc = coord_store_decide(ct, req, live, &old, &nr);
-        if (rc == RC_OK) {
-            rc = coord_write(ct, k, &nr, present, present ? old.nvalue : 0, ticket);
-        }
-        if (rc == RC_OK) {
-            resp->cas = ct->co->cfg.use_cas ? nr.cas : 0;
-        }
+    live = coord_load(ct, &old, &resp->miss, &present);
+    rc = coord_store_decide(ct, req, live, &old, &nr);
+    if (rc == RC_OK) {
+        rc = coord_write(ct, k, &nr);
     }
-    pthread_mutex_unlock(lk);
-    resp->status = rc;
+    if (rc == RC_OK) {
+        resp->cas = ct->co->cfg.use_cas ? nr.cas : 0;
+        rc = coord_after_write(ct, req, k, resp);
+    }
+    return rc;
+}
+
+static void
+coord_op_store(struct coord_thread *ct, const struct request *req, struct response *resp,
+               uint64_t *ticket)
+{
+    resp->status = coord_update(ct, req, &req->keys[0], coord_body_store, resp, ticket);
 }
 
 /* ------------------------------------------------------------------ delete */
 
-/* md I: keep the item but mark it stale under a new cas, so the next meta
- * get hands out a recache win. */
 static int
-coord_delete_soft(struct coord_thread *ct, const struct request *req, const struct req_key *k,
-                  struct record *r, uint64_t *ticket)
+coord_body_delete(struct coord_thread *ct, const struct request *req, const struct req_key *k,
+                  struct response *resp)
 {
-    size_t oldlen = r->nvalue;
+    struct coord_item it;
+    bool present;
+    int rc = coord_load(ct, &it, &resp->miss, &present);
 
-    if (coord_opt(req, REQO_INVALIDATE)) {
-        r->iflags = (uint8_t)((r->iflags | RECORD_IF_STALE) & ~RECORD_IF_WON);
+    if (rc == RC_OK && coord_opt(req, REQO_COMPARE_CAS) &&
+        (ct->co->cfg.use_cas ? it.cas : 0) != req->opts.compare_cas) {
+        return RC_EEXISTS;
     }
-    if (coord_opt(req, REQO_TTL)) {
-        r->exptime = coord_abs_exptime(req->opts.ttl, util_now_s());
+    if (rc == RC_OK && coord_opt(req, REQO_INVALIDATE)) {
+        /* md I: a copy of the dominant value, marked stale, under a new
+         * version (so a new cas), as memcached's md I. */
+        it.iflags = (uint8_t)((it.iflags | RECORD_IF_STALE) & ~RECORD_IF_WON);
+        if (coord_opt(req, REQO_TTL)) {
+            it.exptime = coord_abs_exptime(req->opts.ttl, util_now_s());
+        }
+        rc = coord_write(ct, k, &it);
+    } else if (rc == RC_OK) {
+        rc = coord_tombstone(ct, k);
+    } else if (rc == RC_ENOTFOUND && present && !it.deleted) {
+        /* A dead record goes at once (V.12); the reply is still NOT_FOUND. */
+        rc = coord_remove(ct);
+        ct->pend.reclaimed++;
+        return rc != RC_OK ? rc : RC_ENOTFOUND;
+    } else {
+        return rc;
     }
-    return coord_write(ct, k, r, true, oldlen, ticket);
+    if (rc == RC_OK) {
+        rc = coord_after_write(ct, req, k, resp);
+    }
+    return rc;
 }
 
 static void
 coord_op_delete(struct coord_thread *ct, const struct request *req, struct response *resp,
                 uint64_t *ticket)
 {
-    const struct req_key *k = &req->keys[0];
-    pthread_mutex_t *lk = coord_key_lock(ct->co, k);
-    struct record old;
+    resp->status = coord_update(ct, req, &req->keys[0], coord_body_delete, resp, ticket);
+}
+
+/* ------------------------------------------------------------------ extension writes */
+
+/* vset / ms Y / VSet and vdel / md Y / VDelete, with the validated context
+ * in ct->vctx (coord_op_vwrite parses it before taking the lock). */
+static int
+coord_body_vwrite(struct coord_thread *ct, const struct request *req, const struct req_key *k,
+                  struct response *resp)
+{
+    struct coord_item it;
     bool present;
-    int rc;
+    uint32_t nlive = 0;
+    int rc = coord_load(ct, &it, &resp->miss, &present);
+    bool del = req->cmd == REQ_VDEL;
 
-    pthread_mutex_lock(lk);
-    rc = coord_load(ct, k, &old, &resp->miss, &present);
-    if (rc == RC_OK && coord_opt(req, REQO_COMPARE_CAS) &&
-        (ct->co->cfg.use_cas ? old.cas : 0) != req->opts.compare_cas) {
-        rc = RC_EEXISTS;
-    } else if (rc == RC_OK && coord_opt(req, REQO_INVALIDATE)) {
-        rc = coord_delete_soft(ct, req, k, &old, ticket);
-    } else if (present && (rc == RC_OK || rc == RC_ENOTFOUND)) {
-        /* A dead record goes too, but the reply is still NOT_FOUND. */
-        int drc = coord_remove(ct, k, old.nvalue, ticket);
+    /* Absent, or dead (expired or flushed): vdel answers NOT_FOUND and a
+     * dead record goes at once, as for a plain delete (V.8). */
+    if (del && rc == RC_ENOTFOUND && resp->miss != RESP_MISS_ABSENT) {
+        rc = coord_remove(ct);
+        ct->pend.reclaimed++;
+        return rc != RC_OK ? rc : RC_ENOTFOUND;
+    }
+    if (del && rc == RC_ENOTFOUND && !present) {
+        return RC_ENOTFOUND;
+    }
+    resp->miss = RESP_MISS_NONE;
+    rc = coord_vwrite(ct, k, ct->vctx, req, del, &nlive);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    resp->nlive = nlive;
+    rc = coord_fill_context(ct, k, resp);
+    if (rc == RC_OK && ct->co->cfg.use_cas) {
+        struct object_view v;
 
-        if (drc != RC_OK) {
-            rc = drc;
-        } else if (rc == RC_ENOTFOUND) {
-            atomic_fetch_add(&ct->co->reclaimed, 1);
+        if (object_view_decode(ct->enc.data, ct->enc.len, &v) == RC_OK) {
+            resp->cas = v.cas;
         }
     }
-    pthread_mutex_unlock(lk);
-    resp->status = rc;
+    return rc;
+}
+
+static void
+coord_op_vwrite(struct coord_thread *ct, const struct request *req, struct response *resp,
+                uint64_t *ticket)
+{
+    struct coord *co = ct->co;
+    const struct req_key *k = &req->keys[0];
+    struct dvv_vector ctx;
+    int rc;
+
+    atomic_fetch_add(&co->vset_cmds, 1);
+    if (req->cmd == REQ_VSET &&
+        req_item_size(k->nkey, req->nvalue, req->flags) > co->cfg.max_item_size) {
+        resp->status = RC_ETOOLARGE; /* nothing stored is removed (V.8) */
+        return;
+    }
+    rc = coord_open_context(ct, k, req->context, req->ncontext, &ctx);
+    if (rc != RC_OK) {
+        dvv_vector_deinit(&ctx);
+        resp->status = rc;
+        return;
+    }
+    ct->vctx = &ctx;
+    resp->status = coord_update(ct, req, k, coord_body_vwrite, resp, ticket);
+    ct->vctx = NULL;
+    dvv_vector_deinit(&ctx);
+    if (resp->status == RC_ESIBLINGS) {
+        atomic_fetch_add(&co->sibling_limit_refused, 1);
+    }
 }
 
 /* ------------------------------------------------------------------ arithmetic */
@@ -414,49 +593,48 @@ coord_counter_text(struct coord_thread *ct, uint64_t v, size_t oldlen)
  * initial value (the delta is not applied), as memcached does. */
 static int
 coord_arith_create(struct coord_thread *ct, const struct request *req, const struct req_key *k,
-                   bool present, size_t oldlen, struct response *resp, uint64_t *ticket)
+                   struct response *resp)
 {
-    struct record r;
+    struct coord_item it;
     int rc = coord_counter_text(ct, req->opts.initial, 0);
 
     if (rc != RC_OK) {
         return rc;
     }
-    memset(&r, 0, sizeof(r));
-    r.exptime = coord_abs_exptime(req->opts.vivify_ttl, util_now_s());
-    r.value = ct->val.data;
-    r.nvalue = ct->val.len;
-    rc = coord_write(ct, k, &r, present, oldlen, ticket);
+    memset(&it, 0, sizeof(it));
+    it.exptime = coord_abs_exptime(req->opts.vivify_ttl, util_now_s());
+    it.value = ct->val.data;
+    it.nvalue = ct->val.len;
+    rc = coord_write(ct, k, &it);
     if (rc == RC_OK) {
         resp->number = req->opts.initial;
-        resp->cas = ct->co->cfg.use_cas ? r.cas : 0;
+        resp->cas = ct->co->cfg.use_cas ? it.cas : 0;
         resp->created = true;
-        coord_item_info(&r, util_now_s(), resp);
+        coord_item_info(&it, util_now_s(), resp);
     }
     return rc;
 }
 
 static int
-coord_arith_locked(struct coord_thread *ct, const struct request *req, const struct req_key *k,
-                   struct response *resp, uint64_t *ticket)
+coord_body_arith(struct coord_thread *ct, const struct request *req, const struct req_key *k,
+                 struct response *resp)
 {
-    struct record r;
+    struct coord_item it;
     bool present;
     uint64_t v;
-    size_t oldlen;
-    int rc = coord_load(ct, k, &r, &resp->miss, &present);
+    int rc = coord_load(ct, &it, &resp->miss, &present);
 
     if (rc == RC_ENOTFOUND && coord_opt(req, REQO_VIVIFY)) {
-        return coord_arith_create(ct, req, k, present, present ? r.nvalue : 0, resp, ticket);
+        return coord_arith_create(ct, req, k, resp);
     }
     if (rc != RC_OK) {
         return rc;
     }
     if (coord_opt(req, REQO_COMPARE_CAS) &&
-        (ct->co->cfg.use_cas ? r.cas : 0) != req->opts.compare_cas) {
+        (ct->co->cfg.use_cas ? it.cas : 0) != req->opts.compare_cas) {
         return RC_EEXISTS;
     }
-    rc = coord_parse_counter(r.value, r.nvalue, &v);
+    rc = coord_parse_counter(it.value, it.nvalue, &v);
     if (rc != RC_OK) {
         return rc;
     }
@@ -465,22 +643,21 @@ coord_arith_locked(struct coord_thread *ct, const struct request *req, const str
     } else {
         v = req->delta > v ? 0 : v - req->delta;
     }
-    rc = coord_counter_text(ct, v, r.nvalue);
+    rc = coord_counter_text(ct, v, it.nvalue);
     if (rc != RC_OK) {
         return rc;
     }
-    oldlen = r.nvalue;
-    r.value = ct->val.data;
-    r.nvalue = ct->val.len;
+    it.value = ct->val.data;
+    it.nvalue = ct->val.len;
     /* ma t: the TTL as found; the meta codec knows a T it was sent. */
-    coord_item_info(&r, util_now_s(), resp);
+    coord_item_info(&it, util_now_s(), resp);
     if (coord_opt(req, REQO_TTL)) {
-        r.exptime = coord_abs_exptime(req->opts.ttl, util_now_s());
+        it.exptime = coord_abs_exptime(req->opts.ttl, util_now_s());
     }
-    rc = coord_write(ct, k, &r, true, oldlen, ticket);
+    rc = coord_write(ct, k, &it);
     if (rc == RC_OK) {
         resp->number = v;
-        resp->cas = ct->co->cfg.use_cas ? r.cas : 0;
+        resp->cas = ct->co->cfg.use_cas ? it.cas : 0;
     }
     return rc;
 }
@@ -489,56 +666,56 @@ static void
 coord_op_arith(struct coord_thread *ct, const struct request *req, struct response *resp,
                uint64_t *ticket)
 {
-    const struct req_key *k = &req->keys[0];
-    pthread_mutex_t *lk = coord_key_lock(ct->co, k);
-
-    pthread_mutex_lock(lk);
-    resp->status = coord_arith_locked(ct, req, k, resp, ticket);
+    resp->status = coord_update(ct, req, &req->keys[0], coord_body_arith, resp, ticket);
     if (resp->status == RC_OK) {
         /* ma v returns the number as the value. */
         resp->value = ct->val.data;
         resp->nvalue = ct->val.len;
     }
-    pthread_mutex_unlock(lk);
 }
 
 /* ------------------------------------------------------------------ touch, me */
+
+static int
+coord_body_touch(struct coord_thread *ct, const struct request *req, const struct req_key *k,
+                 struct response *resp)
+{
+    struct coord_item it;
+    bool present;
+    int rc = coord_load(ct, &it, &resp->miss, &present);
+
+    if (rc == RC_OK) {
+        it.exptime = coord_abs_exptime(req->exptime, util_now_s());
+        rc = coord_rewrite(ct, k, &it, false);
+    }
+    if (rc == RC_OK) {
+        coord_fill_hit(ct->co, resp, &it); /* binary touch returns flags and cas */
+    }
+    return rc;
+}
 
 static void
 coord_op_touch(struct coord_thread *ct, const struct request *req, struct response *resp,
                uint64_t *ticket)
 {
-    const struct req_key *k = &req->keys[0];
-    pthread_mutex_t *lk = coord_key_lock(ct->co, k);
-    struct record r;
-    bool present;
-    int rc;
-
-    pthread_mutex_lock(lk);
-    rc = coord_load(ct, k, &r, &resp->miss, &present);
-    if (rc == RC_OK) {
-        r.exptime = coord_abs_exptime(req->exptime, util_now_s());
-        rc = coord_rewrite(ct, k, &r, ticket);
-    }
-    if (rc == RC_OK) {
-        coord_fill_hit(ct->co, resp, &r); /* binary touch returns flags and cas */
-    }
-    pthread_mutex_unlock(lk);
-    resp->status = rc;
+    resp->status = coord_update(ct, req, &req->keys[0], coord_body_touch, resp, ticket);
 }
 
 /* me: what is known about an item, without counting as an access. */
 static void
 coord_op_inspect(struct coord_thread *ct, const struct request *req, struct response *resp)
 {
-    struct record r;
+    struct coord_item it;
     bool present;
-    int rc = coord_load(ct, &req->keys[0], &r, &resp->miss, &present);
+    int rc = coord_read(ct, &req->keys[0]);
 
+    if (rc == RC_OK) {
+        rc = coord_load(ct, &it, &resp->miss, &present);
+    }
     resp->status = rc;
     if (rc == RC_OK) {
-        coord_item_info(&r, util_now_s(), resp);
-        coord_fill_hit(ct->co, resp, &r);
+        coord_item_info(&it, util_now_s(), resp);
+        coord_fill_hit(ct->co, resp, &it);
     }
 }
 
@@ -555,6 +732,7 @@ coord_execute(struct coord_thread *ct, const struct request *req, size_t ki, str
     case REQ_GETS:
     case REQ_GAT:
     case REQ_GATS:
+    case REQ_VGET:
         coord_op_get(ct, req, ki, resp, ticket);
         break;
     case REQ_SET:
@@ -564,6 +742,10 @@ coord_execute(struct coord_thread *ct, const struct request *req, size_t ki, str
     case REQ_PREPEND:
     case REQ_CAS:
         coord_op_store(ct, req, resp, ticket);
+        break;
+    case REQ_VSET:
+    case REQ_VDEL:
+        coord_op_vwrite(ct, req, resp, ticket);
         break;
     case REQ_DELETE:
         coord_op_delete(ct, req, resp, ticket);

@@ -145,10 +145,37 @@ admin_stats_general(struct server *srv, const struct admin_out *out)
     admin_u64(out, "durable_waits", sum[STAT_durable_waits]);
     admin_u64(out, "storage_errors", sum[STAT_storage_errors]);
     admin_u64(out, "sweeper_passes", cs.sweeps);
+    /* Causal versioning (doc/versioning.txt section 14). */
+    admin_u64(out, "objects_with_siblings", cs.objects_with_siblings);
+    admin_u64(out, "siblings_hidden_reads", cs.siblings_hidden_reads);
+    admin_u64(out, "siblings_hidden", cs.siblings_hidden);
+    admin_u64(out, "siblings_collapsed", cs.siblings_collapsed);
+    admin_u64(out, "sibling_limit_refused", cs.sibling_limit_refused);
+    admin_u64(out, "context_errors", cs.context_errors);
+    admin_u64(out, "tombstones_pending", cs.tombstones_pending);
+    admin_u64(out, "tombstones_reaped", cs.tombstones_reaped);
+    admin_u64(out, "clock_prunes", cs.clock_prunes);
+    admin_u64(out, "vget_cmds", cs.vget_cmds);
+    admin_u64(out, "vset_cmds", cs.vset_cmds);
     alloc_get_stats(&as);
     admin_stat(out, "allocator", "%s", alloc_name());
     admin_u64(out, "allocator_allocated", as.allocated);
     admin_u64(out, "allocator_resident", as.resident);
+}
+
+/* stats versions: the objects stored, by siblings and by clock entries. */
+static void
+admin_stats_versions(struct server *srv, const struct admin_out *out)
+{
+    struct coord_stats cs;
+
+    coord_get_stats(srv->co, &cs);
+    for (int i = 0; i < COORD_HIST_SIBLINGS; i++) {
+        admin_u64(out, coord_hist_siblings_names[i], cs.hist_siblings[i]);
+    }
+    for (int i = 0; i < COORD_HIST_ENTRIES; i++) {
+        admin_u64(out, coord_hist_entries_names[i], cs.hist_entries[i]);
+    }
 }
 
 static void
@@ -197,6 +224,9 @@ admin_stats_settings(struct server *srv, const struct admin_out *out)
     admin_stat(out, "sync", "%s", store_sync_name(cfg->sync));
     admin_stat(out, "sync_interval_ms", "%u", cfg->sync_interval_ms);
     admin_stat(out, "engine", "%s", cfg->engine == STORE_KIND_MEM ? "memory" : "bdb");
+    admin_stat(out, "max_siblings", "%d", cfg->max_siblings);
+    admin_stat(out, "tombstone_grace", "%d", cfg->tombstone_grace);
+    admin_stat(out, "prune_keep", "%d", cfg->prune_keep);
 }
 
 static void
@@ -219,6 +249,7 @@ admin_stats_reset(struct server *srv)
     atomic_store(&srv->total_conns_base, atomic_load(&srv->total_conns));
     atomic_store(&srv->rejected_conns_base, atomic_load(&srv->rejected_conns));
     stats_prefix_clear(srv->prefix);
+    coord_reset_stats(srv->co);
 }
 
 /* A reply that is not a stats listing: a text line, or in binary a bare
@@ -264,6 +295,8 @@ admin_stats(struct server *srv, const struct admin_out *ao)
         admin_stats_general(srv, ao);
     } else if (ARG_IS("settings")) {
         admin_stats_settings(srv, ao);
+    } else if (ARG_IS("versions")) {
+        admin_stats_versions(srv, ao);
     } else if (ARG_IS("store")) {
         store_stats(srv->st, admin_store_emit, (void *)ao);
     } else if (ARG_IS("reset")) {

@@ -52,6 +52,9 @@ struct config {
     unsigned sync_interval_ms; /* --sync-interval-ms, 1000 */
     char *config_file;         /* --config */
     enum store_kind engine;    /* --engine bdb|memory (memory: tests only) */
+    int max_siblings;          /* --max-siblings, 32 */
+    int tombstone_grace;       /* --tombstone-grace seconds, 60 */
+    int prune_keep;            /* --prune-keep, 12 */
 };
 
 #endif

@@ -185,6 +185,10 @@ main_run(const struct config *cfg)
         .max_item_size = cfg->max_item_size,
         .use_cas = cfg->use_cas,
         .flush_enabled = cfg->flush_enabled,
+        .max_siblings = (unsigned)cfg->max_siblings,
+        .tombstone_grace = (unsigned)cfg->tombstone_grace,
+        .prune_keep = (unsigned)cfg->prune_keep,
+        .sync_none = cfg->sync == STORE_SYNC_NONE,
     };
     struct store *st = NULL;
     struct coord *co = NULL;

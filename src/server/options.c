@@ -63,6 +63,9 @@ enum opt_long_key {
     OPT_ENGINE,
     OPT_CONFIG,
     OPT_NAME,
+    OPT_MAX_SIBLINGS,
+    OPT_TOMBSTONE_GRACE,
+    OPT_PRUNE_KEEP,
 };
 
 /* One parse: what handlers need beyond the config they fill. */
@@ -799,6 +802,15 @@ static const struct opt_def opt_table[] = {
     {"name", OPT_NAME, REQ, opt_set_str, OFF(name), 0, 0, NULL, "<name>",
      "this node's human name (default: the host name); its id is kept in the "
      "data directory"},
+    {"max-siblings", OPT_MAX_SIBLINGS, REQ, opt_set_int, OFF(max_siblings), 1, 4096,
+     "max siblings must be a number from 1 to 4096", "<num>",
+     "refuse client writes that would leave a key with more siblings (default: 32)"},
+    {"tombstone-grace", OPT_TOMBSTONE_GRACE, REQ, opt_set_int, OFF(tombstone_grace), 0, INT_MAX,
+     "tombstone grace must be a non-negative number of seconds", "<sec>",
+     "keep a deleted key's tombstone (and context) this long (default: 60)"},
+    {"prune-keep", OPT_PRUNE_KEEP, REQ, opt_set_int, OFF(prune_keep), 1, 16,
+     "prune keep must be a number from 1 to 16", "<num>",
+     "clock entries a pruned clock keeps (default: 12)"},
     {"engine", OPT_ENGINE, REQ, opt_engine, 0, 0, 0, NULL, "<name>",
      "storage engine: bdb or memory (tests only) (default: bdb)"},
     {"config", OPT_CONFIG, REQ, opt_config, 0, 0, 0, NULL, "<file>",
@@ -1102,6 +1114,9 @@ config_init_defaults(struct config *cfg)
     cfg->data_dir = rc_strdup(OPT_DEFAULT_DATA_DIR);
     cfg->sync = STORE_SYNC_ALWAYS;
     cfg->sync_interval_ms = 1000;
+    cfg->max_siblings = 32;
+    cfg->tombstone_grace = 60;
+    cfg->prune_keep = 12;
     cfg->engine = STORE_KIND_BDB;
 }
 

@@ -195,7 +195,7 @@ test_cas(void **state)
     assert_int_equal(run(f, REQ_CAS, "c", "v2", 0, cas1, NULL), RC_OK);
     assert_int_equal(get(f, "c", v, sizeof(v), &cas2), RC_OK);
     assert_string_equal(v, "v2");
-    assert_true(cas2 > cas1);
+    assert_true(cas2 != cas1);
     assert_int_equal(run(f, REQ_CAS, "c", "v3", 0, cas1, NULL), RC_EEXISTS);
     /* touch keeps the cas */
     assert_int_equal(run(f, REQ_TOUCH, "c", NULL, 100, 0, NULL), RC_OK);
@@ -336,7 +336,7 @@ test_restart_keeps_cas_and_flush(void **state)
     assert_int_equal(get(f, "old", v, sizeof(v), NULL), RC_ENOTFOUND);
     assert_int_equal(run(f, REQ_SET, "r", "y", 0, 0, NULL), RC_OK);
     assert_int_equal(get(f, "r", v, sizeof(v), &cas2), RC_OK);
-    assert_true(cas2 > cas1);
+    assert_true(cas2 != cas1);
 }
 
 int
