@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/b64.h"
 #include "base/endian.h"
 #include "base/log.h"
 #include "base/mac.h"
@@ -33,74 +34,9 @@
 
 static const char ctx_label_seal[] = "ringcached context v1";
 static const char ctx_label_cas[] = "ringcached cas v1";
-static const char ctx_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 _Static_assert(CONTEXT_TOKEN_MAX == 543, "token bound");
-_Static_assert((CTX_SEAL_BYTES * 4 + 2) / 3 == CONTEXT_SEAL_LEN, "seal length");
-
-/* The 6-bit value of a base64url character, or -1. */
-static int
-ctx_b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
-/* 17 bytes to 23 characters (unpadded). */
-static void
-ctx_seal_encode(const uint8_t in[CTX_SEAL_BYTES], char out[CONTEXT_SEAL_LEN])
-{
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    size_t i, w = 0;
-
-    for (i = 0; i < CTX_SEAL_BYTES; i++) {
-        acc = (acc << 8) | in[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[w++] = ctx_b64[(acc >> bits) & 63];
-        }
-        acc &= (1u << bits) - 1;
-    }
-    if (bits > 0) {
-        out[w++] = ctx_b64[(acc << (6 - bits)) & 63];
-    }
-}
-
-/* 23 characters to 17 bytes; false unless the spare bits are zero. The
- * characters were checked to be in the alphabet. */
-static bool
-ctx_seal_decode(const char in[CONTEXT_SEAL_LEN], uint8_t out[CTX_SEAL_BYTES])
-{
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    size_t i, w = 0;
-
-    for (i = 0; i < CONTEXT_SEAL_LEN; i++) {
-        int v = ctx_b64_value((unsigned char)in[i]);
-
-        if (v < 0) {
-            return false;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[w++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    return w == CTX_SEAL_BYTES && acc == 0;
-}
+_Static_assert(B64_URL_LEN(CTX_SEAL_BYTES) == CONTEXT_SEAL_LEN, "seal length");
 
 /* The 16 MAC bytes of a seal. */
 static int
@@ -193,7 +129,7 @@ context_seal(const struct context_keys *k, const void *key, size_t nkey, const s
     }
     seal[0] = k->cur_id;
     out->data[out->len++] = '.';
-    ctx_seal_encode(seal, out->data + out->len);
+    b64_url_encode_to(out->data + out->len, seal, CTX_SEAL_BYTES);
     out->len += CONTEXT_SEAL_LEN;
     return RC_OK;
 }
@@ -213,7 +149,7 @@ ctx_check_shape(const char *tok, size_t len, size_t *nvector)
                 return false; /* a second full stop */
             }
             dot = i;
-        } else if (ctx_b64_value((unsigned char)tok[i]) < 0) {
+        } else if (!b64_url_char((unsigned char)tok[i])) {
             return false;
         }
     }
@@ -230,7 +166,7 @@ context_open(const struct context_keys *k, const void *key, size_t nkey, const c
 {
     uint8_t seal[CTX_SEAL_BYTES], mac[CTX_MAC_BYTES];
     const uint8_t *K;
-    size_t nvector;
+    size_t nvector, nseal;
     int rc;
 
     dvv_vector_init(out);
@@ -243,7 +179,8 @@ context_open(const struct context_keys *k, const void *key, size_t nkey, const c
     if (!ctx_check_shape(tok, len, &nvector)) { /* 1 */
         return RC_EINVAL;
     }
-    if (!ctx_seal_decode(tok + nvector + 1, seal) || seal[0] == 0) { /* 2 */
+    if (!b64_url_decode(tok + nvector + 1, CONTEXT_SEAL_LEN, seal, sizeof(seal), &nseal) ||
+        nseal != CTX_SEAL_BYTES || seal[0] == 0) { /* 2 */
         return RC_EINVAL;
     }
     if (seal[0] == k->cur_id) {

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/b64.h"
 #include "base/status.h"
 #include "kv/dvv.h"
 
@@ -974,86 +975,6 @@ dvv_decode(const void *data, size_t n, struct dvv_set **out)
 
 /* ------------------------------------------------------------ context token */
 
-static const char dvv_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* The 6-bit value of a URL-safe base64 character, or -1. */
-static int
-dvv_b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
-/* Append base64url of n bytes, no padding. */
-static int
-dvv_b64_encode(const unsigned char *p, size_t n, struct buf *out)
-{
-    size_t i, len = DVV_TOKEN_LEN(n);
-    char *w;
-    int rc;
-
-    rc = buf_reserve(out, len);
-    if (rc != RC_OK) {
-        return rc;
-    }
-    w = out->data + out->len;
-    for (i = 0; i < n; i += 3) {
-        uint32_t chunk = (uint32_t)p[i] << 16;
-
-        chunk |= i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0;
-        chunk |= i + 2 < n ? p[i + 2] : 0;
-        *w++ = dvv_b64[(chunk >> 18) & 63];
-        *w++ = dvv_b64[(chunk >> 12) & 63];
-        if (i + 1 < n) {
-            *w++ = dvv_b64[(chunk >> 6) & 63];
-        }
-        if (i + 2 < n) {
-            *w++ = dvv_b64[chunk & 63];
-        }
-    }
-    assert((size_t)(w - (out->data + out->len)) == len);
-    out->len += len;
-    return RC_OK;
-}
-
-/* Strict decode: alphabet only, no padding, no length of 1 mod 4, unused
- * low bits zero (so each byte string has exactly one token). */
-static bool
-dvv_b64_decode(const char *s, size_t len, unsigned char *out, size_t cap, size_t *n)
-{
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    size_t i, w = 0;
-
-    if (len % 4 == 1 || len / 4 * 3 + (len % 4 == 0 ? 0 : len % 4 - 1) > cap) {
-        return false;
-    }
-    for (i = 0; i < len; i++) {
-        int v = dvv_b64_value(s[i]);
-
-        if (v < 0) {
-            return false;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[w++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    *n = w;
-    return acc == 0; /* leftover bits must be zero */
-}
-
 int
 dvv_token_format(const struct dvv_vector *v, struct buf *out)
 {
@@ -1073,7 +994,7 @@ dvv_token_format(const struct dvv_vector *v, struct buf *out)
         memcpy(p, v->entries[i].actor.id, DVV_ACTOR_SIZE);
         p = dvv_put_be(p + DVV_ACTOR_SIZE, v->entries[i].counter, 8);
     }
-    return dvv_b64_encode(raw, (size_t)(p - raw), out);
+    return b64_url_encode(out, raw, (size_t)(p - raw));
 }
 
 int
@@ -1086,7 +1007,7 @@ dvv_token_parse(const char *tok, size_t len, struct dvv_vector *out)
 
     dvv_vector_init(out);
     if (tok == NULL || len == 0 || len > DVV_TOKEN_MAX ||
-        !dvv_b64_decode(tok, len, raw, sizeof(raw), &r.left) ||
+        !b64_url_decode(tok, len, raw, sizeof(raw), &r.left) ||
         !dvv_get_header(&r, DVV_VECTOR_MAGIC, DVV_TOKEN_MAX_ENTRIES, &flags, &n) ||
         r.left != (size_t)n * DVV_VEC_ENTRY) {
         return RC_EINVAL;

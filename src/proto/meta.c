@@ -36,6 +36,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "base/b64.h"
 #include "base/status.h"
 #include "proto/mcnum.h"
 #include "proto/meta.h"
@@ -144,101 +145,6 @@ meta_tokenize(const char *s, size_t n, struct meta_line *l)
 
 /* ------------------------------------------------------------ numbers */
 
-/* ------------------------------------------------------------ base64 */
-
-static int
-meta_b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+') {
-        return 62;
-    }
-    if (c == '/') {
-        return 63;
-    }
-    return c == '=' ? 0 : -1;
-}
-
-/* memcached's decoder: bytes outside the alphabet are skipped, the rest must
- * come in groups of four, '=' counts as a zero digit, and the first group
- * holding padding ends the input (one or two '=' drop as many bytes, more is
- * an error). Returns the decoded length, 0 on error. out holds >= 3n/4. */
-static size_t
-meta_b64_decode(const char *in, size_t n, char *out)
-{
-    unsigned char blk[4];
-    size_t i, valid = 0, k = 0, w = 0, pad = 0;
-
-    for (i = 0; i < n; i++) {
-        valid += meta_b64_value((unsigned char)in[i]) >= 0;
-    }
-    if (valid == 0 || valid % 4 != 0) {
-        return 0;
-    }
-    for (i = 0; i < n; i++) {
-        int v = meta_b64_value((unsigned char)in[i]);
-
-        if (v < 0) {
-            continue;
-        }
-        pad += in[i] == '=';
-        blk[k++] = (unsigned char)v;
-        if (k < 4) {
-            continue;
-        }
-        out[w++] = (char)((blk[0] << 2) | (blk[1] >> 4));
-        out[w++] = (char)((blk[1] << 4) | (blk[2] >> 2));
-        out[w++] = (char)((blk[2] << 6) | blk[3]);
-        k = 0;
-        if (pad > 2) {
-            return 0;
-        }
-        if (pad > 0) {
-            return w - pad;
-        }
-    }
-    return w;
-}
-
-static int
-meta_b64_append(struct buf *out, const char *in, size_t n)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *s = (const unsigned char *)in;
-    size_t i;
-    char *w;
-    int rc = buf_reserve(out, (n + 2) / 3 * 4);
-
-    if (rc != RC_OK) {
-        return rc;
-    }
-    w = out->data + out->len;
-    for (i = 0; i + 2 < n; i += 3) {
-        *w++ = abc[s[i] >> 2];
-        *w++ = abc[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
-        *w++ = abc[((s[i + 1] & 15) << 2) | (s[i + 2] >> 6)];
-        *w++ = abc[s[i + 2] & 63];
-    }
-    if (i < n) {
-        unsigned b1 = i + 1 < n ? s[i + 1] : 0;
-
-        *w++ = abc[s[i] >> 2];
-        *w++ = abc[((s[i] & 3) << 4) | (b1 >> 4)];
-        *w++ = i + 1 < n ? abc[(b1 & 15) << 2] : '=';
-        *w++ = '=';
-    }
-    out->len = (size_t)(w - out->data);
-    return RC_OK;
-}
-
 /* ------------------------------------------------------------ flags */
 
 static enum text_rc
@@ -304,7 +210,7 @@ meta_flag_one(const struct meta_tok *t, const struct meta_tok *key, struct meta_
         return true;
     case 'b':
         f->key_binary = true;
-        s->key.nkey = meta_b64_decode(key->p, key->n, s->kbuf);
+        s->key.nkey = b64_std_decode_memcached(key->p, key->n, s->kbuf, sizeof(s->kbuf));
         s->key.key = s->kbuf;
         if (s->key.nkey == 0) {
             f->errstr = "CLIENT_ERROR error decoding key";
@@ -761,7 +667,7 @@ meta_parse_debug(const struct meta_line *l, struct meta_scratch *s, struct reque
     s->key.nkey = l->tok[1].n;
     if (l->ntok >= 3 && l->tok[2].n == 1 && l->tok[2].p[0] == 'b') {
         s->key.key = s->kbuf;
-        s->key.nkey = meta_b64_decode(l->tok[1].p, l->tok[1].n, s->kbuf);
+        s->key.nkey = b64_std_decode_memcached(l->tok[1].p, l->tok[1].n, s->kbuf, sizeof(s->kbuf));
         if (s->key.nkey == 0) {
             return meta_fail(err, META_ERR_FORMAT);
         }
@@ -874,7 +780,7 @@ meta_put_key(struct buf *out, const struct request *req)
     if ((req->wire.opaque & META_M_B) == 0) {
         return buf_append(out, k->key, k->nkey);
     }
-    rc = meta_b64_append(out, k->key, k->nkey);
+    rc = b64_std_encode(out, k->key, k->nkey);
     return rc != RC_OK ? rc : buf_append(out, " b", 2);
 }
 
@@ -1215,7 +1121,7 @@ meta_encode_debug(struct buf *out, const struct request *req, const struct respo
     }
     rc = buf_append(out, "ME ", 3);
     if (rc == RC_OK) {
-        rc = (req->wire.opaque & META_M_B) ? meta_b64_append(out, k->key, k->nkey)
+        rc = (req->wire.opaque & META_M_B) ? b64_std_encode(out, k->key, k->nkey)
                                            : buf_append(out, k->key, k->nkey);
     }
     rc = rc ? rc : buf_append(out, " exp=", 5);
