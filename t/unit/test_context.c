@@ -125,6 +125,44 @@ test_mac_known_answers(void **state)
     assert_int_equal(mac_hmac_sha256(NULL, 0, NULL, 0, out), RC_OK);
 }
 
+/* Keys longer than a block (the EVP_MAC path), and more keys than a thread
+ * keeps prepared: known answers still hold after every eviction. */
+static void
+test_mac_long_keys_and_key_cache(void **state)
+{
+    /* RFC 4231 test case 6 */
+    static const uint8_t want6[MAC_SHA256_SIZE] = {0x60, 0xe4, 0x31, 0x59, 0x1e, 0xe0, 0xb6, 0x7f,
+                                                   0x0d, 0x8a, 0x26, 0xaa, 0xcb, 0xf5, 0xb7, 0x7f,
+                                                   0x8e, 0x0b, 0xc6, 0x21, 0x37, 0x28, 0xc5, 0x14,
+                                                   0x05, 0x46, 0x04, 0x0f, 0x0e, 0xe3, 0x7f, 0x54};
+    static const uint8_t want2[MAC_SHA256_SIZE] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e,
+                                                   0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
+                                                   0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83,
+                                                   0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+    const char *msg6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    const char *msg2 = "what do ya want for nothing?";
+    struct mac_part p6 = {msg6, strlen(msg6)}, p2 = {msg2, strlen(msg2)};
+    uint8_t key6[131], other[64], out[MAC_SHA256_SIZE], first[10][MAC_SHA256_SIZE];
+
+    (void)state;
+    memset(key6, 0xaa, sizeof(key6));
+    assert_int_equal(mac_hmac_sha256(key6, sizeof(key6), &p6, 1, out), RC_OK);
+    assert_memory_equal(out, want6, sizeof(out));
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < 10; k++) {
+            memset(other, 0x40 + k, sizeof(other));
+            assert_int_equal(mac_hmac_sha256(other, (size_t)(1 + 6 * k), &p2, 1, out), RC_OK);
+            if (round == 0) {
+                memcpy(first[k], out, sizeof(out));
+            } else {
+                assert_memory_equal(out, first[k], sizeof(out));
+            }
+            assert_int_equal(mac_hmac_sha256("Jefe", 4, &p2, 1, out), RC_OK);
+            assert_memory_equal(out, want2, sizeof(out));
+        }
+    }
+}
+
 static void
 test_mac_equal_and_random(void **state)
 {
@@ -505,6 +543,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mac_threads),
         cmocka_unit_test(test_mac_known_answers),
+        cmocka_unit_test(test_mac_long_keys_and_key_cache),
         cmocka_unit_test(test_mac_equal_and_random),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_empty_context),
