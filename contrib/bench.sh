@@ -5,11 +5,13 @@
 #
 # usage: contrib/bench.sh [BUILD_DIR] [--quick] [--only memcached|ringcached]
 #                         [--rounds N] [--duration S] [--warmup S] [--rss-items N]
-#                         [--no-rss]
+#                         [--no-rss] [--workloads LIST]
 #
 # Defaults: 3 rounds of 10 s measured after 2 s warmup; --quick: 1 round of
 # 2 s after 0.5 s (indicative only). --only runs one server (e.g. before
-# ringcached runs). Exit status 0, or 1 with a message if anything failed.
+# ringcached runs). --workloads runs only the listed workloads, comma-separated
+# from 1,2,3,4,5,6,7,rss,ext (default: all of them). Exit status 0, or 1 with
+# a message if anything failed.
 #
 # Binaries: RINGCACHED (BUILD_DIR/ringcached), MEMCACHED (/usr/bin/memcached),
 # LOADGEN (BUILD_DIR/contrib/loadgen). BUILD_DIR defaults to the current
@@ -26,8 +28,15 @@
 # --sync always, 1 conn and 50 conns (their ratio shows group commit);
 # (5) get-heavy over the binary and meta protocols, with and without
 # pipelining; (6) one reader's latency alone and beside 50 writers under
-# --sync always; and the server RSS after loading N 100-byte items (and
-# ringcached's data dir).
+# --sync always; (7) gets only, binary, --pipeline 16; and (rss) the server
+# RSS after loading N 100-byte items (and ringcached's data dir).
+#
+# (ext) The versioning extension, ringcached only (memcached does not speak
+# it): per workload two fresh ringcached servers, one driven with plain text
+# get/set and one with vget/vset (loadgen --protocol vtext: read-resolve-
+# write, each vset carries the context last read for its key) or with vget
+# and plain set (--protocol vget), rounds interleaved plain, extension, ...;
+# reported in a table of its own, as absolute figures and extension / plain.
 #
 # The Markdown report goes to stdout, progress to stderr. The script kills
 # only the PIDs it started (trap on EXIT), removes its temp dir and bounds
@@ -54,6 +63,7 @@ DO_RSS=1
 ONLY=
 KEYS=100000
 QUICK=0
+WORKLOADS=all
 
 die() {
     echo "bench.sh: $*" >&2
@@ -73,6 +83,7 @@ while [ $# -gt 0 ]; do
     --warmup) WARMUP=$2; shift ;;
     --rss-items) RSS_ITEMS=$2; shift ;;
     --no-rss) DO_RSS=0 ;;
+    --workloads) [ $# -ge 2 ] || die "--workloads needs a list"; WORKLOADS=$2; shift ;;
     -h | --help) awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
     esac
@@ -85,6 +96,20 @@ esac
 
 want() {
     [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]
+}
+
+if [ "$WORKLOADS" != all ]; then
+    for w in ${WORKLOADS//,/ }; do
+        case $w in
+        1 | 2 | 3 | 4 | 5 | 6 | 7 | rss | ext) ;;
+        *) die "--workloads: unknown workload '$w' (expected a list of 1,2,3,4,5,6,7,rss,ext)" ;;
+        esac
+    done
+fi
+
+# True if workload $1 was asked for (--workloads).
+selected() {
+    [ "$WORKLOADS" = all ] || [[ ",$WORKLOADS," == *",$1,"* ]]
 }
 
 [ -x "$LOADGEN" ] || die "loadgen not found at $LOADGEN (build it: make contrib/loadgen, or set LOADGEN=)"
@@ -209,6 +234,13 @@ start_server() {
 
 json_num() {
     sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" <<<"$1"
+}
+
+# An integer field of a loadgen JSON line; 0 if the line has none.
+json_int() {
+    local v
+    v=$(json_num "$1" "$2")
+    echo "${v:-0}"
 }
 
 # Median of the numeric arguments ("-" if none are numbers).
@@ -349,31 +381,116 @@ measure_reader_under_writes() {
     LOADGEN_CMDS+=("(6) reader: loadgen --conns 1 --get-ratio 1; writers: loadgen --conns 50 --get-ratio 0 --value-size 100 (ringcached --sync always)")
 }
 
+# The versioning extension against plain text on ringcached alone: two fresh
+# servers (the same sync mode, the same preload), rounds interleaved.
+# run_ext_workload ID LABEL RC_SYNC PRELOAD(0|1) EXT_PROTOCOL COMMON_LOADGEN_ARGS...
+EXT_ROWS=()
+run_ext_workload() {
+    local id=$1 label=$2 sync=$3 pre=$4 eproto=$5
+    shift 5
+    local t r json ops p50 p99 hit ratio plain_ops='' threads=$LOADGEN_THREADS a prev='' sib state multi
+    local targets=(plain ext)
+    declare -A port pid proto ops_l p50_l p99_l hit_l sib_l sibmax err_n multi_n
+    proto[plain]=text
+    proto[ext]=$eproto
+    for a in "$@"; do
+        if [ "$prev" = --conns ] && [ "$a" -lt "$threads" ]; then
+            threads=$a
+        fi
+        prev=$a
+    done
+    log "extension workload $id: $label (text vs $eproto)"
+    for t in "${targets[@]}"; do
+        start_server "x$id-$t" ringcached "$sync"
+        port[$t]=$SRV_PORT
+        pid[$t]=$SRV_PID
+        [ "$pre" -eq 1 ] && preload "$SRV_PORT" --keys "$KEYS" --value-size 100
+    done
+    state=empty
+    [ "$pre" -eq 1 ] && state=preloaded
+    LOADGEN_CMDS+=("($id; ringcached --sync $sync, $state) loadgen --port PORT --json --threads $threads --duration $DURATION --warmup $WARMUP --keys $KEYS $* --protocol text|$eproto")
+    for r in $(seq 1 "$ROUNDS"); do
+        for t in "${targets[@]}"; do
+            json=$(loadgen_run "${port[$t]}" --threads "$threads" --duration "$DURATION" \
+                --warmup "$WARMUP" --keys "$KEYS" --seed "$r" "$@" --protocol "${proto[$t]}") ||
+                die "loadgen --protocol ${proto[$t]} failed (extension workload $id, round $r)"
+            ops_l[$t]+=" $(json_num "$json" ops_per_sec)"
+            p50_l[$t]+=" $(json_num "$json" p50)"
+            p99_l[$t]+=" $(json_num "$json" p99)"
+            hit_l[$t]+=" $(hit_percent "$json")"
+            if [ "$(json_int "$json" vget_hits)" -gt 0 ]; then
+                sib_l[$t]+=" $(json_num "$json" siblings_mean)"
+                sib=$(json_int "$json" siblings_max)
+                [ "$sib" -gt "${sibmax[$t]:-0}" ] && sibmax[$t]=$sib
+            fi
+            multi_n[$t]=$((${multi_n[$t]:-0} + $(json_int "$json" vset_multi)))
+            err_n[$t]=$((${err_n[$t]:-0} + $(json_num "$json" errors) + $(json_num "$json" unfinished) + $(json_num "$json" protocol_errors)))
+            log "  round $r ${proto[$t]}: $(json_num "$json" ops_per_sec) ops/s, get hits % $(hit_percent "$json"), errors $(json_num "$json" errors)"
+        done
+    done
+    for t in "${targets[@]}"; do
+        stop_pid "${pid[$t]}"
+        # shellcheck disable=SC2086
+        ops=$(median ${ops_l[$t]})
+        # shellcheck disable=SC2086
+        p50=$(median ${p50_l[$t]})
+        # shellcheck disable=SC2086
+        p99=$(median ${p99_l[$t]})
+        # shellcheck disable=SC2086
+        hit=$(median ${hit_l[$t]})
+        sib=-
+        if [ -n "${sib_l[$t]:-}" ]; then
+            # shellcheck disable=SC2086
+            sib="$(median ${sib_l[$t]}) (${sibmax[$t]:-0})"
+        fi
+        multi=-
+        [ "${proto[$t]}" = vtext ] && multi=${multi_n[$t]:-0}
+        [ "$t" = plain ] && plain_ops=$ops
+        ratio=$(awk -v a="$ops" -v b="$plain_ops" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+        RESULT_OPS[$id-$t]=$ops
+        EXT_ROWS+=("| $label | ${proto[$t]} | $(printf '%.0f' "$ops") | $p50 | $p99 | $hit | $sib | $multi | ${err_n[$t]} | $ratio |")
+    done
+}
+
 # ------------------------------------------------------------ main
 
-run_workload 1 "get-heavy 90% get, 100 B, 50 conns" batch 1 \
+selected 1 && run_workload 1 "get-heavy 90% get, 100 B, 50 conns" batch 1 \
     --conns 50 --get-ratio 0.9 --value-size 100
-run_workload 2 "get-heavy, --pipeline 16" batch 1 \
+selected 2 && run_workload 2 "get-heavy, --pipeline 16" batch 1 \
     --conns 50 --get-ratio 0.9 --value-size 100 --pipeline 16
-run_workload 3 "sets, 1 KB, 50 conns" batch 0 \
+selected 3 && run_workload 3 "sets, 1 KB, 50 conns" batch 0 \
     --conns 50 --get-ratio 0 --value-size 1024
-run_workload 4a "sets, 100 B, 1 conn" always 0 \
-    --conns 1 --get-ratio 0 --value-size 100
-run_workload 4b "sets, 100 B, 50 conns" always 0 \
-    --conns 50 --get-ratio 0 --value-size 100
-for proto in binary meta; do
-    run_workload "5$proto" "get-heavy, $proto protocol" batch 1 \
-        --conns 50 --get-ratio 0.9 --value-size 100 --protocol "$proto"
-    run_workload "5$proto-p16" "get-heavy, $proto, --pipeline 16" batch 1 \
-        --conns 50 --get-ratio 0.9 --value-size 100 --protocol "$proto" --pipeline 16
-done
+if selected 4; then
+    run_workload 4a "sets, 100 B, 1 conn" always 0 \
+        --conns 1 --get-ratio 0 --value-size 100
+    run_workload 4b "sets, 100 B, 50 conns" always 0 \
+        --conns 50 --get-ratio 0 --value-size 100
+fi
+if selected 5; then
+    for proto in binary meta; do
+        run_workload "5$proto" "get-heavy, $proto protocol" batch 1 \
+            --conns 50 --get-ratio 0.9 --value-size 100 --protocol "$proto"
+        run_workload "5$proto-p16" "get-heavy, $proto, --pipeline 16" batch 1 \
+            --conns 50 --get-ratio 0.9 --value-size 100 --protocol "$proto" --pipeline 16
+    done
+fi
 # The read path alone: the 90/10 rows above include durable writes.
-run_workload 7 "gets only, binary, --pipeline 16" batch 1 \
+selected 7 && run_workload 7 "gets only, binary, --pipeline 16" batch 1 \
     --conns 50 --get-ratio 1 --value-size 100 --protocol binary --pipeline 16
-want ringcached && measure_reader_under_writes
-if [ "$DO_RSS" -eq 1 ]; then
+want ringcached && selected 6 && measure_reader_under_writes
+if [ "$DO_RSS" -eq 1 ] && selected rss; then
     want memcached && measure_rss memcached
     want ringcached && measure_rss ringcached
+fi
+if want ringcached && selected ext; then
+    run_ext_workload ext1 "90% reads, 100 B, 50 conns" batch 1 vtext \
+        --conns 50 --get-ratio 0.9 --value-size 100
+    run_ext_workload ext2 "90% reads, --pipeline 16" batch 1 vtext \
+        --conns 50 --get-ratio 0.9 --value-size 100 --pipeline 16
+    run_ext_workload ext3 "90% reads (vget), plain set writes" batch 1 vget \
+        --conns 50 --get-ratio 0.9 --value-size 100
+    run_ext_workload ext4 "writes only, 100 B, 50 conns" batch 0 vtext \
+        --conns 50 --get-ratio 0 --value-size 100
 fi
 
 MC_VERSION=-
@@ -390,9 +507,11 @@ echo "$MC_VERSION; ringcached ${RC_VERSION#ringcached }. $ROUNDS interleaved rou
     "${DURATION}s after ${WARMUP}s warmup; medians per target. Latency in microseconds;"
 echo "errors: error replies, requests lost with a connection or unanswered at the end, all rounds."
 echo
-echo "| workload | server | ops/s | p50 us | p99 us | get hit % | errors | vs memcached |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|"
-printf '%s\n' "${TABLE_ROWS[@]}"
+if [ "${#TABLE_ROWS[@]}" -gt 0 ]; then
+    echo "| workload | server | ops/s | p50 us | p99 us | get hit % | errors | vs memcached |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${TABLE_ROWS[@]}"
+fi
 if want ringcached && [ -n "${RESULT_OPS[4a-ringcached]:-}" ]; then
     echo
     echo "Group commit (ringcached --sync always): 50 conns / 1 conn =" \
@@ -413,6 +532,17 @@ if [ "${#RSS_ROWS[@]}" -gt 0 ]; then
     echo "|---|---:|---:|---:|---:|"
     printf '%s\n' "${RSS_ROWS[@]}"
 fi
+if [ "${#EXT_ROWS[@]}" -gt 0 ]; then
+    [ "${#TABLE_ROWS[@]}" -gt 0 ] && echo
+    echo "Versioning extension, ringcached only (sync=batch): plain text get/set against vget/vset"
+    echo "(vtext: each vset carries the context last read for its key) or vget with plain set (vget),"
+    echo "on two fresh servers, rounds interleaved. Siblings: per vget hit, median of rounds (largest"
+    echo "seen); vsets > 1: vsets answered with more than one sibling; errors also count protocol errors."
+    echo
+    echo "| workload | client | ops/s | p50 us | p99 us | get hit % | siblings | vsets > 1 | errors | vs plain |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${EXT_ROWS[@]}"
+fi
 echo
 echo "Command lines:"
 echo
@@ -423,7 +553,7 @@ echo "    preload: loadgen --port PORT --duration 0 --preload --conns 4 --pipeli
 for c in "${LOADGEN_CMDS[@]}"; do
     echo "    $c --seed ROUND"
 done
-if [ "$DO_RSS" -eq 1 ]; then
+if [ "${#RSS_ROWS[@]}" -gt 0 ]; then
     echo "    (5) loadgen --port PORT --duration 0 --preload --conns 4 --pipeline 32 --keys $RSS_ITEMS --value-size 100 --key-prefix rss:"
 fi
 [ "$QUICK" -eq 1 ] && echo && echo "(--quick: short runs, indicative only)"

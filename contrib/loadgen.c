@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * loadgen.c - a memcached load generator (text, meta and binary protocols).
+ * loadgen.c - a memcached load generator (text, meta and binary protocols, and
+ * ringcached's versioning extension over text: vget and vset).
  *
  * Standalone: links libevent only and includes nothing from src/. Each worker
  * thread owns one event base and a fixed share of the connections; nothing
@@ -22,6 +23,17 @@
  * buffer and parsers are pure functions over a contiguous byte range that
  * return bytes consumed (> 0), 0 for "need more" or -1 for a protocol error.
  * They know nothing of sockets or libevent.
+ *
+ * The extension modes (doc/protocol-extension.txt section 2): "vget" reads
+ * with vget and writes with plain set; "vtext" reads with vget and writes with
+ * vset, read-resolve-write style: each vset carries the context this
+ * connection last received for that key (from a vget or a vset reply), or "-"
+ * if it has none. So that the context a connection holds is always the
+ * newest, vtext partitions the written keys over the connections (connection
+ * g of N writes only keys k with k % N == g; reads still go to any key) and
+ * each connection caches the contexts of its own keys. In setup, after any
+ * preload, each connection reads (vget) its own keys once to fill its cache,
+ * so that even its first vset of a key supersedes what the key holds.
  *
  * Exit status: 0 ok, 1 run failure (server unreachable, setup failed or timed
  * out), 2 usage error.
@@ -59,7 +71,10 @@
 
 #define LG_MAX_KEY       250 /* memcached's key length limit */
 #define LG_MAX_LINE      2048
-#define LG_PRELOAD_DEPTH 32 /* minimum in-flight sets per conn while preloading */
+#define LG_MAX_CTX       543        /* longest context token */
+#define LG_MAX_SIBLINGS  4096       /* ringcached's --max-siblings bound */
+#define LG_CTX_SLOTS     (1u << 18) /* context cache entries per conn, at most */
+#define LG_PRELOAD_DEPTH 32         /* minimum in-flight sets per conn while preloading */
 #define LG_GRACE_MS      2000
 #define LG_RETRY_MS      100
 #define LG_TICK_MS       100
@@ -293,29 +308,41 @@ enum reply_kind {
     REPLY__COUNT
 };
 
-/* A parsed reply; for a hit, value points into the parser's input buffer. */
+/*
+ * A parsed reply; pointers point into the parser's input buffer. For a hit,
+ * value is the (first) value. The extension's replies also carry the key
+ * (vget), the context and the sibling count; mixed says that the siblings'
+ * values differ from each other.
+ */
 struct reply {
     enum reply_kind kind;
     const char *value;
     size_t vlen;
+    const char *key, *ctx;
+    size_t klen, ctxlen;
+    uint64_t siblings;
+    int mixed;
 };
 
 /*
- * One protocol. Encoders write at most LG_MAX_KEY + 64 bytes into dst and
- * return the length. A set is head + value + tail. parse() looks at the reply
- * to the oldest request (whose kind is `expect`).
+ * One protocol. Encoders write at most LG_ENCODE_MAX bytes into dst and
+ * return the length. A set is head + value + tail; ctx is the context for a
+ * versioned write (vctx), ignored otherwise. parse() looks at the reply to the
+ * oldest request (whose kind is `expect`). vctx: writes carry contexts, and
+ * the contexts in replies are cached per connection.
  */
 struct proto_ops {
     const char *name;
     size_t (*encode_get)(char *dst, const char *key, size_t klen, uint32_t opaque);
-    size_t (*encode_set_head)(char *dst, const char *key, size_t klen, size_t vlen,
-                              uint32_t opaque);
+    size_t (*encode_set_head)(char *dst, const char *key, size_t klen, size_t vlen, const char *ctx,
+                              size_t ctxlen, uint32_t opaque);
     const char *set_tail;
     size_t set_tail_len;
     long (*parse)(const char *buf, size_t len, enum req_kind expect, struct reply *out);
+    int vctx;
 };
 
-#define LG_ENCODE_MAX (LG_MAX_KEY + 64)
+#define LG_ENCODE_MAX (LG_MAX_KEY + LG_MAX_CTX + 64)
 
 /* Length of the line at buf including its CRLF; 0 if incomplete, -1 if bad. */
 static long
@@ -426,10 +453,13 @@ text_encode_get(char *dst, const char *key, size_t klen, uint32_t opaque)
 }
 
 static size_t
-text_encode_set_head(char *dst, const char *key, size_t klen, size_t vlen, uint32_t opaque)
+text_encode_set_head(char *dst, const char *key, size_t klen, size_t vlen, const char *ctx,
+                     size_t ctxlen, uint32_t opaque)
 {
     size_t n = 0;
 
+    (void)ctx;
+    (void)ctxlen;
     (void)opaque;
     memcpy(dst, "set ", 4);
     n = 4;
@@ -467,6 +497,20 @@ text_parse_get(const char *buf, size_t len, long n, struct reply *out)
     return total;
 }
 
+/* The reply line (n bytes) to a plain text set. */
+static long
+text_parse_store(const char *buf, long n, struct reply *out)
+{
+    if (line_is(buf, n, "STORED"))
+        out->kind = REPLY_STORED;
+    else if (line_is(buf, n, "NOT_STORED") || line_is(buf, n, "EXISTS") ||
+             line_is(buf, n, "NOT_FOUND"))
+        out->kind = REPLY_NOT_STORED;
+    else
+        return -1;
+    return n;
+}
+
 static long
 text_parse(const char *buf, size_t len, enum req_kind expect, struct reply *out)
 {
@@ -480,14 +524,184 @@ text_parse(const char *buf, size_t len, enum req_kind expect, struct reply *out)
     }
     if (expect == REQ_GET)
         return text_parse_get(buf, len, n, out);
-    if (line_is(buf, n, "STORED"))
-        out->kind = REPLY_STORED;
-    else if (line_is(buf, n, "NOT_STORED") || line_is(buf, n, "EXISTS") ||
-             line_is(buf, n, "NOT_FOUND"))
-        out->kind = REPLY_NOT_STORED;
-    else
+    return text_parse_store(buf, n, out);
+}
+
+/* ---- ringcached's extension over text: vget, vset */
+
+/*
+ * A context token as the wire carries it: "-", or 31 to 543 bytes of
+ * A-Z a-z 0-9 - _ with exactly one full stop (doc/protocol-extension.txt 1).
+ */
+static int
+ctx_valid(const char *s, size_t n)
+{
+    size_t i, dots = 0;
+
+    if (n == 1 && s[0] == '-')
+        return 1;
+    if (n < 31 || n > LG_MAX_CTX)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+
+        if (ch == '.')
+            dots++;
+        else if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+            return 0;
+    }
+    return dots == 1;
+}
+
+/* Reads one space-delimited token at *p into (*tok, *tlen); advances *p. */
+static int
+token_span(const char **p, const char *end, const char **tok, size_t *tlen)
+{
+    const char *s = *p;
+
+    while (s < end && *s == ' ')
+        s++;
+    *tok = s;
+    if (token_skip(p, end) < 0)
         return -1;
+    *tlen = (size_t)(*p - *tok);
+    return 0;
+}
+
+static size_t
+vtext_encode_get(char *dst, const char *key, size_t klen, uint32_t opaque)
+{
+    (void)opaque;
+    memcpy(dst, "vget ", 5);
+    memcpy(dst + 5, key, klen);
+    memcpy(dst + 5 + klen, "\r\n", 2);
+    return klen + 7;
+}
+
+/* "vset <key> 0 0 <bytes> <context>\r\n" */
+static size_t
+vtext_encode_set_head(char *dst, const char *key, size_t klen, size_t vlen, const char *ctx,
+                      size_t ctxlen, uint32_t opaque)
+{
+    size_t n;
+
+    (void)opaque;
+    memcpy(dst, "vset ", 5);
+    n = 5;
+    memcpy(dst + n, key, klen);
+    n += klen;
+    memcpy(dst + n, " 0 0 ", 5);
+    n += 5;
+    n += u64_format(dst + n, vlen);
+    dst[n++] = ' ';
+    memcpy(dst + n, ctx, ctxlen);
+    n += ctxlen;
+    memcpy(dst + n, "\r\n", 2);
+    return n + 2;
+}
+
+/*
+ * One key's vget reply: "END\r\n" (miss), or
+ * "VERSIONS <key> <n> <context>\r\n", n times
+ * "SIBLING <flags> <bytes> <time>\r\n<data>\r\n", then "END\r\n". A reply with
+ * n == 0 (every sibling a tombstone) counts as a miss that has a context.
+ */
+static long
+vtext_parse_get(const char *buf, size_t len, long n, struct reply *out)
+{
+    const char *p = buf + 9, *end = buf + n - 2;
+    uint64_t count, i, flags, bytes, when;
+    size_t off = (size_t)n;
+
+    if (line_is(buf, n, "END")) {
+        out->kind = REPLY_MISS;
+        out->ctx = "-";
+        out->ctxlen = 1;
+        return n;
+    }
+    if (!line_starts(buf, n, "VERSIONS ") || token_span(&p, end, &out->key, &out->klen) < 0 ||
+        token_u64(&p, end, &count) < 0 || token_span(&p, end, &out->ctx, &out->ctxlen) < 0 ||
+        p != end || count > LG_MAX_SIBLINGS || !ctx_valid(out->ctx, out->ctxlen))
+        return -1;
+    for (i = 0; i < count; i++) {
+        long m = line_length(buf + off, len - off), total;
+
+        if (m <= 0)
+            return m;
+        p = buf + off + 8;
+        end = buf + off + m - 2;
+        if (!line_starts(buf + off, m, "SIBLING ") || token_u64(&p, end, &flags) < 0 ||
+            token_u64(&p, end, &bytes) < 0 || token_u64(&p, end, &when) < 0 || p != end)
+            return -1;
+        total = value_block(buf + off, len - off, m, bytes, "");
+        if (total <= 0)
+            return total;
+        if (i == 0) {
+            out->value = buf + off + m;
+            out->vlen = (size_t)bytes;
+        } else if (bytes != out->vlen || memcmp(buf + off + m, out->value, out->vlen) != 0) {
+            out->mixed = 1;
+        }
+        off += (size_t)total;
+    }
+    if (len - off < 5)
+        return 0;
+    if (memcmp(buf + off, "END\r\n", 5) != 0)
+        return -1;
+    out->kind = count > 0 ? REPLY_HIT : REPLY_MISS;
+    out->siblings = count;
+    return (long)(off + 5);
+}
+
+/* vset: "STORED <n> <context>\r\n", n >= 1. */
+static long
+vtext_parse_store(const char *buf, long n, struct reply *out)
+{
+    const char *p = buf + 7, *end = buf + n - 2;
+    uint64_t count;
+
+    if (!line_starts(buf, n, "STORED ") || token_u64(&p, end, &count) < 0 || count < 1 ||
+        count > LG_MAX_SIBLINGS || token_span(&p, end, &out->ctx, &out->ctxlen) < 0 || p != end ||
+        !ctx_valid(out->ctx, out->ctxlen))
+        return -1;
+    out->kind = REPLY_STORED;
+    out->siblings = count;
     return n;
+}
+
+/* Mode vtext: vget and vset. */
+static long
+vtext_parse(const char *buf, size_t len, enum req_kind expect, struct reply *out)
+{
+    long n = line_length(buf, len);
+
+    if (n <= 0)
+        return n;
+    if (line_is_error(buf, n)) {
+        out->kind = REPLY_ERROR;
+        return n;
+    }
+    if (expect == REQ_GET)
+        return vtext_parse_get(buf, len, n, out);
+    return vtext_parse_store(buf, n, out);
+}
+
+/* Mode vget: vget and plain set. */
+static long
+vget_parse(const char *buf, size_t len, enum req_kind expect, struct reply *out)
+{
+    long n = line_length(buf, len);
+
+    if (n <= 0)
+        return n;
+    if (line_is_error(buf, n)) {
+        out->kind = REPLY_ERROR;
+        return n;
+    }
+    if (expect == REQ_GET)
+        return vtext_parse_get(buf, len, n, out);
+    return text_parse_store(buf, n, out);
 }
 
 static size_t
@@ -501,10 +715,13 @@ meta_encode_get(char *dst, const char *key, size_t klen, uint32_t opaque)
 }
 
 static size_t
-meta_encode_set_head(char *dst, const char *key, size_t klen, size_t vlen, uint32_t opaque)
+meta_encode_set_head(char *dst, const char *key, size_t klen, size_t vlen, const char *ctx,
+                     size_t ctxlen, uint32_t opaque)
 {
     size_t n;
 
+    (void)ctx;
+    (void)ctxlen;
     (void)opaque;
     memcpy(dst, "ms ", 3);
     memcpy(dst + 3, key, klen);
@@ -622,8 +839,11 @@ bin_encode_get(char *dst, const char *key, size_t klen, uint32_t opaque)
 }
 
 static size_t
-bin_encode_set_head(char *dst, const char *key, size_t klen, size_t vlen, uint32_t opaque)
+bin_encode_set_head(char *dst, const char *key, size_t klen, size_t vlen, const char *ctx,
+                    size_t ctxlen, uint32_t opaque)
 {
+    (void)ctx;
+    (void)ctxlen;
     bin_header(dst, BIN_OP_SET, klen, 8, 8 + klen + vlen, opaque);
     memset(dst + BIN_HEADER, 0, 8); /* flags 0, expiration 0 */
     memcpy(dst + BIN_HEADER + 8, key, klen);
@@ -669,9 +889,11 @@ bin_parse(const char *buf, size_t len, enum req_kind expect, struct reply *out)
 }
 
 static const struct proto_ops proto_table[] = {
-    {"text", text_encode_get, text_encode_set_head, "\r\n", 2, text_parse},
-    {"meta", meta_encode_get, meta_encode_set_head, "\r\n", 2, meta_parse},
-    {"binary", bin_encode_get, bin_encode_set_head, "", 0, bin_parse},
+    {"text", text_encode_get, text_encode_set_head, "\r\n", 2, text_parse, 0},
+    {"meta", meta_encode_get, meta_encode_set_head, "\r\n", 2, meta_parse, 0},
+    {"binary", bin_encode_get, bin_encode_set_head, "", 0, bin_parse, 0},
+    {"vtext", vtext_encode_get, vtext_encode_set_head, "\r\n", 2, vtext_parse, 1},
+    {"vget", vtext_encode_get, text_encode_set_head, "\r\n", 2, vget_parse, 0},
 };
 
 static const struct proto_ops *
@@ -694,9 +916,15 @@ struct lg_stats {
     uint64_t unfinished;   /* requests still in flight at the end */
     uint64_t conn_errors;  /* failed connects, resets, protocol errors */
     uint64_t proto_errors; /* unparseable replies (conn then reset) */
-    uint64_t bad_values;   /* hits whose bytes differ from what was set (as errors) */
+    uint64_t bad_values; /* hits whose bytes (or vget key) differ from what was sent (as errors) */
+    uint64_t vhits;      /* measured vget hits ... */
+    uint64_t vsiblings;  /* ... and their siblings, in total and at most */
+    uint64_t vsiblings_max;
+    uint64_t vstored_multi; /* measured vsets answered with more than one sibling */
     uint64_t preload_sets;
     uint64_t preload_errors;
+    uint64_t primed; /* vtext setup: vgets that filled the context cache */
+    uint64_t prime_errors;
     struct hist lat; /* measured requests, nanoseconds */
 };
 
@@ -716,7 +944,15 @@ enum conn_state { CONN_IDLE, CONN_CONNECTING, CONN_READY, CONN_FAILED };
 
 struct pending {
     uint64_t sent;
+    uint64_t key;
     enum req_kind kind;
+};
+
+/* A cached context of one of the connection's own keys (mode vtext). */
+struct ctx_slot {
+    uint64_t key;
+    char *ctx; /* owned; NULL: empty slot */
+    size_t len, cap;
 };
 
 struct worker;
@@ -730,7 +966,12 @@ struct conn {
     unsigned cap, head, count;
     uint32_t opaque;
     uint64_t preload_next, preload_end;
+    uint64_t prime_next, prime_end; /* vtext: own keys' contexts to read in setup */
     int setup_done;
+    uint64_t gindex;       /* global connection index */
+    uint64_t own_keys;     /* vtext: keys k with k % conns == gindex */
+    struct ctx_slot *ctxs; /* vtext: owned, nctx slots, by (k / conns) % nctx */
+    uint64_t nctx;
 };
 
 struct worker {
@@ -773,6 +1014,61 @@ worker_setup_progress(struct worker *w, struct conn *c)
         event_base_loopexit(w->base, NULL);
 }
 
+/* The slot for key, if key is one of this connection's own (vtext). */
+static struct ctx_slot *
+ctx_slot_of(const struct conn *c, uint64_t key)
+{
+    uint64_t conns = (uint64_t)c->w->cfg->conns;
+
+    if (c->ctxs == NULL || key % conns != c->gindex)
+        return NULL;
+    return &c->ctxs[(key / conns) % c->nctx];
+}
+
+/* The context last received for key, or "-". */
+static void
+ctx_lookup(const struct conn *c, uint64_t key, const char **ctx, size_t *len)
+{
+    const struct ctx_slot *s = ctx_slot_of(c, key);
+
+    if (s != NULL && s->ctx != NULL && s->key == key) {
+        *ctx = s->ctx;
+        *len = s->len;
+    } else {
+        *ctx = "-";
+        *len = 1;
+    }
+}
+
+/* Remembers the context a reply carried for key (own keys only). */
+static void
+ctx_store(struct conn *c, uint64_t key, const char *ctx, size_t len)
+{
+    struct ctx_slot *s = ctx_slot_of(c, key);
+
+    if (s == NULL || len == 0 || len > LG_MAX_CTX)
+        return;
+    if (s->cap < len) {
+        char *grown = realloc(s->ctx, len);
+
+        if (grown == NULL)
+            return;
+        s->ctx = grown;
+        s->cap = len;
+    }
+    memcpy(s->ctx, ctx, len);
+    s->len = len;
+    s->key = key;
+}
+
+/* Formats the key for key index `key` into buf; returns its length. */
+static size_t
+key_format(const struct lg_config *cfg, char *buf, uint64_t key)
+{
+    memcpy(buf, cfg->key_prefix, cfg->prefix_len);
+    return cfg->prefix_len + u64_format(buf + cfg->prefix_len, key);
+}
+
 /* Sends one request for key index `key`; the ring must have room. */
 static void
 conn_send(struct conn *c, enum req_kind kind, uint64_t key)
@@ -783,13 +1079,17 @@ conn_send(struct conn *c, enum req_kind kind, uint64_t key)
     size_t klen, n;
     struct pending *p;
 
-    memcpy(keybuf, cfg->key_prefix, cfg->prefix_len);
-    klen = cfg->prefix_len + u64_format(keybuf + cfg->prefix_len, key);
+    klen = key_format(cfg, keybuf, key);
     if (kind == REQ_GET) {
         n = cfg->proto->encode_get(wire, keybuf, klen, c->opaque++);
         evbuffer_add(out, wire, n);
     } else {
-        n = cfg->proto->encode_set_head(wire, keybuf, klen, cfg->value_size, c->opaque++);
+        const char *ctx;
+        size_t ctxlen;
+
+        ctx_lookup(c, key, &ctx, &ctxlen);
+        n = cfg->proto->encode_set_head(wire, keybuf, klen, cfg->value_size, ctx, ctxlen,
+                                        c->opaque++);
         evbuffer_add(out, wire, n);
         evbuffer_add_reference(out, c->w->sh->value, cfg->value_size, NULL, NULL);
         if (cfg->proto->set_tail_len > 0)
@@ -797,6 +1097,7 @@ conn_send(struct conn *c, enum req_kind kind, uint64_t key)
     }
     p = &c->ring[(c->head + c->count) % c->cap];
     p->sent = now_ns();
+    p->key = key;
     p->kind = kind;
     c->count++;
     c->w->inflight++;
@@ -815,6 +1116,19 @@ value_matches(const struct worker *w, const struct reply *rep)
     return rep->vlen == w->cfg->value_size && memcmp(rep->value, w->sh->value, rep->vlen) == 0;
 }
 
+/* A vget reply names the key it answers: it must be the one asked for. */
+static int
+key_matches(const struct worker *w, const struct reply *rep, uint64_t key)
+{
+    char keybuf[LG_MAX_KEY + 1];
+    size_t klen;
+
+    if (rep->key == NULL)
+        return 1;
+    klen = key_format(w->cfg, keybuf, key);
+    return rep->klen == klen && memcmp(rep->key, keybuf, klen) == 0;
+}
+
 /* The oldest request got its reply. */
 static void
 conn_complete(struct conn *c, const struct reply *rep)
@@ -823,10 +1137,19 @@ conn_complete(struct conn *c, const struct reply *rep)
     struct pending *p = &c->ring[c->head];
     uint64_t done = now_ns();
     enum reply_kind r = rep->kind;
+    int key_ok = key_matches(w, rep, p->key);
 
     c->head = (c->head + 1) % c->cap;
     c->count--;
     w->inflight--;
+    if (key_ok && rep->ctx != NULL && w->cfg->proto->vctx)
+        ctx_store(c, p->key, rep->ctx, rep->ctxlen);
+    if (w->phase == PHASE_SETUP && p->kind == REQ_GET) {
+        w->st.primed++;
+        if (r != REPLY_HIT && r != REPLY_MISS)
+            w->st.prime_errors++;
+        return;
+    }
     if (w->phase == PHASE_SETUP) {
         w->st.preload_sets++;
         if (r != REPLY_STORED)
@@ -835,10 +1158,18 @@ conn_complete(struct conn *c, const struct reply *rep)
     }
     if (!measured(w, p->sent, done))
         return;
-    if (r == REPLY_HIT && !value_matches(w, rep)) {
+    if (!key_ok || (r == REPLY_HIT && (rep->mixed || !value_matches(w, rep)))) {
         w->st.bad_values++;
         r = REPLY_ERROR;
     }
+    if (r == REPLY_HIT && rep->siblings > 0) {
+        w->st.vhits++;
+        w->st.vsiblings += rep->siblings;
+        if (rep->siblings > w->st.vsiblings_max)
+            w->st.vsiblings_max = rep->siblings;
+    }
+    if (r == REPLY_STORED && rep->siblings > 1)
+        w->st.vstored_multi++;
     w->st.ops[p->kind]++;
     w->st.replies[r]++;
     hist_record(&w->st.lat, done - p->sent);
@@ -885,7 +1216,7 @@ conn_on_read(struct bufferevent *bev, void *arg)
     const char *buf = (const char *)evbuffer_pullup(in, -1);
 
     while (c->count > 0 && off < len) {
-        struct reply r = {REPLY_ERROR, NULL, 0};
+        struct reply r = {REPLY_ERROR, NULL, 0, NULL, NULL, 0, 0, 0, 0};
         long n = c->w->cfg->proto->parse(buf + off, len - off, c->ring[c->head].kind, &r);
 
         if (n == 0)
@@ -906,6 +1237,13 @@ proto_error:
     conn_fail(c);
 }
 
+/* Setup has sent every preload set and priming read of this conn. */
+static int
+conn_setup_sent(const struct conn *c)
+{
+    return c->preload_next >= c->preload_end && c->prime_next >= c->prime_end;
+}
+
 static void
 conn_on_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -914,7 +1252,7 @@ conn_on_event(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
         c->state = CONN_READY;
-        if (c->w->phase == PHASE_SETUP && c->preload_next >= c->preload_end)
+        if (c->w->phase == PHASE_SETUP && conn_setup_sent(c))
             worker_setup_progress(c->w, c);
         conn_refill(c);
         return;
@@ -935,7 +1273,10 @@ conn_refill(struct conn *c)
     if (w->phase == PHASE_SETUP) {
         while (c->count < c->cap && c->preload_next < c->preload_end)
             conn_send(c, REQ_SET, c->preload_next++);
-        if (c->count == 0 && c->preload_next >= c->preload_end)
+        while (c->count < c->cap && c->preload_next >= c->preload_end &&
+               c->prime_next < c->prime_end)
+            conn_send(c, REQ_GET, c->gindex + (uint64_t)cfg->conns * c->prime_next++);
+        if (c->count == 0 && conn_setup_sent(c))
             worker_setup_progress(w, c);
         return;
     }
@@ -946,7 +1287,10 @@ conn_refill(struct conn *c)
     while (c->count < (unsigned)cfg->pipeline) {
         enum req_kind kind = rng_unit(&w->rng) < cfg->get_ratio ? REQ_GET : REQ_SET;
 
-        conn_send(c, kind, rng_below(&w->rng, cfg->keys));
+        if (kind == REQ_SET && cfg->proto->vctx) /* one of this conn's own keys */
+            conn_send(c, kind, c->gindex + (uint64_t)cfg->conns * rng_below(&w->rng, c->own_keys));
+        else
+            conn_send(c, kind, rng_below(&w->rng, cfg->keys));
     }
 }
 
@@ -1054,7 +1398,7 @@ worker_init(struct worker *w)
     unsigned depth = (unsigned)cfg->pipeline;
     int i;
 
-    if (cfg->preload && depth < LG_PRELOAD_DEPTH)
+    if ((cfg->preload || cfg->proto->vctx) && depth < LG_PRELOAD_DEPTH)
         depth = LG_PRELOAD_DEPTH;
     w->base = event_base_new();
     w->conns = calloc((size_t)w->nconns, sizeof(*w->conns));
@@ -1072,10 +1416,21 @@ worker_init(struct worker *w)
 
         c->w = w;
         c->cap = depth;
+        c->gindex = g;
         c->ring = calloc(depth, sizeof(*c->ring));
         c->ev_retry = evtimer_new(w->base, conn_on_retry, c);
         if (c->ring == NULL || c->ev_retry == NULL)
             return -1;
+        if (cfg->proto->vctx) {
+            /* keys >= conns (checked), so every conn owns at least one */
+            c->own_keys = (cfg->keys - g - 1) / (uint64_t)cfg->conns + 1;
+            c->nctx = c->own_keys < LG_CTX_SLOTS ? c->own_keys : LG_CTX_SLOTS;
+            c->ctxs = calloc((size_t)c->nctx, sizeof(*c->ctxs));
+            if (c->ctxs == NULL)
+                return -1;
+            /* read the contexts of the first nctx own keys before the run */
+            c->prime_end = cfg->duration > 0 ? c->nctx : 0;
+        }
         if (cfg->preload) {
             c->preload_next = cfg->keys * g / (uint64_t)cfg->conns;
             c->preload_end = cfg->keys * (g + 1) / (uint64_t)cfg->conns;
@@ -1087,6 +1442,7 @@ worker_init(struct worker *w)
 static void
 worker_deinit(struct worker *w)
 {
+    uint64_t j;
     int i;
 
     for (i = 0; w->conns != NULL && i < w->nconns; i++) {
@@ -1095,6 +1451,9 @@ worker_deinit(struct worker *w)
         if (w->conns[i].ev_retry != NULL)
             event_free(w->conns[i].ev_retry);
         free(w->conns[i].ring);
+        for (j = 0; w->conns[i].ctxs != NULL && j < w->conns[i].nctx; j++)
+            free(w->conns[i].ctxs[j].ctx);
+        free(w->conns[i].ctxs);
     }
     free(w->conns);
     w->conns = NULL;
@@ -1205,7 +1564,9 @@ static const struct opt_spec opt_table[] = {
     {"preload", OPT_FLAG, CFG(preload), 0, 0, "", "set every key once before the run"},
     {"preload-timeout", OPT_DOUBLE, CFG(preload_timeout), 1, 86400, "S",
      "bound on connect + preload (300)"},
-    {"protocol", OPT_PROTO, CFG(proto), 0, 0, "P", "text, meta or binary (text)"},
+    {"protocol", OPT_PROTO, CFG(proto), 0, 0, "P",
+     "text, meta, binary; ringcached's extension: vget (vget + set) or vtext (vget + vset "
+     "with contexts) (text)"},
     {"seed", OPT_U64, CFG(seed), 0, 0x1p64, "N", "PRNG seed; equal seeds send equal keys (1)"},
     {"json", OPT_FLAG, CFG(json), 0, 0, "", "print one JSON line instead of text"},
     {"help", OPT_HELP, 0, 0, 0, "", "this text"},
@@ -1275,7 +1636,7 @@ config_set(struct lg_config *cfg, const struct opt_spec *o, const char *arg)
     case OPT_PROTO:
         *(const struct proto_ops **)field = proto_find(arg);
         if (*(const struct proto_ops **)field == NULL)
-            die_usage("--protocol: expected text, meta or binary, got '%s'", arg);
+            die_usage("--protocol: expected text, meta, binary, vget or vtext, got '%s'", arg);
         break;
     case OPT_HELP:
         usage(stdout);
@@ -1344,6 +1705,9 @@ config_parse(struct lg_config *cfg, int argc, char **argv)
         die_usage("--key-prefix: at most %d bytes, no whitespace", LG_MAX_KEY - 20);
     if (cfg->threads > cfg->conns)
         die_usage("--threads (%d) must not exceed --conns (%d)", cfg->threads, cfg->conns);
+    if (cfg->proto->vctx && cfg->keys < (uint64_t)cfg->conns)
+        die_usage("--protocol vtext: --keys (%" PRIu64 ") must be at least --conns (%d)", cfg->keys,
+                  cfg->conns);
     if (cfg->duration <= 0 && !cfg->preload)
         die_usage("--duration must be > 0 unless --preload is given");
     config_resolve(cfg);
@@ -1446,8 +1810,15 @@ stats_merge(struct lg_stats *dst, const struct lg_stats *src)
     dst->conn_errors += src->conn_errors;
     dst->proto_errors += src->proto_errors;
     dst->bad_values += src->bad_values;
+    dst->vhits += src->vhits;
+    dst->vsiblings += src->vsiblings;
+    if (src->vsiblings_max > dst->vsiblings_max)
+        dst->vsiblings_max = src->vsiblings_max;
+    dst->vstored_multi += src->vstored_multi;
     dst->preload_sets += src->preload_sets;
     dst->preload_errors += src->preload_errors;
+    dst->primed += src->primed;
+    dst->prime_errors += src->prime_errors;
     hist_merge(&dst->lat, &src->lat);
 }
 
@@ -1510,6 +1881,14 @@ print_text(const struct lg_config *cfg, const struct lg_stats *st, const struct 
     printf("conns      %" PRIu64 " connection errors, %" PRIu64 " protocol errors, %" PRIu64
            " requests unfinished at the end\n",
            st->conn_errors, st->proto_errors, st->unfinished);
+    if (cfg->proto->vctx)
+        printf("contexts   %" PRIu64 " read in setup, %" PRIu64 " failed\n", st->primed,
+               st->prime_errors);
+    if (cfg->proto->encode_get == vtext_encode_get)
+        printf("siblings   per vget hit: mean %.3f, max %" PRIu64 "; vsets answered with more "
+               "than one: %" PRIu64 "\n",
+               st->vhits ? (double)st->vsiblings / (double)st->vhits : 0.0, st->vsiblings_max,
+               st->vstored_multi);
     printf("latency us p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n", r->p50, r->p99,
            r->p999, r->max, r->mean);
 }
@@ -1533,6 +1912,12 @@ print_json(const struct lg_config *cfg, const struct lg_stats *st, const struct 
            r->ops, r->ops_per_sec, st->ops[REQ_GET], st->ops[REQ_SET], st->replies[REPLY_HIT],
            st->replies[REPLY_MISS], st->replies[REPLY_STORED], st->replies[REPLY_NOT_STORED],
            r->errors, st->conn_errors, st->proto_errors, st->bad_values, st->unfinished);
+    if (cfg->proto->encode_get == vtext_encode_get)
+        printf("\"versions\":{\"vget_hits\":%" PRIu64 ",\"siblings_mean\":%.3f,"
+               "\"siblings_max\":%" PRIu64 ",\"vset_multi\":%" PRIu64 ",\"primed\":%" PRIu64
+               ",\"prime_errors\":%" PRIu64 "},",
+               st->vhits, st->vhits ? (double)st->vsiblings / (double)st->vhits : 0.0,
+               st->vsiblings_max, st->vstored_multi, st->primed, st->prime_errors);
     printf("\"lat_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f}}\n",
            r->p50, r->p99, r->p999, r->max, r->mean);
 }
@@ -1558,8 +1943,9 @@ run_workers(struct worker *ws, const struct lg_config *cfg, struct lg_shared *sh
     *preload_seconds = (double)(now_ns() - t0) / 1e9;
     for (i = 0; i < cfg->threads; i++)
         if (ws[i].setup_failed)
-            fail = cfg->preload ? "connect or preload failed or timed out"
-                                : "connect failed or timed out";
+            fail = cfg->proto->vctx ? "connect, preload or the setup vgets failed or timed out"
+                   : cfg->preload   ? "connect or preload failed or timed out"
+                                    : "connect failed or timed out";
     if (stop_signal)
         fail = "interrupted during setup";
     sh->abort = fail != NULL;
