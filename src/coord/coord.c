@@ -564,10 +564,34 @@ coord_rewrite(struct coord_thread *ct, const struct req_key *k, const struct coo
               bool soft)
 {
     struct object *o;
+    struct object_view v;
     uint64_t cas;
-    int rc = coord_object(ct, &o);
+    int rc;
 
     (void)k;
+    if (ct->have_old && !ct->obj_loaded &&
+        object_view_decode(ct->old.data, ct->old.len, &v) == RC_OK && !v.lifted) {
+        /* The clock does not change: patch the header, keep the cas. */
+        struct object_meta m = v.meta;
+
+        m.iflags = it->iflags;
+        m.atime = it->atime;
+        if (m.exptime != it->exptime || m.exp_stamp_ms == 0) {
+            m.exptime = it->exptime;
+            m.exp_stamp_ms = util_now_ms();
+            m.exp_node = ct->co->self;
+        }
+        buf_reset(&ct->enc);
+        rc = object_rewrite_meta(ct->old.data, ct->old.len, &m, &ct->enc);
+        if (rc == RC_OK) {
+            ct->pend.action = STORE_UPDATE_PUT;
+            coord_account_of(ct->enc.data, ct->enc.len, &ct->pend.neu);
+            ct->pend.soft = soft;
+            ct->pend.want_ticket = !soft;
+        }
+        return rc;
+    }
+    rc = coord_object(ct, &o);
     if (rc != RC_OK) {
         return rc;
     }

@@ -917,6 +917,59 @@ object_build(const struct object *o, const struct dvv_vector *ctx, bool cover_lo
     return rc;
 }
 
+/* The common write made cheap: a plain write (the local join as the whole
+ * context) on a key that is absent or whose clock is one unpruned entry of
+ * self's with no anonymous value. Its result is exactly what the general
+ * path builds (test_object checks the encodings are equal): one entry for
+ * self, counter n + 1 (or seq when absent: seeding), stamped max(stamp,
+ * old stamp + 1), holding the new payload. Returns false (o untouched)
+ * when the case does not apply. *rc is set when it does. */
+static bool
+object_update_simple(struct object *o, const struct dvv_vector *ctx, bool cover_local,
+                     const struct object_payload *p, const struct dvv_actor *self, uint64_t seq,
+                     int64_t stamp_ms, int *rc)
+{
+    struct dvv_entry_info e;
+    struct dvv_value v;
+    struct dvv_set *made = NULL;
+    uint64_t counter, stamp = stamp_ms > 0 ? (uint64_t)stamp_ms : 0;
+    size_t n = 0;
+
+    if (!cover_local || (ctx != NULL && ctx->n > 0) || self == NULL) {
+        return false;
+    }
+    if (o->clock == NULL) {
+        if (seq == 0) {
+            return false;
+        }
+        counter = seq;
+    } else {
+        if (dvv_is_pruned(o->clock) || dvv_nentries(o->clock) != 1 ||
+            dvv_entries(o->clock, &e, 1, &n) != RC_OK || n != 1 ||
+            memcmp(e.actor.id, self->id, DVV_ACTOR_SIZE) != 0 || dvv_size(o->clock) != e.nvals ||
+            e.counter == UINT64_MAX) {
+            return false;
+        }
+        counter = e.counter + 1;
+        if (stamp < e.stamp + 1) {
+            stamp = e.stamp + 1;
+        }
+    }
+    buf_reset(&o->own2);
+    *rc = object_payload_encode(p, &o->own2);
+    if (*rc == RC_OK) {
+        v.data = o->own2.data;
+        v.len = o->own2.len;
+        *rc = dvv_from_entry(self, counter, stamp, &v, &made);
+    }
+    if (*rc != RC_OK) {
+        buf_deinit(&o->own2);
+        return true;
+    }
+    object_install(o, made);
+    return true;
+}
+
 int
 object_update(struct object *o, const struct dvv_vector *ctx, bool cover_local,
               const struct object_payload *p, const struct dvv_actor *self, uint64_t seq,
@@ -930,6 +983,10 @@ object_update(struct object *o, const struct dvv_vector *ctx, bool cover_local,
 
     if (pruned != NULL) {
         *pruned = false;
+    }
+    if (keep <= DVV_PRUNE_TRIGGER &&
+        object_update_simple(o, ctx, cover_local, p, self, seq, stamp_ms, &rc)) {
+        return rc;
     }
     buf_init(&tmp);
     rc = object_payload_encode(p, &tmp);
@@ -1083,5 +1140,31 @@ object_encode(const struct object *o, uint64_t cas, struct buf *out)
     be_put32(h + OBJ_OFF_CLOCKLEN, (uint32_t)nclock);
     assert(sum.nsiblings == 0 ||
            memcmp(h + OBJECT_HEADER_SIZE + sum.voff, sum.value, sum.vlen) == 0);
+    return RC_OK;
+}
+
+int
+object_rewrite_meta(const void *data, size_t n, const struct object_meta *m, struct buf *out)
+{
+    struct object_view v;
+    unsigned char *h;
+    size_t start = out->len;
+    int rc;
+
+    if (object_view_decode(data, n, &v) != RC_OK || v.lifted || (m->iflags & ~RECORD_IF__ALL)) {
+        return RC_EINVAL;
+    }
+    rc = buf_append(out, data, n);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    h = (unsigned char *)out->data + start;
+    h[OBJ_OFF_IFLAGS] = m->iflags;
+    be_put64(h + OBJ_OFF_SEQ, m->seq);
+    be_put64(h + OBJ_OFF_MTIME, (uint64_t)m->mtime_ms);
+    be_put64(h + OBJ_OFF_ATIME, (uint64_t)m->atime);
+    be_put64(h + OBJ_OFF_EXPTIME, (uint64_t)m->exptime);
+    be_put64(h + OBJ_OFF_EXPSTAMP, (uint64_t)m->exp_stamp_ms);
+    memcpy(h + OBJ_OFF_EXPNODE, m->exp_node.id, DVV_ACTOR_SIZE);
     return RC_OK;
 }

@@ -167,6 +167,12 @@ int object_update_count(const struct object *o, const struct dvv_vector *ctx, bo
  * no dot, no prune, no sibling limit. For replication; tested here. */
 int object_merge(struct object *o, const struct object *peer);
 
+/* Append a copy of the format 3 record data[0..n) with its bookkeeping and
+ * expiry fields replaced by m's (the clock, and so the cas, unchanged): a
+ * touch or an access bump without decoding the clock. RC_EINVAL for any
+ * other format, or a record object_view_decode refuses. */
+int object_rewrite_meta(const void *data, size_t n, const struct object_meta *m, struct buf *out);
+
 /* Append the format 3 encoding of o (which must have a clock) to out, with
  * the derived cas given by the caller (context_cas of object_join). */
 int object_encode(const struct object *o, uint64_t cas, struct buf *out);
