@@ -31,7 +31,7 @@ only_in() {
 only_in '#include <db\.h>' '^src/store/store_bdb\.c$' '<db.h>'
 only_in '#include <jemalloc/' '^src/base/alloc\.c$' 'jemalloc'
 only_in '#include <openssl/' '^src/base/mac\.c$' 'libcrypto'
-only_in '#include <event2/' '^src/server/' 'libevent'
+only_in '#include <event2/' '^src/(server|cluster)/' 'libevent'
 
 # forbid DIR REGEX WHAT: files under DIR must not include REGEX
 forbid() {
@@ -40,10 +40,11 @@ forbid() {
     [ -z "$hits" ] || bad "$3: $hits"
 }
 forbid src/base '#include "(kv|proto|store|coord|server)/' 'base includes a higher layer'
-forbid src/kv '#include "(proto|store|coord|server)/' 'kv includes a higher layer'
+forbid src/kv '#include "(proto|store|coord|cluster|server)/' 'kv includes a higher layer'
 forbid src/proto '#include "(store|coord|server)/' 'a codec includes storage, coordination or server'
 forbid src/store '#include "(proto|coord|server)/' 'storage includes protocol, coordination or server'
-forbid src/coord '#include "server/' 'the coordinator includes the server'
+forbid src/coord '#include "(server|cluster)/' 'the coordinator includes the server or the peer code'
+forbid src/cluster '#include "(server|proto)/' 'the peer code includes the server or a client codec'
 
 [ $fail -eq 0 ] && echo "check-style: formatting and layering OK"
 exit $fail
