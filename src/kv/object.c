@@ -179,10 +179,27 @@ object_sib_qsort_cmp(const void *pa, const void *pb)
 /* Every sibling of s with its payload decoded, in dvv_values order, in a
  * new array (*out, rc_free it; NULL when there is none). RC_ECORRUPT when a
  * value is not a well-formed payload. */
+/* Small clocks (the common case: one to a few siblings) are handled in
+ * arrays on the stack; larger ones on the heap. */
+#define OBJ_LOCAL_SIBS 8
+
+static void
+object_free_local(void *p, const void *local)
+{
+    if (p != local) {
+        rc_free(p);
+    }
+}
+
+/* Every value of s with its decoded payload, in dvv_values order, into
+ * local (cap entries) when it fits, else a heap array (*out: free it with
+ * object_free_local(*out, local)). */
 static int
-object_collect(const struct dvv_set *s, struct object_sib **out, size_t *n)
+object_collect(const struct dvv_set *s, struct object_sib *local, size_t cap,
+               struct object_sib **out, size_t *n)
 {
     size_t size = dvv_size(s), got, i;
+    struct dvv_sibling dsl[OBJ_LOCAL_SIBS];
     struct dvv_sibling *ds;
     struct object_sib *os;
     int rc;
@@ -192,11 +209,11 @@ object_collect(const struct dvv_set *s, struct object_sib **out, size_t *n)
     if (size == 0) {
         return RC_OK;
     }
-    ds = rc_malloc(size * sizeof(*ds));
-    os = rc_malloc(size * sizeof(*os));
+    ds = size <= OBJ_LOCAL_SIBS ? dsl : rc_malloc(size * sizeof(*ds));
+    os = size <= cap ? local : rc_malloc(size * sizeof(*os));
     if (ds == NULL || os == NULL) {
-        rc_free(ds);
-        rc_free(os);
+        object_free_local(ds, dsl);
+        object_free_local(os, local);
         return RC_ENOMEM;
     }
     rc = dvv_values(s, ds, size, &got);
@@ -208,9 +225,9 @@ object_collect(const struct dvv_set *s, struct object_sib **out, size_t *n)
         os[i].raw = ds[i].value;
         os[i].pos = i;
     }
-    rc_free(ds);
+    object_free_local(ds, dsl);
     if (rc != RC_OK) {
-        rc_free(os);
+        object_free_local(os, local);
         return rc == RC_EINVAL ? RC_EINTERNAL : rc;
     }
     *out = os;
@@ -236,13 +253,13 @@ static int
 object_value_offset(const struct dvv_set *s, size_t pos, uint64_t *off)
 {
     size_t ne = dvv_nentries(s), got, i, k, idx = 0;
-    struct dvv_entry_info *ei = NULL;
-    struct dvv_sibling *ds = NULL;
+    struct dvv_entry_info eil[OBJ_LOCAL_SIBS], *ei;
+    struct dvv_sibling dsl[OBJ_LOCAL_SIBS], *ds;
     uint64_t at = OBJ_SET_HDR;
     int rc = RC_ENOMEM;
 
-    ei = rc_malloc(ne * sizeof(*ei) + 1);
-    ds = rc_malloc(dvv_size(s) * sizeof(*ds) + 1);
+    ei = ne <= OBJ_LOCAL_SIBS ? eil : rc_malloc(ne * sizeof(*ei) + 1);
+    ds = dvv_size(s) <= OBJ_LOCAL_SIBS ? dsl : rc_malloc(dvv_size(s) * sizeof(*ds) + 1);
     if (ei == NULL || ds == NULL) {
         goto out;
     }
@@ -277,8 +294,8 @@ object_value_offset(const struct dvv_set *s, size_t pos, uint64_t *off)
         at += ds[idx].value.len;
     }
 out:
-    rc_free(ei);
-    rc_free(ds);
+    object_free_local(ei, eil);
+    object_free_local(ds, dsl);
     return rc;
 }
 
@@ -287,12 +304,12 @@ out:
 static int
 object_summarize(const struct dvv_set *s, struct object_summary *sum)
 {
-    struct object_sib *sib;
+    struct object_sib local[OBJ_LOCAL_SIBS], *sib;
     size_t n, i, dom = 0;
     int rc;
 
     memset(sum, 0, sizeof(*sum));
-    rc = object_collect(s, &sib, &n);
+    rc = object_collect(s, local, OBJ_LOCAL_SIBS, &sib, &n);
     if (rc != RC_OK) {
         return rc;
     }
@@ -314,7 +331,7 @@ object_summarize(const struct dvv_set *s, struct object_summary *sum)
         rc = object_value_offset(s, sib[dom].pos, &sum->voff);
         sum->voff += OBJECT_PAYLOAD_HDR;
     }
-    rc_free(sib);
+    object_free_local(sib, local);
     return rc;
 }
 
@@ -581,23 +598,23 @@ object_nsiblings(const struct object *o)
 size_t
 object_nlive(const struct object *o)
 {
-    struct object_sib *sib;
+    struct object_sib local[OBJ_LOCAL_SIBS], *sib;
     size_t n, i, live = 0;
 
-    if (o->clock == NULL || object_collect(o->clock, &sib, &n) != RC_OK) {
+    if (o->clock == NULL || object_collect(o->clock, local, OBJ_LOCAL_SIBS, &sib, &n) != RC_OK) {
         return 0;
     }
     for (i = 0; i < n; i++) {
         live += !sib[i].s.p.tombstone;
     }
-    rc_free(sib);
+    object_free_local(sib, local);
     return live;
 }
 
 int
 object_siblings(const struct object *o, struct object_sibling *out, size_t cap, size_t *n)
 {
-    struct object_sib *sib;
+    struct object_sib local[OBJ_LOCAL_SIBS], *sib;
     size_t got, i;
     int rc;
 
@@ -608,7 +625,7 @@ object_siblings(const struct object *o, struct object_sibling *out, size_t cap, 
     if (o->clock == NULL) {
         return RC_OK;
     }
-    rc = object_collect(o->clock, &sib, &got);
+    rc = object_collect(o->clock, local, OBJ_LOCAL_SIBS, &sib, &got);
     if (rc != RC_OK) {
         return rc;
     }
@@ -618,7 +635,7 @@ object_siblings(const struct object *o, struct object_sibling *out, size_t cap, 
     for (i = 0; i < got; i++) {
         out[i] = sib[i].s;
     }
-    rc_free(sib);
+    object_free_local(sib, local);
     *n = got;
     return RC_OK;
 }
