@@ -39,6 +39,10 @@ struct engine_ops {
     int (*get)(void *self, const void *key, size_t nkey, struct buf *val);
     int (*put)(void *self, const void *key, size_t nkey, const void *val, size_t nval);
     int (*del)(void *self, const void *key, size_t nkey);
+    /* put only if the key is absent: RC_EEXISTS (nothing written) when it
+     * is present. NULL: the engine has none (store_update then always
+     * reads first). */
+    int (*insert)(void *self, const void *key, size_t nkey, const void *val, size_t nval);
     /* update: store_update without the hot-item cache: read key with a write
      * lock, decide, apply, commit, all in one transaction; on a deadlock
      * abort and start again from the read (decide runs again). Returns:

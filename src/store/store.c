@@ -38,6 +38,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -70,6 +71,9 @@ struct store {
     struct store_config cfg;      /* copy; cfg.data_dir == data_dir */
     char *data_dir;               /* owned */
     struct cache *cache;          /* owned; NULL when hot_cache_bytes is 0 */
+    /* Speculative inserts by store_update (see store_update_engine). */
+    _Atomic uint64_t spec_tries, spec_wins, spec_skips;
+    _Atomic uint64_t spec_tries_total, spec_wins_total;
 
     bool has_thread;
     pthread_t thread;
@@ -516,6 +520,74 @@ store_update_cached(struct store *st, const void *key, size_t nkey, const void *
     return rc == RC_ENOTFOUND ? RC_OK : rc;
 }
 
+/* Speculative insert. Most writes that miss the hot cache create a key
+ * (a cold store being filled), and reading a key only to learn it is
+ * absent costs a B-tree search before the put (callgrind: 21.7k against
+ * 16.5k instructions). So on a miss, decide first runs as if the key were
+ * absent; if that says put, the engine inserts only if the key is absent,
+ * which is atomic in the engine, so success proves the guess and the write
+ * is exactly what the read-decide-write would have made (decide is pure).
+ * If the key exists, nothing was written and the ordinary update runs,
+ * deciding again on the real bytes. While guesses mostly fail (updates of
+ * keys the cache does not hold), it stops guessing, retrying one miss in
+ * STORE_SPEC_PROBE to notice when inserts come back. */
+#define STORE_SPEC_WINDOW 4096
+#define STORE_SPEC_PROBE  64
+
+static bool
+store_spec_wanted(struct store *st)
+{
+    uint64_t tries = atomic_load(&st->spec_tries), wins = atomic_load(&st->spec_wins);
+
+    if (st->ops->insert == NULL) {
+        return false;
+    }
+    if (tries < STORE_SPEC_PROBE || wins * 2 >= tries) {
+        return true;
+    }
+    return atomic_fetch_add(&st->spec_skips, 1) % STORE_SPEC_PROBE == 0;
+}
+
+static void
+store_spec_count(struct store *st, bool won)
+{
+    uint64_t tries = atomic_fetch_add(&st->spec_tries, 1) + 1;
+
+    atomic_fetch_add(&st->spec_tries_total, 1);
+    if (won) {
+        atomic_fetch_add(&st->spec_wins, 1);
+        atomic_fetch_add(&st->spec_wins_total, 1);
+    }
+    if (tries >= STORE_SPEC_WINDOW) { /* decay: recent behaviour counts */
+        atomic_store(&st->spec_tries, tries / 2);
+        atomic_store(&st->spec_wins, atomic_load(&st->spec_wins) / 2);
+    }
+}
+
+/* The engine's part of store_update for a key the cache does not hold. */
+static int
+store_update_engine(struct store *st, const void *key, size_t nkey, store_decide_fn decide,
+                    void *arg, struct store_update_out *out)
+{
+    if (store_spec_wanted(st)) {
+        struct store_update_out spec = {.action = STORE_UPDATE_NONE};
+        int rc = decide(arg, NULL, 0, &spec);
+
+        if (rc == RC_OK && store_update_out_check(&spec) == RC_OK &&
+            spec.action == STORE_UPDATE_PUT) {
+            rc = st->ops->insert(st->eng, key, nkey, spec.nval > 0 ? spec.val : "", spec.nval);
+            if (rc != RC_EEXISTS) {
+                store_spec_count(st, rc == RC_OK);
+                *out = spec;
+                return rc;
+            }
+            store_spec_count(st, false);
+        }
+        /* Present, or the guess did not put: the real read decides. */
+    }
+    return st->ops->update(st->eng, key, nkey, decide, arg, out);
+}
+
 int
 store_update(struct store *st, const void *key, size_t nkey, store_decide_fn decide, void *arg)
 {
@@ -528,7 +600,7 @@ store_update(struct store *st, const void *key, size_t nkey, store_decide_fn dec
         return RC_EINVAL;
     }
     if (st->cache == NULL) {
-        return st->ops->update(st->eng, key, nkey, decide, arg, &out);
+        return store_update_engine(st, key, nkey, decide, arg, &out);
     }
     cache_write_begin(st->cache, key, nkey);
     if (cache_peek_locked(st->cache, key, nkey, &old, &nold) == RC_OK) {
@@ -536,7 +608,7 @@ store_update(struct store *st, const void *key, size_t nkey, store_decide_fn dec
     }
     /* Miss: the engine reads, decides and writes in one transaction, with
      * the shard lock held so the cache changes with it. */
-    rc = st->ops->update(st->eng, key, nkey, decide, arg, &out);
+    rc = store_update_engine(st, key, nkey, decide, arg, &out);
     if (rc != RC_OK) {
         /* A decide error wrote nothing, but other failures leave the key's
          * state unknown: drop (the entry is absent anyway; this only makes
@@ -698,6 +770,13 @@ store_stats_cache(struct store *st, store_stat_fn emit, void *arg)
     store_emit_u64(emit, arg, "hot_cache_evictions", cs.evictions);
 }
 
+static void
+store_stats_spec(struct store *st, store_stat_fn emit, void *arg)
+{
+    store_emit_u64(emit, arg, "update_insert_tries", atomic_load(&st->spec_tries_total));
+    store_emit_u64(emit, arg, "update_insert_wins", atomic_load(&st->spec_wins_total));
+}
+
 void
 store_stats(struct store *st, store_stat_fn emit, void *arg)
 {
@@ -723,6 +802,7 @@ store_stats(struct store *st, store_stat_fn emit, void *arg)
     store_emit_u64(emit, arg, "periodic_sync_failures", pfails);
     store_emit_u64(emit, arg, "periodic_sync_time_avg_us", periodic ? ptotal / periodic / 1000 : 0);
     store_stats_cache(st, emit, arg);
+    store_stats_spec(st, emit, arg);
     if (st->ops->stats != NULL) {
         st->ops->stats(st->eng, emit, arg);
     }

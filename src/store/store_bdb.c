@@ -686,6 +686,33 @@ bdb_put(void *self, const void *key, size_t nkey, const void *val, size_t nval)
 }
 
 static int
+bdb_insert(void *self, const void *key, size_t nkey, const void *val, size_t nval)
+{
+    struct bdb_engine *be = self;
+    DBT k, d;
+    int ret, attempt = 0;
+
+    if (nkey > UINT32_MAX || nval > UINT32_MAX) {
+        return RC_ETOOLARGE;
+    }
+    if ((ret = bdb_write_refused(be)) != 0) {
+        return ret;
+    }
+    bdb_dbt_in(&k, key, nkey);
+    bdb_dbt_in(&d, val, nval);
+    do {
+        ret = be->items->put(be->items, NULL, &k, &d, DB_NOOVERWRITE);
+    } while (bdb_retry(be, ret, attempt++));
+    if (ret == DB_KEYEXIST) {
+        return RC_EEXISTS; /* nothing written: not a write failure */
+    }
+    if (ret == 0) {
+        bdb_account_write(be, nkey + nval);
+    }
+    return bdb_write_status(be, ret, "insert");
+}
+
+static int
 bdb_del(void *self, const void *key, size_t nkey)
 {
     struct bdb_engine *be = self;
@@ -1164,6 +1191,7 @@ const struct engine_ops store_engine_bdb = {
     .get = bdb_get,
     .put = bdb_put,
     .del = bdb_del,
+    .insert = bdb_insert,
     .update = bdb_update,
     .scan = bdb_scan,
     .truncate = bdb_truncate,

@@ -202,6 +202,24 @@ mem_put(void *self, const void *key, size_t nkey, const void *val, size_t nval)
 }
 
 static int
+mem_insert(void *self, const void *key, size_t nkey, const void *val, size_t nval)
+{
+    struct mem_engine *me = self;
+    size_t idx;
+    int rc = RC_EEXISTS;
+
+    pthread_rwlock_wrlock(&me->lock);
+    if (!mem_table_find(&me->items, key, nkey, &idx)) {
+        rc = mem_table_put(&me->items, key, nkey, val, nval);
+        if (rc == RC_OK) {
+            me->nputs++;
+        }
+    }
+    pthread_rwlock_unlock(&me->lock);
+    return rc;
+}
+
+static int
 mem_del(void *self, const void *key, size_t nkey)
 {
     struct mem_engine *me = self;
@@ -361,6 +379,7 @@ const struct engine_ops store_engine_mem = {
     .get = mem_get,
     .put = mem_put,
     .del = mem_del,
+    .insert = mem_insert,
     .update = mem_update,
     .scan = mem_scan,
     .truncate = mem_truncate,

@@ -906,7 +906,7 @@ test_update_basic(void **state)
     /* Absent: decide sees NULL/0; NONE writes nothing. */
     p = probe_act(STORE_UPDATE_NONE);
     assert_int_equal(store_update(fx->st, "u", 1, decide_probe, &p), RC_OK);
-    assert_int_equal(p.calls, 1);
+    assert_true(p.calls >= 1); /* twice when a speculative insert was weighed */
     assert_true(p.saw_null);
     assert_int_equal(p.nold, 0);
     check_absent(fx->st, "u", 1);
@@ -951,6 +951,47 @@ test_update_basic(void **state)
     assert_int_equal(store_update(fx->st, "u", 1, NULL, &p), RC_EINVAL);
 }
 
+/* decide that puts "n<k>" where k counts the bytes it saw (0 when absent):
+ * the value shows which input the stored decision came from. */
+static int
+decide_tag(void *arg, const void *old, size_t nold, struct store_update_out *out)
+{
+    struct probe *p = arg;
+
+    p->calls++;
+    snprintf(p->old, sizeof(p->old), "n%zu", old == NULL ? (size_t)0 : nold);
+    out->action = STORE_UPDATE_PUT;
+    out->val = p->old;
+    out->nval = strlen(p->old);
+    return RC_OK;
+}
+
+/* Misses on absent keys are decided on "absent" and inserted in one engine
+ * call; a present key the cache does not hold is decided again on its real
+ * bytes, and the stored value is that second decision. */
+static void
+test_update_speculative_insert(void **state)
+{
+    struct fixture *fx = *state;
+    struct probe p;
+    char big[4096];
+    struct buf b;
+
+    buf_init(&b);
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(store_update(fx->st, "s1", 2, decide_tag, &p), RC_OK);
+    assert_int_equal(p.calls, 1);
+    check_value(fx->st, "s1", 2, "n0", 2);
+    /* Present and (too large for a small cache, or no cache) not cached. */
+    memset(big, 'b', sizeof(big));
+    assert_int_equal(store_put(fx->st, "s2", 2, big, sizeof(big)), RC_OK);
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(store_update(fx->st, "s2", 2, decide_tag, &p), RC_OK);
+    assert_true(p.calls >= 1 && p.calls <= 2);
+    check_value(fx->st, "s2", 2, "n4096", 5);
+    buf_deinit(&b);
+}
+
 static void
 test_update_decide_error(void **state)
 {
@@ -962,7 +1003,7 @@ test_update_decide_error(void **state)
     p = probe_put("never");
     p.rc = RC_EEXISTS;
     assert_int_equal(store_update(fx->st, "e", 1, decide_probe, &p), RC_EEXISTS);
-    assert_int_equal(p.calls, 1);
+    assert_true(p.calls >= 1);
     check_absent(fx->st, "e", 1);
     assert_int_equal(store_put(fx->st, "e", 1, "orig", 4), RC_OK);
     p.rc = RC_ENONNUMERIC;
@@ -1366,7 +1407,11 @@ test_update_concurrent_increments(void **state)
         print_message("increments: %d updates, %d decides, %llu deadlocks retried\n",
                       2 * INCR_THREADS * INCR_EACH, calls, stat_u64(fx->st, "deadlocks_retried"));
     } else {
-        assert_int_equal(calls, 2 * INCR_THREADS * INCR_EACH); /* no retries in memory */
+        /* No deadlock retries in memory; the extra decides are speculative
+         * inserts weighed on misses: with no cache every update is a miss,
+         * and the filler inserts keep about half the guesses right. */
+        print_message("increments: %d updates, %d decides\n", 2 * INCR_THREADS * INCR_EACH, calls);
+        assert_true(calls <= 2 * INCR_THREADS * INCR_EACH * 3 / 2);
     }
 }
 
@@ -1470,6 +1515,7 @@ test_update_failing_engine(void **state)
     ops.put = faulty_put;
     ops.del = faulty_del;
     ops.update = faulty_update;
+    ops.insert = NULL; /* no speculative inserts: every miss goes through update */
     assert_int_equal(store_open_engine(&cfg, &ops, &st), RC_OK);
     for (i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
         /* Cache hit: decide on the cached bytes, then ops->put / ops->del. */
@@ -1522,6 +1568,7 @@ main(void)
         BDB_ONLY(test_checkpoint_by_log_volume),
         ALL(test_update_basic),
         ALL(test_update_decide_error),
+        ALL(test_update_speculative_insert),
         ALL(test_update_large_and_truncate),
         ALL(test_update_cache_coherence),
         ALL(test_update_durability),
