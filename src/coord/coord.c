@@ -1178,6 +1178,12 @@ coord_get_stats(struct coord *co, struct coord_stats *out)
 }
 
 void
+coord_note_context_error(struct coord *co)
+{
+    atomic_fetch_add(&co->context_errors, 1);
+}
+
+void
 coord_reset_stats(struct coord *co)
 {
     atomic_store(&co->siblings_hidden_reads, 0);

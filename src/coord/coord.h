@@ -61,6 +61,9 @@ struct coord_stats {
 };
 extern const char *const coord_hist_siblings_names[COORD_HIST_SIBLINGS];
 extern const char *const coord_hist_entries_names[COORD_HIST_ENTRIES];
+/* Count a context refused before it reached the coordinator (a codec saw
+ * it could not be one), in context_errors like every other refusal. */
+void coord_note_context_error(struct coord *co);
 /* Zero the counters `stats reset` resets (not gauges or histograms). */
 void coord_reset_stats(struct coord *co);
 

@@ -448,7 +448,8 @@ coord_body_delete(struct coord_thread *ct, const struct request *req, const stru
         rc = coord_write(ct, k, &it);
     } else if (rc == RC_OK) {
         rc = coord_tombstone(ct, k);
-    } else if (rc == RC_ENOTFOUND && present && !it.deleted) {
+    } else if (rc == RC_ENOTFOUND && present &&
+               (resp->miss == RESP_MISS_EXPIRED || resp->miss == RESP_MISS_FLUSHED)) {
         /* A dead record goes at once (V.12); the reply is still NOT_FOUND. */
         rc = coord_remove(ct);
         ct->pend.reclaimed++;

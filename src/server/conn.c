@@ -612,6 +612,9 @@ conn_bin_error(struct conn *c, const struct bin_error *err)
     if (err->status == BIN_STATUS_E2BIG) {
         stats_add(&c->w->stats, STAT_store_too_large, 1);
     }
+    if (err->text != NULL && strcmp(err->text, "bad context") == 0) {
+        coord_note_context_error(c->w->srv->co); /* refused before the coordinator */
+    }
 }
 
 /* The text exchange -Y requires before anything else: a set whose data
