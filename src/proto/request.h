@@ -51,6 +51,7 @@
     X(REQ_VGET, "vget", REQF_RETRIEVE)    \
     X(REQ_VSET, "vset", REQF_STORE)       \
     X(REQ_VDEL, "vdel", REQF_WRITE)       \
+    X(REQ_RING, "ring", 0)                \
     X(REQ_CMD__COUNT, "", 0)
 
 #define REQF_RETRIEVE 0x1u /* reads keys, replies VALUE ... END */

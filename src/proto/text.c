@@ -181,6 +181,7 @@ static const struct text_cmd text_cmds[] = {
     {"vget", 4, REQ_VGET},
     {"vset", 4, REQ_VSET},
     {"vdel", 4, REQ_VDEL},
+    {"ring", 4, REQ_RING},
 };
 
 static enum req_cmd
@@ -569,6 +570,7 @@ text_parse_admin(struct text_line *l, struct request *req, struct text_error *er
         return text_verbosity_args(l, req, err);
     case REQ_STATS:
     case REQ_SHUTDOWN:
+    case REQ_RING:
         text_rest_args(l, req);
         return TEXT_OK;
     case REQ_VERSION:

@@ -1,9 +1,30 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * admin.c - replies to the commands that concern the daemon rather than
- * items: version, verbosity, shutdown and the stats family (general,
- * settings, reset, detail on|off|dump, store). Runs on a worker thread and
- * reads other workers' counters with relaxed atomic loads (see stats.h).
+ * items: version, verbosity, shutdown, the stats family (general,
+ * settings, reset, detail on|off|dump, store) and ring. Runs on a worker
+ * thread and reads other workers' counters with relaxed atomic loads (see
+ * stats.h).
+ *
+ * ring (text lines, then END; `stats ring [<key>]` until the text codec
+ * parses a top-level `ring`, which calls admin_ring with the same args):
+ *
+ *   ring        RING partitions <Q> replicas <N> read_quorum <R>
+ *                    write_quorum <W> hash <16 hex digits>     (one line)
+ *               NODE <name> partitions <count> self|peer   one per node,
+ *                                                          in ring order
+ *               END
+ *   ring <key>  KEY <key> partition <p>
+ *               REPLICA <i> <name> version <v>   the preference list, i from
+ *                                                0 (the owner) to N-1
+ *               END
+ *
+ * N, R and W are the values in effect (N capped at the nodes; alone, all
+ * 1). <v> is this node's local version of the key, its cas (0 under -C),
+ * or "-" when it holds none; for a peer it is "-" until the peer transport
+ * can ask it. A bad argument: CLIENT_ERROR usage: ring [<key>]. Over the
+ * binary protocol, `stats ring` answers the same text as the value of one
+ * stat named "ring".
  */
 #include "config.h"
 
@@ -20,6 +41,7 @@
 #include "base/log.h"
 #include "base/status.h"
 #include "base/util.h"
+#include "kv/ring.h"
 #include "proto/bin.h"
 #include "proto/text.h"
 #include "server/server.h"
@@ -227,6 +249,22 @@ admin_stats_settings(struct server *srv, const struct admin_out *out)
     admin_stat(out, "max_siblings", "%d", cfg->max_siblings);
     admin_stat(out, "tombstone_grace", "%d", cfg->tombstone_grace);
     admin_stat(out, "prune_keep", "%d", cfg->prune_keep);
+    admin_stat(out, "peer_listen", "%s", cfg->peer_listen ? cfg->peer_listen : "NULL");
+    admin_u64(out, "peers", cfg->npeers);
+    admin_u64(out, "replicas", srv->ring ? ring_n(srv->ring) : config_replicas(cfg));
+    admin_u64(out, "read_quorum", config_read_quorum(cfg));
+    admin_u64(out, "write_quorum", config_write_quorum(cfg));
+    admin_u64(out, "partitions", cfg->partitions);
+    admin_stat(out, "peer_timeout_ms", "%d", cfg->peer_timeout_ms);
+    admin_u64(out, "hint_max_bytes", cfg->hint_max_bytes);
+    admin_stat(out, "hint_max_age", "%d", cfg->hint_max_age);
+    admin_stat(out, "hint_rate", "%d", cfg->hint_rate);
+    if (srv->ring != NULL) {
+        char hash[RING_HASH_STR_LEN];
+
+        ring_hash_str(srv->ring, hash);
+        admin_stat(out, "ring_hash", "%s", hash);
+    }
 }
 
 static void
@@ -284,9 +322,144 @@ admin_detail_dump(struct server *srv, const struct admin_out *ao)
     admin_end(ao);
 }
 
+/* ------------------------------------------------------------ ring */
+
+#define ADMIN_RING_USAGE "CLIENT_ERROR usage: ring [<key>]"
+
+/* This node's version of a key: the cas of its local item, through the
+ * coordinator's read-only inspection (as meta `me`: no access recorded,
+ * nothing written). Writes "-" when there is none. */
 static void
-admin_stats(struct server *srv, const struct admin_out *ao)
+admin_local_version(struct worker *w, const char *key, size_t nkey, char *out, size_t outlen)
 {
+    struct req_key k = {key, nkey};
+    struct request req;
+    struct response resp;
+    uint64_t ticket = 0;
+
+    memset(&req, 0, sizeof(req));
+    req.cmd = REQ_ME;
+    req.proto = REQ_PROTO_META;
+    req.keys = &k;
+    req.nkeys = 1;
+    if (coord_execute(w->ct, &req, 0, &resp, &ticket) == RC_OK && resp.status == RC_OK) {
+        snprintf(out, outlen, "%" PRIu64, resp.cas);
+    } else {
+        snprintf(out, outlen, "-");
+    }
+}
+
+static void
+admin_ring_nodes(struct server *srv, struct buf *b)
+{
+    const struct ring *r = srv->ring;
+    char line[256], hash[RING_HASH_STR_LEN];
+
+    ring_hash_str(r, hash);
+    snprintf(line, sizeof(line),
+             "RING partitions %" PRIu32 " replicas %u read_quorum %u write_quorum %u hash %s",
+             ring_q(r), ring_n(r), config_read_quorum(srv->cfg), config_write_quorum(srv->cfg),
+             hash);
+    text_encode_line(b, line);
+    for (size_t i = 0; i < ring_nodes(r); i++) {
+        const char *name = ring_node_name(r, i);
+
+        snprintf(line, sizeof(line), "NODE %s partitions %" PRIu32 " %s", name,
+                 ring_node_partitions(r, i), strcmp(name, srv->cfg->name) == 0 ? "self" : "peer");
+        text_encode_line(b, line);
+    }
+}
+
+static void
+admin_ring_key(struct worker *w, const char *key, size_t nkey, struct buf *b)
+{
+    struct server *srv = w->srv;
+    const struct ring *r = srv->ring;
+    unsigned pref[RING_MAX_N];
+    size_t npref = 0;
+    uint32_t p = ring_partition(r, key, nkey);
+    char line[REQ_KEY_MAX + 128], version[32];
+
+    snprintf(line, sizeof(line), "KEY %.*s partition %" PRIu32, (int)nkey, key, p);
+    text_encode_line(b, line);
+    if (ring_preflist(r, p, pref, RING_MAX_N, &npref) != RC_OK) {
+        npref = 0;
+    }
+    for (size_t i = 0; i < npref; i++) {
+        const char *name = ring_node_name(r, pref[i]);
+
+        if (strcmp(name, srv->cfg->name) == 0) {
+            admin_local_version(w, key, nkey, version, sizeof(version));
+        } else {
+            snprintf(version, sizeof(version), "-"); /* needs the peer transport */
+        }
+        snprintf(line, sizeof(line), "REPLICA %zu %s version %s", i, name, version);
+        text_encode_line(b, line);
+    }
+}
+
+/* A key as the text protocol takes one: 1..REQ_KEY_MAX bytes, no blanks or
+ * control characters. */
+static bool
+admin_key_ok(const char *key, size_t nkey)
+{
+    if (nkey == 0 || nkey > REQ_KEY_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < nkey; i++) {
+        if ((unsigned char)key[i] <= ' ' || key[i] == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int
+admin_ring(struct worker *w, const struct request *req, const char *args, size_t nargs,
+           struct buf *out)
+{
+    struct admin_out ao = {out, req};
+    struct buf text, *b = admin_binary(&ao) ? &text : out;
+
+    if (w->srv->ring == NULL) {
+        admin_line(&ao, "SERVER_ERROR no ring", BIN_STATUS_EINVAL);
+        return RC_OK;
+    }
+    while (nargs > 0 && *args == ' ') {
+        args++;
+        nargs--;
+    }
+    while (nargs > 0 && args[nargs - 1] == ' ') {
+        nargs--;
+    }
+    if (nargs > 0 && !admin_key_ok(args, nargs)) {
+        admin_line(&ao, ADMIN_RING_USAGE, BIN_STATUS_EINVAL);
+        return RC_OK;
+    }
+    if (b == &text) {
+        buf_init(&text);
+    }
+    if (nargs == 0) {
+        admin_ring_nodes(w->srv, b);
+    } else {
+        admin_ring_key(w, args, nargs, b);
+    }
+    if (b == out) {
+        text_encode_end(out);
+        return RC_OK;
+    }
+    /* Binary (stats ring): the whole text as the value of one stat. */
+    buf_append(&text, "", 1);
+    admin_emit(&ao, "ring", text.data);
+    buf_deinit(&text);
+    admin_end(&ao);
+    return RC_OK;
+}
+
+static void
+admin_stats(struct worker *w, const struct admin_out *ao)
+{
+    struct server *srv = w->srv;
     const char *a = ao->req->args;
     size_t n = ao->req->nargs;
 
@@ -306,6 +479,9 @@ admin_stats(struct server *srv, const struct admin_out *ao)
     } else if (ARG_IS("detail on") || ARG_IS("detail off")) {
         stats_prefix_enable(srv->prefix, ARG_IS("detail on"));
         admin_line(ao, "OK", BIN_STATUS_SUCCESS);
+        return;
+    } else if (ARG_IS("ring") || (n > 4 && memcmp(a, "ring ", 5) == 0)) {
+        admin_ring(w, ao->req, a + 4, n - 4, ao->buf);
         return;
     } else if (ARG_IS("detail dump")) {
         admin_detail_dump(srv, ao);
@@ -352,8 +528,10 @@ admin_handle(struct worker *w, const struct request *req, struct buf *out, bool 
         server_request_stop(srv);
         return RC_OK;
     case REQ_STATS:
-        admin_stats(srv, &ao);
+        admin_stats(w, &ao);
         return RC_OK;
+    case REQ_RING:
+        return admin_ring(w, req, req->args, req->nargs, out);
     default:
         return text_encode_line(out, "ERROR");
     }

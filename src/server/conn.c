@@ -500,6 +500,7 @@ conn_execute_admin(struct conn *c, const struct request *req, struct buf *dst)
     case REQ_VERBOSITY:
     case REQ_STATS:
     case REQ_SHUTDOWN:
+    case REQ_RING:
         admin_handle(c->w, req, dst, &close_conn);
         c->closing = c->closing || close_conn;
         return true;

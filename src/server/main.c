@@ -2,9 +2,10 @@
 /*
  * main.c - start-up and shut-down of the ringcached daemon, in order:
  *
- *   options -> root check -> resource limits -> absolute paths -> daemonize
- *   -> pid file -> drop privileges -> open store (recovery) -> coordinator
- *   -> server (bind, port file) -> run until a signal or `shutdown`
+ *   options -> cluster gate -> root check -> resource limits -> absolute paths
+ *   -> daemonize -> pid file -> drop privileges -> open store (recovery)
+ *   -> coordinator -> server (ring, bind, port file) -> run until a signal or
+ *   `shutdown`
  *   -> stop server -> coordinator -> close store (checkpoint) -> pid file
  *
  * main() owns the config, store, coordinator and server, and nothing else
@@ -236,6 +237,12 @@ main(int argc, char **argv)
         fprintf(stderr, "ringcached: %s\n", err);
         config_deinit(&cfg);
         return EXIT_USAGE;
+    }
+    /* Clustering is not wired yet: --peers stops here (server.c). */
+    if (server_check_cluster_available(&cfg, err, sizeof(err)) != RC_OK) {
+        fprintf(stderr, "ringcached: %s\n", err);
+        config_deinit(&cfg);
+        return EXIT_FAILURE;
     }
     log_set_verbosity(cfg.verbosity);
     if ((getuid() == 0 || geteuid() == 0) && (cfg.user == NULL || cfg.user[0] == '\0')) {

@@ -35,6 +35,7 @@
 #include "base/log.h"
 #include "base/status.h"
 #include "base/util.h"
+#include "kv/ring.h"
 #include "server/auth.h"
 #include "server/conn.h"
 #include "server/server.h"
@@ -515,6 +516,59 @@ server_write_port_file(struct server *srv)
     return RC_OK;
 }
 
+/* ------------------------------------------------------------------ cluster */
+
+/* THE gate for clustering. The peer transport and the cluster coordinator
+ * are not wired into the daemon yet, so a node given --peers would answer
+ * as a single node while its operator believes it replicates: refuse it.
+ * Remove this check (and its call in main.c) when the wiring lands. */
+int
+server_check_cluster_available(const struct config *cfg, char *err, size_t errlen)
+{
+    if (cfg->npeers == 0) {
+        return RC_OK;
+    }
+    snprintf(err, errlen,
+             "clustering (--peers) is not available in this build yet; see doc/replication.txt");
+    return RC_EDISABLED;
+}
+
+int
+server_build_ring(const struct config *cfg, struct ring **out)
+{
+    const char **names = rc_calloc(config_nodes(cfg), sizeof(*names));
+    int rc;
+
+    *out = NULL;
+    if (names == NULL) {
+        return RC_ENOMEM;
+    }
+    names[0] = cfg->name;
+    for (size_t i = 0; i < cfg->npeers; i++) {
+        names[i + 1] = cfg->peers[i].name;
+    }
+    rc = ring_create(cfg->partitions, (unsigned)cfg->replicas, names, config_nodes(cfg), out);
+    rc_free(names);
+    return rc;
+}
+
+static int
+server_setup_ring(struct server *srv)
+{
+    char hash[RING_HASH_STR_LEN];
+    int rc = server_build_ring(srv->cfg, &srv->ring);
+
+    if (rc != RC_OK) {
+        log_error("cannot build the ring (%u partitions, %zu nodes): %s", srv->cfg->partitions,
+                  config_nodes(srv->cfg), rc_strerror(rc));
+        return rc;
+    }
+    ring_hash_str(srv->ring, hash);
+    log_info("ring: %u partitions, %u replicas, %zu nodes, hash %s", ring_q(srv->ring),
+             ring_n(srv->ring), ring_nodes(srv->ring), hash);
+    return RC_OK;
+}
+
 /* ------------------------------------------------------------------ lifecycle */
 
 static void
@@ -579,6 +633,10 @@ server_setup(struct server *srv)
         return RC_ENOMEM;
     }
     stats_prefix_enable(srv->prefix, srv->cfg->detail_enabled);
+    rc = server_setup_ring(srv);
+    if (rc != RC_OK) {
+        return rc;
+    }
     srv->sig_ev[0] = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
     srv->sig_ev[1] = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
     if (srv->sig_ev[0] == NULL || srv->sig_ev[1] == NULL || event_add(srv->sig_ev[0], NULL) ||
@@ -688,6 +746,7 @@ server_destroy(struct server *srv)
         event_free(srv->hup_ev);
     }
     auth_destroy(srv->auth);
+    ring_destroy(srv->ring);
     if (srv->cfg->unix_socket != NULL && srv->nworkers > 0) {
         unlink(srv->cfg->unix_socket);
     }

@@ -38,6 +38,7 @@ struct event;
 struct evconnlistener;
 struct conn;
 struct server;
+struct ring;
 
 struct worker {
     struct server *srv; /* borrowed */
@@ -75,6 +76,8 @@ struct server {
     struct stats_prefix *prefix; /* owned */
     struct auth *auth;           /* owned; NULL without -Y */
     struct event *hup_ev;        /* owned: SIGHUP re-reads the -Y file */
+    struct ring *ring;           /* owned, immutable: this node and its --peers
+                                  * (alone: a ring of one); read by any thread */
     _Atomic int curr_conns;
     _Atomic uint64_t total_conns, rejected_conns, conn_structures;
     _Atomic uint64_t total_conns_base, rejected_conns_base; /* at `stats reset` */
@@ -88,6 +91,14 @@ struct server {
  * resolve itself (store_sync_inline): schedule the end-of-pass log write. */
 void worker_request_flush(struct worker *w);
 
+/* Clustering is not wired in yet: RC_OK when cfg runs as a single node,
+ * RC_EDISABLED (with the message in err) when it asks for peers. The one
+ * place that refuses --peers; main() calls it once the options are valid. */
+int server_check_cluster_available(const struct config *cfg, char *err, size_t errlen);
+/* The ring cfg describes: Q partitions, N replicas, this node's --name and
+ * the --peers names. RC_OK or ring_create's error. */
+int server_build_ring(const struct config *cfg, struct ring **out);
+
 int server_create(const struct config *cfg, struct coord *co, struct server **out);
 /* Run until SIGTERM/SIGINT or `shutdown`; then stop accepting, let workers
  * finish what is in flight (bounded), and return. */
@@ -100,5 +111,11 @@ void server_request_stop(struct server *srv);
 struct buf;
 struct request;
 int admin_handle(struct worker *w, const struct request *req, struct buf *out, bool *close_conn);
+/* The ring admin command: args is what follows "ring" (blanks around it are
+ * skipped; empty for the ring itself, else one key). Text lines ending with END (see admin.c);
+ * `stats ring [<key>]` reaches it today, a top-level `ring` once the text
+ * codec parses it. */
+int admin_ring(struct worker *w, const struct request *req, const char *args, size_t nargs,
+               struct buf *out);
 
 #endif

@@ -3,8 +3,9 @@
  * test_options.c - options_parse against memcached 1.6's flags and
  * ringcached's own: every default, every option's effect (short and long
  * spelling), every refusal and its message, the warnings for flags that do
- * nothing here, --config files and their precedence, and repeated parses in
- * one process. Each test owns its config and frees it (LeakSanitizer checks).
+ * nothing here, --config files and their precedence, repeated parses in one
+ * process, and the cluster options (doc/replication.txt section 12) with
+ * every rule across them. Each test owns its config and frees it (LeakSanitizer checks).
  */
 #include "config.h"
 
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "base/status.h"
@@ -137,6 +139,25 @@ test_defaults(void **state)
     assert_int_equal(cfg.sync_interval_ms, 1000);
     assert_null(cfg.config_file);
     assert_int_equal(cfg.engine, STORE_KIND_BDB);
+    /* cluster */
+    assert_null(cfg.peer_listen);
+    assert_null(cfg.peers);
+    assert_int_equal(cfg.npeers, 0);
+    assert_int_equal(cfg.replicas, 3);
+    assert_int_equal(cfg.read_quorum, 2);
+    assert_int_equal(cfg.write_quorum, 2);
+    assert_int_equal(cfg.partitions, 1024);
+    assert_null(cfg.cluster_secret_file);
+    assert_null(cfg.cluster_secret);
+    assert_int_equal(cfg.peer_timeout_ms, 500);
+    assert_int_equal(cfg.hint_max_bytes, 1024 * MIB);
+    assert_int_equal(cfg.hint_max_age, 259200);
+    assert_int_equal(cfg.hint_rate, 1000);
+    /* alone: a ring of one, quorums of one */
+    assert_int_equal(config_nodes(&cfg), 1);
+    assert_int_equal(config_replicas(&cfg), 1);
+    assert_int_equal(config_read_quorum(&cfg), 1);
+    assert_int_equal(config_write_quorum(&cfg), 1);
     config_deinit(&cfg);
     config_deinit(&cfg); /* twice is harmless */
     config_deinit(NULL);
@@ -412,6 +433,436 @@ test_ringcached_options(void **state)
     RUN_OK(&r, "--sync=none", "--sync=always");
     assert_int_equal(r.cfg.sync, STORE_SYNC_ALWAYS);
     run_done(&r);
+}
+
+/* ------------------------------------------------------------ cluster */
+
+#define SECRET_OK "0123456789abcdef0123456789abcdef" /* 32 bytes */
+
+/* A secret file with mode `mode`; the caller unlinks and frees the name. */
+static char *
+write_secret(const char *text, mode_t mode)
+{
+    char *path = write_file(text);
+
+    assert_int_equal(chmod(path, mode), 0);
+    return path;
+}
+
+static void
+remove_file(char *path)
+{
+    unlink(path);
+    free(path);
+}
+
+static void
+test_cluster_options(void **state)
+{
+    char *secret = write_secret(SECRET_OK "  \n second line is ignored\n", 0600);
+    struct run r;
+
+    (void)state;
+    RUN_OK(&r, "--name", "node-a", "--peer-listen", "127.0.0.1:7000", "--peers",
+           "node-b=10.0.0.2:7000,node_c.1=[::1]:7001,D-3=peer.example:65535",
+           "--cluster-secret-file", secret, "--replicas", "2", "--read-quorum", "1",
+           "--write-quorum", "2", "--partitions", "4096", "--peer-timeout-ms", "250",
+           "--hint-max-bytes", "64m", "--hint-max-age", "3600", "--hint-rate", "50");
+    assert_string_equal(r.cfg.peer_listen, "127.0.0.1:7000");
+    assert_string_equal(r.cfg.peer_listen_addr.host, "127.0.0.1");
+    assert_int_equal(r.cfg.peer_listen_addr.port, 7000);
+    assert_int_equal(r.cfg.npeers, 3);
+    assert_string_equal(r.cfg.peers[0].name, "node-b");
+    assert_string_equal(r.cfg.peers[0].addr.host, "10.0.0.2");
+    assert_int_equal(r.cfg.peers[0].addr.port, 7000);
+    assert_string_equal(r.cfg.peers[1].name, "node_c.1");
+    assert_string_equal(r.cfg.peers[1].addr.host, "::1"); /* without the brackets */
+    assert_int_equal(r.cfg.peers[1].addr.port, 7001);
+    assert_string_equal(r.cfg.peers[2].name, "D-3");
+    assert_string_equal(r.cfg.peers[2].addr.host, "peer.example"); /* not resolved */
+    assert_int_equal(r.cfg.peers[2].addr.port, 65535);
+    assert_string_equal(r.cfg.cluster_secret_file, secret);
+    assert_string_equal(r.cfg.cluster_secret, SECRET_OK); /* trailing blanks trimmed */
+    assert_int_equal(r.cfg.cluster_secret_len, 32);
+    assert_int_equal(r.cfg.replicas, 2);
+    assert_int_equal(r.cfg.read_quorum, 1);
+    assert_int_equal(r.cfg.write_quorum, 2);
+    assert_int_equal(r.cfg.partitions, 4096);
+    assert_int_equal(r.cfg.peer_timeout_ms, 250);
+    assert_int_equal(r.cfg.hint_max_bytes, 64 * MIB);
+    assert_int_equal(r.cfg.hint_max_age, 3600);
+    assert_int_equal(r.cfg.hint_rate, 50);
+    assert_int_equal(config_nodes(&r.cfg), 4);
+    assert_int_equal(config_replicas(&r.cfg), 2);
+    assert_int_equal(config_read_quorum(&r.cfg), 1);
+    assert_int_equal(config_write_quorum(&r.cfg), 2);
+    assert_int_equal(r.warnlen, 0); /* a 0600 secret, nothing capped */
+    run_done(&r);
+
+    /* [::1]:port for --peer-listen, port 0 (any) allowed there; a later
+     * --peers replaces an earlier one */
+    RUN_OK(&r, "--name", "a", "--peer-listen", "[::1]:0", "--peers", "b=h:1,c=h:2", "--peers",
+           "z=127.0.0.1:9", "--cluster-secret-file", secret);
+    assert_string_equal(r.cfg.peer_listen_addr.host, "::1");
+    assert_int_equal(r.cfg.peer_listen_addr.port, 0);
+    assert_int_equal(r.cfg.npeers, 1);
+    assert_string_equal(r.cfg.peers[0].name, "z");
+    run_done(&r);
+
+    /* a 64-byte name is the longest */
+    RUN_OK(&r, "--name", "a", "--peer-listen", "127.0.0.1:1", "--cluster-secret-file", secret,
+           "--peers", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb=h:1");
+    assert_int_equal(strlen(r.cfg.peers[0].name), 64);
+    run_done(&r);
+    remove_file(secret);
+}
+
+/* N above the nodes is capped with a warning, not refused; R and W are then
+ * checked against the capped N. */
+static void
+test_cluster_replicas_capped(void **state)
+{
+    char *secret = write_secret(SECRET_OK "\n", 0600);
+    struct run r;
+
+    (void)state;
+    /* defaults (N 3, R 2, W 2) on two nodes: N capped at 2 */
+    RUN_OK(&r, "--name", "a", "--peer-listen", "127.0.0.1:7000", "--peers", "b=127.0.0.1:7001",
+           "--cluster-secret-file", secret);
+    assert_int_equal(r.cfg.replicas, 3); /* as requested: the ring hash holds it */
+    assert_int_equal(config_replicas(&r.cfg), 2);
+    assert_int_equal(config_read_quorum(&r.cfg), 2);
+    assert_int_equal(config_write_quorum(&r.cfg), 2);
+    assert_contains(r.warn, "--replicas: 3 replicas capped at the 2 nodes of the cluster");
+    run_done(&r);
+
+    /* R above the capped N */
+    RUN(&r, "--name", "a", "--peer-listen", "127.0.0.1:7000", "--peers", "b=127.0.0.1:7001",
+        "--cluster-secret-file", secret, "--read-quorum", "3");
+    assert_int_equal(r.rc, RC_EINVAL);
+    assert_string_equal(r.err, "--read-quorum: read quorum 3 is more than the 2 replicas");
+    run_done(&r);
+    RUN(&r, "--name", "a", "--peer-listen", "127.0.0.1:7000", "--peers", "b=127.0.0.1:7001",
+        "--cluster-secret-file", secret, "--replicas", "16", "--write-quorum", "3");
+    assert_int_equal(r.rc, RC_EINVAL);
+    assert_string_equal(r.err, "--write-quorum: write quorum 3 is more than the 2 replicas");
+    run_done(&r);
+    /* R above N when N is below the nodes */
+    RUN(&r, "--name", "a", "--peer-listen", "127.0.0.1:7000", "--peers", "b=h:1,c=h:2,d=h:3",
+        "--cluster-secret-file", secret, "--replicas", "2", "--read-quorum", "3");
+    assert_int_equal(r.rc, RC_EINVAL);
+    assert_string_equal(r.err, "--read-quorum: read quorum 3 is more than the 2 replicas");
+    run_done(&r);
+    /* R = W = N = nodes */
+    RUN_OK(&r, "--name", "a", "--peer-listen", "127.0.0.1:7000", "--peers", "b=h:1,c=h:2",
+           "--cluster-secret-file", secret, "--read-quorum", "3", "--write-quorum", "3");
+    assert_int_equal(config_replicas(&r.cfg), 3);
+    assert_int_equal(r.warnlen, 0);
+    run_done(&r);
+
+    /* alone, the quorum options are range-checked only: a ring of one */
+    RUN_OK(&r, "--replicas", "5", "--read-quorum", "16", "--write-quorum", "7");
+    assert_int_equal(r.cfg.replicas, 5);
+    assert_int_equal(config_replicas(&r.cfg), 1);
+    assert_int_equal(config_read_quorum(&r.cfg), 1);
+    assert_int_equal(config_write_quorum(&r.cfg), 1);
+    assert_int_equal(r.warnlen, 0);
+    run_done(&r);
+    remove_file(secret);
+}
+
+static void
+test_cluster_sizes_and_partitions(void **state)
+{
+    static const struct {
+        const char *arg;
+        uint64_t bytes;
+    } sizes[] = {{"1", 1},           {"4096", 4096},         {"64k", 64 * 1024}, {"2m", 2 * MIB},
+                 {"1g", 1024 * MIB}, {"3G", 3 * 1024 * MIB}, {"10K", 10 * 1024}};
+    static const uint32_t qs[] = {1, 2, 4, 1024, 32768, 65536};
+    struct run r;
+    char arg[32];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        RUN_OK(&r, "--hint-max-bytes", sizes[i].arg);
+        assert_int_equal(r.cfg.hint_max_bytes, sizes[i].bytes);
+        run_done(&r);
+    }
+    for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+        snprintf(arg, sizeof(arg), "--partitions=%u", qs[i]);
+        RUN_OK(&r, arg);
+        assert_int_equal(r.cfg.partitions, qs[i]);
+        run_done(&r);
+    }
+    RUN_OK(&r, "--replicas", "1", "--replicas", "16", "--peer-timeout-ms", "1", "--hint-rate", "1",
+           "--hint-max-age", "1");
+    assert_int_equal(r.cfg.replicas, 16);
+    assert_int_equal(r.cfg.peer_timeout_ms, 1);
+    assert_int_equal(r.cfg.hint_rate, 1);
+    assert_int_equal(r.cfg.hint_max_age, 1);
+    run_done(&r);
+}
+
+/* Alone, --peer-listen and --cluster-secret-file are checked but do nothing
+ * yet: a warning says so. */
+static void
+test_cluster_options_alone_warn(void **state)
+{
+    char *secret = write_secret(SECRET_OK "\n", 0600);
+    struct run r;
+
+    (void)state;
+    RUN_OK(&r, "--peer-listen", "127.0.0.1:7000", "--cluster-secret-file", secret);
+    assert_contains(r.warn, "--peer-listen: has no effect without --peers");
+    assert_contains(r.warn, "--cluster-secret-file: has no effect without --peers");
+    run_done(&r);
+    remove_file(secret);
+}
+
+static void
+test_cluster_secret_file(void **state)
+{
+    char *ok = write_secret(SECRET_OK "\n", 0600);
+    char *group = write_secret(SECRET_OK "\n", 0640);
+    char *world = write_secret(SECRET_OK "\n", 0644);
+    char *shorter = write_secret("0123456789abcdef0123456789abcde\n", 0600); /* 31 */
+    char *trimmed = write_secret("0123456789abcdef0123456789abcde \t \r\n", 0600);
+    char *nonl = write_secret(SECRET_OK, 0600);
+    char *first = write_secret("short\n" SECRET_OK "\n", 0600);
+    char *empty = write_secret("", 0600);
+    char expect[512];
+    struct run r;
+
+    (void)state;
+    RUN_OK(&r, "--cluster-secret-file", nonl); /* no newline at the end is fine */
+    assert_string_equal(r.cfg.cluster_secret, SECRET_OK);
+    run_done(&r);
+    /* a second one replaces the first */
+    RUN_OK(&r, "--cluster-secret-file", group, "--cluster-secret-file", ok);
+    assert_string_equal(r.cfg.cluster_secret_file, ok);
+    run_done(&r);
+
+    RUN_OK(&r, "--cluster-secret-file", group);
+    snprintf(expect, sizeof(expect),
+             "--cluster-secret-file: '%s' is readable by its group (mode 640); chmod 600 it",
+             group);
+    assert_contains(r.warn, expect);
+    run_done(&r);
+    RUN_OK(&r, "--cluster-secret-file", world);
+    assert_contains(r.warn, "is readable by everyone (mode 644)");
+    run_done(&r);
+
+    RUN(&r, "--cluster-secret-file", shorter);
+    assert_int_equal(r.rc, RC_EINVAL);
+    snprintf(expect, sizeof(expect),
+             "--cluster-secret-file: the secret in '%s' is too short: its first line has 31 "
+             "bytes, at least 32 are needed",
+             shorter);
+    assert_string_equal(r.err, expect);
+    run_done(&r);
+    RUN(&r, "--cluster-secret-file", trimmed);
+    assert_int_equal(r.rc, RC_EINVAL);
+    assert_contains(r.err, "its first line has 31 bytes");
+    run_done(&r);
+    RUN(&r, "--cluster-secret-file", first); /* only the first line counts */
+    assert_int_equal(r.rc, RC_EINVAL);
+    assert_contains(r.err, "its first line has 5 bytes");
+    run_done(&r);
+    RUN(&r, "--cluster-secret-file", empty);
+    assert_int_equal(r.rc, RC_EINVAL);
+    assert_contains(r.err, "its first line has 0 bytes");
+    run_done(&r);
+    RUN(&r, "--cluster-secret-file", "/nonexistent/secret");
+    assert_int_equal(r.rc, RC_EINVAL);
+    assert_string_equal(r.err, "--cluster-secret-file: cannot read '/nonexistent/secret': No "
+                               "such file or directory");
+    run_done(&r);
+    RUN(&r, "--cluster-secret-file", "/tmp");
+    assert_int_equal(r.rc, RC_EINVAL);
+    assert_string_equal(r.err, "--cluster-secret-file: '/tmp' is not a regular file");
+    run_done(&r);
+    if (geteuid() != 0) { /* root reads a mode 000 file anyway */
+        assert_int_equal(chmod(ok, 0), 0);
+        RUN(&r, "--cluster-secret-file", ok);
+        assert_int_equal(r.rc, RC_EINVAL);
+        assert_contains(r.err, "Permission denied");
+        run_done(&r);
+    }
+    remove_file(ok);
+    remove_file(group);
+    remove_file(world);
+    remove_file(shorter);
+    remove_file(trimmed);
+    remove_file(nonl);
+    remove_file(first);
+    remove_file(empty);
+}
+
+/* Every cluster refusal; "@S" in an argument stands for a valid secret file. */
+static void
+test_cluster_refusals(void **state)
+{
+    static const struct {
+        const char *args[13];
+        const char *message;
+    } cases[] = {
+        /* ranges */
+        {{"--replicas", "0"}, "--replicas: replicas must be a number from 1 to 16"},
+        {{"--replicas", "17"}, "--replicas: replicas must be a number from 1 to 16"},
+        {{"--replicas=x"}, "--replicas: replicas must be a number from 1 to 16"},
+        {{"--read-quorum", "0"}, "--read-quorum: read quorum must be a number from 1 to 16"},
+        {{"--read-quorum", "17"}, "--read-quorum: read quorum must be a number from 1 to 16"},
+        {{"--write-quorum", "-1"}, "--write-quorum: write quorum must be a number from 1 to 16"},
+        {{"--partitions", "3"}, "--partitions: partitions must be a power of two from 1 to 65536"},
+        {{"--partitions", "0"}, "--partitions: partitions must be a power of two"},
+        {{"--partitions", "131072"}, "--partitions: partitions must be a power of two"},
+        {{"--partitions", "-4"}, "--partitions: partitions must be a power of two"},
+        {{"--partitions", "1k"}, "--partitions: partitions must be a power of two"},
+        {{"--peer-timeout-ms", "0"},
+         "--peer-timeout-ms: peer timeout must be a number of milliseconds from 1 to 3600000"},
+        {{"--peer-timeout-ms", "3600001"}, "--peer-timeout-ms: peer timeout must be"},
+        {{"--hint-max-bytes", "0"},
+         "--hint-max-bytes: hint limit must be a positive number of bytes with an optional k, "
+         "m or g suffix"},
+        {{"--hint-max-bytes", "1t"}, "--hint-max-bytes: hint limit must be a positive number"},
+        {{"--hint-max-bytes", "-1"}, "--hint-max-bytes: hint limit must be a positive number"},
+        {{"--hint-max-bytes", "99999999999g"}, "--hint-max-bytes: hint limit must be"},
+        {{"--hint-max-age", "0"},
+         "--hint-max-age: hint max age must be a positive number of seconds"},
+        {{"--hint-rate", "0"}, "--hint-rate: hint rate must be a positive number"},
+        {{"--hint-rate", "fast"}, "--hint-rate: hint rate must be a positive number"},
+        {{"--cluster-secret-file="}, "--cluster-secret-file: an empty value is not allowed"},
+        /* --peer-listen HOST:PORT */
+        {{"--peer-listen", "127.0.0.1"}, "--peer-listen: missing :PORT in '127.0.0.1'"},
+        {{"--peer-listen", ":7000"}, "--peer-listen: missing host in ':7000'"},
+        {{"--peer-listen", "127.0.0.1:"},
+         "--peer-listen: invalid port number (must be 0-65535) in '127.0.0.1:'"},
+        {{"--peer-listen", "127.0.0.1:65536"}, "--peer-listen: invalid port number"},
+        {{"--peer-listen", "127.0.0.1:x"}, "--peer-listen: invalid port number"},
+        {{"--peer-listen", "::1:7000"},
+         "--peer-listen: an IPv6 address needs brackets: [ADDR]:PORT in '::1:7000'"},
+        {{"--peer-listen", "[::1]"}, "--peer-listen: expected [IPV6]:PORT in '[::1]'"},
+        {{"--peer-listen", "[::1]7000"}, "--peer-listen: expected [IPV6]:PORT"},
+        {{"--peer-listen", "[1.2.3.4]:7000"}, "--peer-listen: invalid IPv6 address"},
+        {{"--peer-listen", "[]:7000"}, "--peer-listen: invalid IPv6 address"},
+        {{"--peer-listen", "no-such-host.invalid:7000"},
+         "--peer-listen: cannot resolve 'no-such-host.invalid'"},
+        {{"--peer-listen", "bad host:7000"}, "--peer-listen: invalid address 'bad host:7000'"},
+        /* --peers entries */
+        {{"--peers", ""}, "--peers: empty entry in '' (expected NAME=HOST:PORT,...)"},
+        {{"--peers", "b=h:1,"}, "--peers: empty entry in 'b=h:1,'"},
+        {{"--peers", "b=h:1,,c=h:2"}, "--peers: empty entry"},
+        {{"--peers", "b"}, "--peers: expected NAME=HOST:PORT, got 'b'"},
+        {{"--peers", "=h:1"}, "--peers: invalid node name '' (1 to 64 bytes of A-Z a-z 0-9 . _ -)"},
+        {{"--peers", "b c=h:1"}, "--peers: invalid node name 'b c'"},
+        {{"--peers", "b:1=h:1"}, "--peers: invalid node name 'b:1'"},
+        {{"--peers", "n\xc3\xa9=h:1"}, "--peers: invalid node name"},
+        {{"--peers", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb=h:1"},
+         "--peers: invalid node name 'bbbbbbbbb"},
+        {{"--peers", "b=h"}, "--peers: missing :PORT in 'b=h'"},
+        {{"--peers", "b=h:0"}, "--peers: invalid port number (must be 1-65535) in 'b=h:0'"},
+        {{"--peers", "b=h:70000"}, "--peers: invalid port number (must be 1-65535)"},
+        {{"--peers", "b=::1:7000"}, "--peers: an IPv6 address needs brackets"},
+        {{"--peers", "b=[::1:7000"}, "--peers: expected [IPV6]:PORT in 'b=[::1:7000'"},
+        {{"--peers", "b=[zz]:7000"}, "--peers: invalid IPv6 address in 'b=[zz]:7000'"},
+        {{"--peers", "b=bad!host:1"}, "--peers: invalid host 'bad!host' in 'b=bad!host:1'"},
+        {{"--peers", "b=a..b:1"}, "--peers: invalid host 'a..b'"},
+        {{"--peers", "b=.a:1"}, "--peers: invalid host '.a'"},
+        {{"--peers", "b=h:1,c=h:2,b=h:3"}, "--peers: node name 'b' is listed twice"},
+        /* across options */
+        {{"--name", "a", "--peers", "a=h:1", "--peer-listen", "127.0.0.1:1",
+          "--cluster-secret-file", "@S"},
+         "--peers: 'a' is this node's own name (--name); list only the other nodes"},
+        {{"--name", "a", "--peers", "b=h:1", "--cluster-secret-file", "@S"},
+         "--peers: requires --peer-listen HOST:PORT"},
+        {{"--name", "a", "--peers", "b=h:1", "--peer-listen", "127.0.0.1:1"},
+         "--peers: requires --cluster-secret-file FILE"},
+        {{"--name", "a:1", "--peers", "b=h:1", "--peer-listen", "127.0.0.1:1",
+          "--cluster-secret-file", "@S"},
+         "--name: with --peers, a node name must be 1 to 64 bytes of A-Z a-z 0-9 . _ -"},
+        {{"--name", "a", "--peers", "b=h:1", "--peer-listen", "127.0.0.1:1",
+          "--cluster-secret-file", "@S", "--partitions", "1"},
+         "--partitions: 1 partitions are fewer than the 2 nodes"},
+        {{"--name", "n\xc3\xa9"}, "--name: a node name must be printable ASCII"},
+        {{"--name", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+         "--name: a node name must be at most 64 bytes"},
+    };
+    char *secret = write_secret(SECRET_OK "\n", 0600);
+    struct run r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *a[13];
+
+        for (size_t j = 0; j < 13; j++) {
+            a[j] = cases[i].args[j] != NULL && strcmp(cases[i].args[j], "@S") == 0
+                       ? secret
+                       : cases[i].args[j];
+        }
+        RUN(&r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]);
+        if (r.rc != RC_EINVAL) {
+            fail_msg("case %zu (%s %s): rc %d, expected refusal '%s'", i, a[0],
+                     a[1] != NULL ? a[1] : "", r.rc, cases[i].message);
+        }
+        if (strncmp(r.err, cases[i].message, strlen(cases[i].message)) != 0) {
+            fail_msg("case %zu: message '%s', expected it to start with '%s'", i, r.err,
+                     cases[i].message);
+        }
+        assert_null(strchr(r.err, '\n'));
+        run_done(&r);
+    }
+    remove_file(secret);
+}
+
+static void
+test_cluster_config_file(void **state)
+{
+    char *secret = write_secret(SECRET_OK "\n", 0600);
+    char *text = NULL, *path, *bad, expect[512];
+    struct run r;
+
+    (void)state;
+    assert_true(asprintf(&text,
+                         "name node-a\n"
+                         "peer-listen [::1]:7000\n"
+                         "peers node-b=[::1]:7001,node-c=localhost:7002\n"
+                         "replicas 3\n"
+                         "read-quorum 2\n"
+                         "write-quorum 1\n"
+                         "partitions 256\n"
+                         "cluster-secret-file %s\n"
+                         "peer-timeout-ms=750\n"
+                         "hint-max-bytes 2g\n"
+                         "hint-max-age 60\n"
+                         "hint-rate 10\n",
+                         secret) > 0);
+    path = write_file(text);
+    RUN_OK(&r, "--config", path);
+    assert_string_equal(r.cfg.name, "node-a");
+    assert_string_equal(r.cfg.peer_listen, "[::1]:7000");
+    assert_int_equal(r.cfg.npeers, 2);
+    assert_string_equal(r.cfg.peers[1].addr.host, "localhost");
+    assert_int_equal(r.cfg.write_quorum, 1);
+    assert_int_equal(r.cfg.partitions, 256);
+    assert_int_equal(r.cfg.peer_timeout_ms, 750);
+    assert_int_equal(r.cfg.hint_max_bytes, 2048 * MIB);
+    assert_int_equal(r.cfg.hint_max_age, 60);
+    assert_int_equal(r.cfg.hint_rate, 10);
+    assert_string_equal(r.cfg.cluster_secret, SECRET_OK);
+    run_done(&r);
+
+    /* an error names the file and line */
+    bad = write_file("replicas 2\npartitions 12\n");
+    RUN(&r, "--config", bad);
+    assert_int_equal(r.rc, RC_EINVAL);
+    snprintf(expect, sizeof(expect), "%s:2: --partitions: partitions must be a power of two", bad);
+    assert_contains(r.err, expect);
+    run_done(&r);
+    free(text);
+    remove_file(path);
+    remove_file(bad);
+    remove_file(secret);
 }
 
 /* ------------------------------------------------------------ -S -Y */
@@ -940,6 +1391,17 @@ test_usage_lists_every_option(void **state)
         "    --port-file=",
         "    --engine=",
         "    --config=",
+        "    --peer-listen=<host:port>",
+        "    --peers=<list>",
+        "    --replicas=<num>",
+        "    --read-quorum=<num>",
+        "    --write-quorum=<num>",
+        "    --partitions=<num>",
+        "    --cluster-secret-file=<file>",
+        "    --peer-timeout-ms=<ms>",
+        "    --hint-max-bytes=<num>",
+        "    --hint-max-age=<sec>",
+        "    --hint-rate=<num>",
     };
     char *text = NULL;
     size_t len = 0;
@@ -1169,6 +1631,13 @@ main(void)
         cmocka_unit_test(test_protocol),
         cmocka_unit_test(test_delimiter),
         cmocka_unit_test(test_ringcached_options),
+        cmocka_unit_test(test_cluster_options),
+        cmocka_unit_test(test_cluster_replicas_capped),
+        cmocka_unit_test(test_cluster_sizes_and_partitions),
+        cmocka_unit_test(test_cluster_options_alone_warn),
+        cmocka_unit_test(test_cluster_secret_file),
+        cmocka_unit_test(test_cluster_refusals),
+        cmocka_unit_test(test_cluster_config_file),
         cmocka_unit_test(test_auth_options),
         cmocka_unit_test(test_listen),
         cmocka_unit_test(test_extended),
