@@ -491,6 +491,18 @@ coord_encode(struct coord_thread *ct, uint64_t *cas)
     return rc;
 }
 
+int
+coord_encode_object(struct coord_thread *ct, uint64_t *cas)
+{
+    return coord_encode(ct, cas);
+}
+
+void
+coord_set_context_keys(struct coord *co, const struct context_keys *keys)
+{
+    co->keys = *keys;
+}
+
 static void
 coord_stamp_expiry(struct coord *co, struct object *o, int64_t exptime, int64_t now_ms)
 {

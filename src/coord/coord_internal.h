@@ -190,4 +190,25 @@ int coord_fill_context(struct coord_thread *ct, const struct req_key *k, struct 
 int coord_open_context(struct coord_thread *ct, const struct req_key *k, const char *tok,
                        size_t len, struct dvv_vector *out);
 
+/* ------------------------------------------------------------------ cluster
+ * Entry points the cluster coordinator (cluster.c) builds on; nothing in
+ * single-node mode calls them. */
+
+/* Inside a body: encode ct->obj into ct->enc with its derived cas (context_cas
+ * of its join and ct->key) and record a put in ct->pend. */
+int coord_encode_object(struct coord_thread *ct, uint64_t *cas);
+/* Replace the context keys (V.9): every member of a cluster must hold the
+ * same ones, so a context or cas made by one node is accepted by another.
+ * Call before the coordinator serves requests. */
+void coord_set_context_keys(struct coord *co, const struct context_keys *keys);
+/* Run a retrieval (get, gets, vget and their meta and binary forms) of key ki
+ * over the record rec[0..nrec) (rec NULL: absent) instead of the store: the
+ * reply a single node holding exactly that record gives. Nothing is stored:
+ * the access bookkeeping such a read would record is dropped. RC_EINVAL (in
+ * resp->status too) for anything else, and for reads that would write (gat,
+ * gats, REQO_TTL, REQO_VIVIFY). resp's pointers borrow ct's scratch, as
+ * coord_execute's. */
+int coord_execute_view(struct coord_thread *ct, const struct request *req, size_t ki,
+                       const void *rec, size_t nrec, struct response *resp);
+
 #endif

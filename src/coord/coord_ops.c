@@ -721,6 +721,39 @@ coord_op_inspect(struct coord_thread *ct, const struct request *req, struct resp
 }
 
 int
+coord_execute_view(struct coord_thread *ct, const struct request *req, size_t ki, const void *rec,
+                   size_t nrec, struct response *resp)
+{
+    const struct req_key *k = &req->keys[ki];
+
+    response_reset(resp);
+    if ((req->cmd != REQ_GET && req->cmd != REQ_GETS && req->cmd != REQ_VGET) ||
+        coord_opt(req, REQO_TTL | REQO_VIVIFY)) {
+        resp->status = RC_EINVAL;
+        return RC_EINVAL;
+    }
+    if (req->cmd == REQ_VGET) {
+        atomic_fetch_add(&ct->co->vget_cmds, 1);
+    }
+    buf_reset(&ct->old);
+    ct->key = *k;
+    ct->have_old = rec != NULL;
+    if (rec != NULL && buf_append(&ct->old, rec, nrec) != RC_OK) {
+        resp->status = RC_ENOMEM;
+        return RC_ENOMEM;
+    }
+    ct->obj_loaded = false;
+    memset(&ct->pend, 0, sizeof(ct->pend));
+    resp->status = coord_body_get(ct, req, k, resp);
+    /* Whatever the body recorded (an access bump) is not stored. */
+    memset(&ct->pend, 0, sizeof(ct->pend));
+    if (req->cmd != REQ_VGET) {
+        coord_count_hidden(ct, resp);
+    }
+    return resp->status;
+}
+
+int
 coord_execute(struct coord_thread *ct, const struct request *req, size_t ki, struct response *resp,
               uint64_t *ticket)
 {
