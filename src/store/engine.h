@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 #include "base/status.h"
@@ -68,7 +69,50 @@ struct engine_ops {
      * flush_log is used instead. */
     int (*write_log)(void *self);
     void (*stats)(void *self, store_stat_fn emit, void *arg);
+
+    /* The hint store's databases (hints.c holds the logic; the engine only
+     * keeps one small ordered key/value table per target node, in the same
+     * environment as the items, written through transactions committed
+     * exactly like item writes, so tickets cover them). All NULL: the
+     * engine has no hint store (store_hint_* answer RC_EDISABLED).
+     *
+     *   hint_list   call fn(arg, id) for each target table that exists (at
+     *               start: how the targets are rediscovered); fn's non-zero
+     *               return stops the walk and is returned.
+     *   hint_open   open (creating if missing) the table of target `id`;
+     *               *db is the engine's handle until hint_close.
+     *   hint_txn    run body(arg, tx) in one transaction on table db and
+     *               commit if it returns RC_OK; any other return aborts
+     *               (every write made through tx is undone) and is
+     *               returned, except RC_EDEADLOCK, which aborts and runs
+     *               body again (so body must be a pure function of its
+     *               inputs and of what it reads through tx).
+     *   hint_get    read key inside tx (with a write lock); RC_ENOTFOUND.
+     *   hint_put    write key inside tx (refused like put: low space, fence).
+     *   hint_del    delete key inside tx; RC_ENOTFOUND when absent.
+     *   hint_scan   store_scan over table db, outside any transaction. */
+    int (*hint_list)(void *self, int (*fn)(void *arg, const uint8_t *id), void *arg);
+    int (*hint_open)(void *self, const uint8_t *id, void **db);
+    void (*hint_close)(void *self, void *db);
+    int (*hint_txn)(void *self, void *db, int (*body)(void *arg, void *tx), void *arg);
+    int (*hint_get)(void *self, void *tx, const void *key, size_t nkey, struct buf *val);
+    int (*hint_put)(void *self, void *tx, const void *key, size_t nkey, const void *val,
+                    size_t nval);
+    int (*hint_del)(void *self, void *tx, const void *key, size_t nkey);
+    int (*hint_scan)(void *self, void *db, struct buf *cursor, size_t max, store_scan_fn fn,
+                     void *arg, bool *done);
 };
+
+/* Bytes in a target node id (the hint tables are named after it). */
+#define STORE_NODE_ID_SIZE 16
+
+/* hints.c's side of store.c: its state lives in struct store. */
+struct hint_store;
+int hints_open(const struct engine_ops *ops, void *eng, const struct store_config *cfg,
+               struct hint_store **out);
+void hints_close(struct hint_store *hs); /* closes the tables; NULL is a no-op */
+void hints_emit_stats(struct hint_store *hs, store_stat_fn emit, void *arg);
+struct hint_store *store_hints(struct store *st);
 
 extern const struct engine_ops store_engine_bdb;
 extern const struct engine_ops store_engine_mem;

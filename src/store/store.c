@@ -71,6 +71,7 @@ struct store {
     struct store_config cfg;      /* copy; cfg.data_dir == data_dir */
     char *data_dir;               /* owned */
     struct cache *cache;          /* owned; NULL when hot_cache_bytes is 0 */
+    struct hint_store *hints;     /* owned (hints.c) */
     /* Speculative inserts by store_update (see store_update_engine). */
     _Atomic uint64_t spec_tries, spec_wins, spec_skips;
     _Atomic uint64_t spec_tries_total, spec_wins_total;
@@ -375,8 +376,14 @@ store_open_engine(const struct store_config *cfg, const struct engine_ops *ops, 
     if (rc != RC_OK) {
         goto fail;
     }
+    rc = hints_open(ops, st->eng, &st->cfg, &st->hints);
+    if (rc != RC_OK) {
+        ops->close(st->eng);
+        goto fail;
+    }
     rc = store_start_sync(st);
     if (rc != RC_OK) {
+        hints_close(st->hints);
         ops->close(st->eng);
         goto fail;
     }
@@ -414,6 +421,7 @@ store_close(struct store *st)
         return;
     }
     store_stop_sync(st);
+    hints_close(st->hints); /* its tables close before the environment */
     st->ops->close(st->eng);
     cache_destroy(st->cache);
     rc_free(st->data_dir);
@@ -806,4 +814,11 @@ store_stats(struct store *st, store_stat_fn emit, void *arg)
     if (st->ops->stats != NULL) {
         st->ops->stats(st->eng, emit, arg);
     }
+    hints_emit_stats(st->hints, emit, arg);
+}
+
+struct hint_store *
+store_hints(struct store *st)
+{
+    return st->hints;
 }

@@ -48,6 +48,8 @@ struct store_config {
     uint64_t hot_cache_bytes;   /* in-process cache of hot items in front of
                                  * the engine (part of -m); 0 = none */
     unsigned checkpoint_kbytes; /* checkpoint after this much log (0 = default) */
+    uint64_t hint_max_bytes;    /* hints held per target node (hints.h); 0 = unbounded */
+    int64_t hint_max_age_ms;    /* store_hint_reap drops older hints; 0 = never */
 };
 
 const char *store_sync_name(enum store_sync s); /* "always", "batch", "none" */

@@ -9,7 +9,8 @@
  * testing; the price is that db_stat and friends cannot attach to a running
  * daemon, and an flock on ringcached.lock keeps a second process out), holding
  * two btrees: "items.db" (the item table)
- * and "meta.db" (metadata; every put commits with DB_TXN_SYNC). Item writes
+ * and "meta.db" (metadata; every put commits with DB_TXN_SYNC), plus one
+ * "hints-<node id in hex>.db" per target node of the hint store (hints.c). Item writes
  * are single-operation auto-commit transactions whose commit flag comes from
  * the environment, chosen by sync mode:
  *
@@ -52,6 +53,7 @@
 #include "config.h"
 
 #include <db.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -1020,9 +1022,9 @@ bdb_scan_pass(DBC *c, struct bdb_scan *sc)
 }
 
 static int
-bdb_scan(void *self, struct buf *cursor, size_t max, store_scan_fn fn, void *arg, bool *done)
+bdb_scan_db(struct bdb_engine *be, DB *db, struct buf *cursor, size_t max, store_scan_fn fn,
+            void *arg, bool *done)
 {
-    struct bdb_engine *be = self;
     struct bdb_scan sc = {
         .cursor = cursor,
         .left = max ? max : SIZE_MAX,
@@ -1033,7 +1035,7 @@ bdb_scan(void *self, struct buf *cursor, size_t max, store_scan_fn fn, void *arg
     int ret, cret, attempt = 0;
 
     do {
-        ret = be->items->cursor(be->items, NULL, &c, 0);
+        ret = db->cursor(db, NULL, &c, 0);
         if (ret != 0) {
             break;
         }
@@ -1048,6 +1050,237 @@ bdb_scan(void *self, struct buf *cursor, size_t max, store_scan_fn fn, void *arg
         return sc.cb_rc;
     }
     return bdb_status(be, ret, "scan");
+}
+
+static int
+bdb_scan(void *self, struct buf *cursor, size_t max, store_scan_fn fn, void *arg, bool *done)
+{
+    struct bdb_engine *be = self;
+
+    return bdb_scan_db(be, be->items, cursor, max, fn, arg, done);
+}
+
+/* ------------------------------------------------------------ hint tables */
+
+/* One btree per target node, "hints-<32 hex digits of the id>.db" in the
+ * data directory, opened like items.db (DB_CREATE | DB_AUTO_COMMIT |
+ * DB_THREAD; the creation is itself a transaction). The directory listing
+ * is the list of targets: no index to keep in step. hints.c owns the
+ * handles and the layout; transactions commit with the environment's flag
+ * (DB_TXN_NOSYNC) exactly as item writes, so the store's tickets cover
+ * them. */
+#define BDB_HINT_PREFIX "hints-"
+#define BDB_HINT_SUFFIX ".db"
+#define BDB_HINT_NAME   (sizeof(BDB_HINT_PREFIX) - 1 + 32 + sizeof(BDB_HINT_SUFFIX))
+
+struct bdb_hint_tx {
+    struct bdb_engine *be;
+    DB *db;
+    DB_TXN *txn;
+};
+
+static void
+bdb_hint_name(const uint8_t *id, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = out + sizeof(BDB_HINT_PREFIX) - 1;
+    unsigned i;
+
+    memcpy(out, BDB_HINT_PREFIX, sizeof(BDB_HINT_PREFIX) - 1);
+    for (i = 0; i < STORE_NODE_ID_SIZE; i++) {
+        *p++ = hex[id[i] >> 4];
+        *p++ = hex[id[i] & 15];
+    }
+    memcpy(p, BDB_HINT_SUFFIX, sizeof(BDB_HINT_SUFFIX));
+}
+
+static int
+bdb_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
+}
+
+/* True when name is a hint table's file name; *id gets the target. */
+static bool
+bdb_hint_parse(const char *name, uint8_t *id)
+{
+    const char *p = name + sizeof(BDB_HINT_PREFIX) - 1;
+    unsigned i;
+    int hi, lo;
+
+    if (strlen(name) != BDB_HINT_NAME - 1 ||
+        strncmp(name, BDB_HINT_PREFIX, sizeof(BDB_HINT_PREFIX) - 1) != 0 ||
+        strcmp(name + BDB_HINT_NAME - sizeof(BDB_HINT_SUFFIX), BDB_HINT_SUFFIX) != 0) {
+        return false;
+    }
+    for (i = 0; i < STORE_NODE_ID_SIZE; i++) {
+        hi = bdb_hex_digit(p[2 * i]);
+        lo = bdb_hex_digit(p[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        id[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+static int
+bdb_hint_list(void *self, int (*fn)(void *arg, const uint8_t *id), void *arg)
+{
+    struct bdb_engine *be = self;
+    uint8_t id[STORE_NODE_ID_SIZE];
+    struct dirent *de;
+    DIR *d;
+    int rc = 0;
+
+    d = opendir(be->dir);
+    if (d == NULL) {
+        log_error("bdb: cannot list %s: %s", be->dir, strerror(errno));
+        return RC_EIO;
+    }
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (bdb_hint_parse(de->d_name, id)) {
+            rc = fn(arg, id);
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static int
+bdb_hint_open(void *self, const uint8_t *id, void **db)
+{
+    struct bdb_engine *be = self;
+    char name[BDB_HINT_NAME];
+    DB *h = NULL;
+    int rc;
+
+    bdb_hint_name(id, name);
+    rc = bdb_db_open(be, &h, name, 0);
+    if (rc == RC_OK) {
+        *db = h;
+    }
+    return rc;
+}
+
+static void
+bdb_hint_close(void *self, void *db)
+{
+    struct bdb_engine *be = self;
+    DB *h = db;
+
+    if (h != NULL) {
+        h->close(h, bdb_fenced(be) != 0 ? DB_NOSYNC : 0);
+    }
+}
+
+static int
+bdb_hint_txn(void *self, void *db, int (*body)(void *arg, void *tx), void *arg)
+{
+    struct bdb_engine *be = self;
+    struct bdb_hint_tx tx = {.be = be, .db = db};
+    int ret, rc, attempt = 0;
+
+    for (;;) {
+        ret = be->env->txn_begin(be->env, NULL, &tx.txn, 0);
+        if (ret != 0) {
+            return bdb_status(be, ret, "hint begin");
+        }
+        rc = body(arg, &tx);
+        if (rc == RC_OK) {
+            /* The environment's flag (DB_TXN_NOSYNC), as items' commits. */
+            return bdb_write_status(be, tx.txn->commit(tx.txn, 0), "hint commit");
+        }
+        tx.txn->abort(tx.txn);
+        if (rc != RC_EDEADLOCK || !bdb_retry(be, DB_LOCK_DEADLOCK, attempt++)) {
+            return rc;
+        }
+    }
+}
+
+static int
+bdb_hint_get(void *self, void *txp, const void *key, size_t nkey, struct buf *val)
+{
+    struct bdb_hint_tx *tx = txp;
+    DBT k, d;
+    int ret;
+
+    (void)self;
+    if (nkey > UINT32_MAX) {
+        return RC_ETOOLARGE;
+    }
+    buf_reset(val);
+    bdb_dbt_in(&k, key, nkey);
+    memset(&d, 0, sizeof(d));
+    for (;;) {
+        d.data = val->data;
+        d.ulen = val->cap > UINT32_MAX ? UINT32_MAX : (u_int32_t)val->cap;
+        d.flags = DB_DBT_USERMEM;
+        ret = tx->db->get(tx->db, tx->txn, &k, &d, DB_RMW);
+        if (ret != DB_BUFFER_SMALL) {
+            break;
+        }
+        if (buf_reserve(val, d.size) != RC_OK) {
+            return RC_ENOMEM;
+        }
+    }
+    if (ret == 0) {
+        val->len = d.size;
+    }
+    return bdb_status(tx->be, ret, "hint get");
+}
+
+static int
+bdb_hint_put(void *self, void *txp, const void *key, size_t nkey, const void *val, size_t nval)
+{
+    struct bdb_hint_tx *tx = txp;
+    DBT k, d;
+    int ret;
+
+    (void)self;
+    if (nkey > UINT32_MAX || nval > UINT32_MAX) {
+        return RC_ETOOLARGE;
+    }
+    if ((ret = bdb_write_refused(tx->be)) != 0) {
+        return ret;
+    }
+    bdb_account_write(tx->be, nkey + nval);
+    bdb_dbt_in(&k, key, nkey);
+    bdb_dbt_in(&d, nval > 0 ? val : "", nval);
+    ret = tx->db->put(tx->db, tx->txn, &k, &d, 0);
+    return bdb_write_status(tx->be, ret, "hint put");
+}
+
+static int
+bdb_hint_del(void *self, void *txp, const void *key, size_t nkey)
+{
+    struct bdb_hint_tx *tx = txp;
+    DBT k;
+    int ret;
+
+    (void)self;
+    if (nkey > UINT32_MAX) {
+        return RC_ETOOLARGE;
+    }
+    if ((ret = bdb_write_refused(tx->be)) != 0) {
+        return ret;
+    }
+    bdb_dbt_in(&k, key, nkey);
+    ret = tx->db->del(tx->db, tx->txn, &k, 0);
+    return bdb_write_status(tx->be, ret, "hint delete");
+}
+
+static int
+bdb_hint_scan(void *self, void *db, struct buf *cursor, size_t max, store_scan_fn fn, void *arg,
+              bool *done)
+{
+    return bdb_scan_db(self, db, cursor, max, fn, arg, done);
 }
 
 /* ------------------------------------------------------------ meta */
@@ -1200,4 +1433,12 @@ const struct engine_ops store_engine_bdb = {
     .flush_log = bdb_flush_log,
     .write_log = bdb_write_log,
     .stats = bdb_stats,
+    .hint_list = bdb_hint_list,
+    .hint_open = bdb_hint_open,
+    .hint_close = bdb_hint_close,
+    .hint_txn = bdb_hint_txn,
+    .hint_get = bdb_hint_get,
+    .hint_put = bdb_hint_put,
+    .hint_del = bdb_hint_del,
+    .hint_scan = bdb_hint_scan,
 };

@@ -6,6 +6,8 @@
  * Berkeley DB's default btree: bytewise, a prefix before its extensions.
  * Lookups are binary searches; inserts and removals shift pointers, which is
  * fine at test sizes. Each item is one allocation holding key and value.
+ * The hint store's tables (engine.h) are more of the same arrays, one per
+ * target, with transactions that hold the write lock and undo on abort.
  *
  * One rwlock guards both tables: readers (get, scan, meta_get, stats) share
  * it, writers take it exclusively. A scan calls its callback with the read
@@ -35,10 +37,19 @@ struct mem_table {
     size_t cap;
 };
 
+/* One hint table per target node (engine.h): created on first open, kept
+ * until the engine closes. */
+struct mem_hint_db {
+    uint8_t id[STORE_NODE_ID_SIZE];
+    struct mem_table t;
+};
+
 struct mem_engine {
     pthread_rwlock_t lock;
     struct mem_table items;
     struct mem_table meta;
+    struct mem_hint_db **hints; /* owned */
+    size_t nhints, caphints;
     uint64_t nputs; /* guarded by lock (write side) */
     uint64_t ndels;
 };
@@ -152,6 +163,12 @@ mem_close(void *self)
     mem_table_clear(&me->meta);
     rc_free(me->items.items);
     rc_free(me->meta.items);
+    for (size_t i = 0; i < me->nhints; i++) {
+        mem_table_clear(&me->hints[i]->t);
+        rc_free(me->hints[i]->t.items);
+        rc_free(me->hints[i]);
+    }
+    rc_free(me->hints);
     pthread_rwlock_destroy(&me->lock);
     rc_free(me);
 }
@@ -290,16 +307,15 @@ out:
     return rc;
 }
 
+/* Caller holds the read lock. */
 static int
-mem_scan(void *self, struct buf *cursor, size_t max, store_scan_fn fn, void *arg, bool *done)
+mem_table_scan(const struct mem_table *t, struct buf *cursor, size_t max, store_scan_fn fn,
+               void *arg, bool *done)
 {
-    struct mem_engine *me = self;
-    const struct mem_table *t = &me->items;
     const struct mem_item *it = NULL;
     size_t idx = 0, seen = 0;
     int rc = RC_OK;
 
-    pthread_rwlock_rdlock(&me->lock);
     if (cursor->len > 0 && mem_table_find(t, cursor->data, cursor->len, &idx)) {
         idx++;
     }
@@ -318,6 +334,17 @@ mem_scan(void *self, struct buf *cursor, size_t max, store_scan_fn fn, void *arg
             rc = RC_ENOMEM;
         }
     }
+    return rc;
+}
+
+static int
+mem_scan(void *self, struct buf *cursor, size_t max, store_scan_fn fn, void *arg, bool *done)
+{
+    struct mem_engine *me = self;
+    int rc;
+
+    pthread_rwlock_rdlock(&me->lock);
+    rc = mem_table_scan(&me->items, cursor, max, fn, arg, done);
     pthread_rwlock_unlock(&me->lock);
     return rc;
 }
@@ -357,6 +384,258 @@ mem_meta_put(void *self, const char *name, const void *val, size_t nval)
     return rc;
 }
 
+/* ------------------------------------------------------------ hint tables */
+
+/* A transaction holds the write lock for its whole body (so it is
+ * serialisable) and logs every change it makes: the item it displaced (or
+ * NULL) under a copy of the key. Abort puts them back newest first; that
+ * never allocates, because each step restores a table size that existed
+ * before, within the capacity the array already has. */
+struct mem_undo {
+    void *key; /* owned copy */
+    size_t nkey;
+    struct mem_item *old; /* owned; NULL: the key was absent */
+};
+
+struct mem_hint_tx {
+    struct mem_hint_db *db;
+    struct mem_undo *undo; /* owned */
+    size_t n, cap;
+};
+
+/* Install it (NULL: remove) under key; *old gets the item displaced,
+ * detached (NULL if none). RC_ENOMEM only when an insert cannot grow the
+ * array; nothing changes then. */
+static int
+mem_table_swap(struct mem_table *t, const void *key, size_t nkey, struct mem_item *it,
+               struct mem_item **old)
+{
+    struct mem_item **grown;
+    size_t idx, cap;
+
+    *old = NULL;
+    if (mem_table_find(t, key, nkey, &idx)) {
+        *old = t->items[idx];
+        if (it != NULL) {
+            t->items[idx] = it;
+        } else {
+            memmove(&t->items[idx], &t->items[idx + 1], (t->n - idx - 1) * sizeof(*t->items));
+            t->n--;
+        }
+        return RC_OK;
+    }
+    if (it == NULL) {
+        return RC_OK;
+    }
+    if (t->n == t->cap) {
+        cap = t->cap ? t->cap * 2 : 64;
+        grown = rc_realloc(t->items, cap * sizeof(*grown));
+        if (grown == NULL) {
+            return RC_ENOMEM;
+        }
+        t->items = grown;
+        t->cap = cap;
+    }
+    memmove(&t->items[idx + 1], &t->items[idx], (t->n - idx) * sizeof(*t->items));
+    t->items[idx] = it;
+    t->n++;
+    return RC_OK;
+}
+
+/* Apply a write inside tx: it (NULL: delete) replaces key, logged. */
+static int
+mem_hint_apply(struct mem_hint_tx *tx, const void *key, size_t nkey, struct mem_item *it)
+{
+    struct mem_undo *u, *grown;
+    struct mem_item *old;
+    size_t cap;
+    int rc;
+
+    if (tx->n == tx->cap) {
+        cap = tx->cap ? tx->cap * 2 : 8;
+        grown = rc_realloc(tx->undo, cap * sizeof(*grown));
+        if (grown == NULL) {
+            rc_free(it);
+            return RC_ENOMEM;
+        }
+        tx->undo = grown;
+        tx->cap = cap;
+    }
+    u = &tx->undo[tx->n];
+    u->key = rc_malloc(nkey ? nkey : 1);
+    if (u->key == NULL) {
+        rc_free(it);
+        return RC_ENOMEM;
+    }
+    memcpy(u->key, key, nkey);
+    u->nkey = nkey;
+    rc = mem_table_swap(&tx->db->t, key, nkey, it, &old);
+    if (rc != RC_OK) {
+        rc_free(u->key);
+        rc_free(it);
+        return rc;
+    }
+    u->old = old;
+    tx->n++;
+    return RC_OK;
+}
+
+/* Commit (keep: free what was displaced) or abort (put it back). */
+static void
+mem_hint_finish(struct mem_hint_tx *tx, bool keep)
+{
+    struct mem_item *cur;
+    size_t i;
+
+    for (i = tx->n; i-- > 0;) {
+        struct mem_undo *u = &tx->undo[i];
+
+        if (keep) {
+            rc_free(u->old);
+        } else {
+            (void)mem_table_swap(&tx->db->t, u->key, u->nkey, u->old, &cur); /* cannot fail */
+            rc_free(cur);
+        }
+        rc_free(u->key);
+    }
+    rc_free(tx->undo);
+    tx->undo = NULL;
+    tx->n = tx->cap = 0;
+}
+
+static int
+mem_hint_list(void *self, int (*fn)(void *arg, const uint8_t *id), void *arg)
+{
+    struct mem_engine *me = self;
+    size_t i;
+    int rc = 0;
+
+    pthread_rwlock_rdlock(&me->lock);
+    for (i = 0; rc == 0 && i < me->nhints; i++) {
+        rc = fn(arg, me->hints[i]->id);
+    }
+    pthread_rwlock_unlock(&me->lock);
+    return rc;
+}
+
+static int
+mem_hint_open(void *self, const uint8_t *id, void **db)
+{
+    struct mem_engine *me = self;
+    struct mem_hint_db *h = NULL, **grown;
+    size_t i, cap;
+    int rc = RC_OK;
+
+    pthread_rwlock_wrlock(&me->lock);
+    for (i = 0; i < me->nhints && h == NULL; i++) {
+        if (memcmp(me->hints[i]->id, id, STORE_NODE_ID_SIZE) == 0) {
+            h = me->hints[i];
+        }
+    }
+    if (h == NULL) {
+        if (me->nhints == me->caphints) {
+            cap = me->caphints ? me->caphints * 2 : 8;
+            grown = rc_realloc(me->hints, cap * sizeof(*grown));
+            if (grown == NULL) {
+                rc = RC_ENOMEM;
+                goto out;
+            }
+            me->hints = grown;
+            me->caphints = cap;
+        }
+        h = rc_calloc(1, sizeof(*h));
+        if (h == NULL) {
+            rc = RC_ENOMEM;
+            goto out;
+        }
+        memcpy(h->id, id, STORE_NODE_ID_SIZE);
+        me->hints[me->nhints++] = h;
+    }
+    *db = h;
+out:
+    pthread_rwlock_unlock(&me->lock);
+    return rc;
+}
+
+static void
+mem_hint_close(void *self, void *db)
+{
+    (void)self;
+    (void)db; /* tables live until the engine closes */
+}
+
+static int
+mem_hint_txn(void *self, void *db, int (*body)(void *arg, void *tx), void *arg)
+{
+    struct mem_engine *me = self;
+    struct mem_hint_tx tx = {.db = db};
+    int rc;
+
+    pthread_rwlock_wrlock(&me->lock);
+    rc = body(arg, &tx);
+    mem_hint_finish(&tx, rc == RC_OK);
+    if (rc == RC_OK) {
+        me->nputs++; /* one commit */
+    }
+    pthread_rwlock_unlock(&me->lock);
+    return rc;
+}
+
+static int
+mem_hint_get(void *self, void *txp, const void *key, size_t nkey, struct buf *val)
+{
+    struct mem_hint_tx *tx = txp;
+
+    (void)self;
+    return mem_table_get(&tx->db->t, key, nkey, val);
+}
+
+static int
+mem_hint_put(void *self, void *txp, const void *key, size_t nkey, const void *val, size_t nval)
+{
+    struct mem_item *it;
+
+    (void)self;
+    it = rc_malloc(sizeof(*it) + nkey + nval);
+    if (it == NULL) {
+        return RC_ENOMEM;
+    }
+    it->nkey = nkey;
+    it->nval = nval;
+    memcpy(it->bytes, key, nkey);
+    if (nval > 0) {
+        memcpy(it->bytes + nkey, val, nval);
+    }
+    return mem_hint_apply(txp, key, nkey, it);
+}
+
+static int
+mem_hint_del(void *self, void *txp, const void *key, size_t nkey)
+{
+    struct mem_hint_tx *tx = txp;
+    size_t idx;
+
+    (void)self;
+    if (!mem_table_find(&tx->db->t, key, nkey, &idx)) {
+        return RC_ENOTFOUND;
+    }
+    return mem_hint_apply(tx, key, nkey, NULL);
+}
+
+static int
+mem_hint_scan(void *self, void *db, struct buf *cursor, size_t max, store_scan_fn fn, void *arg,
+              bool *done)
+{
+    struct mem_engine *me = self;
+    struct mem_hint_db *h = db;
+    int rc;
+
+    pthread_rwlock_rdlock(&me->lock);
+    rc = mem_table_scan(&h->t, cursor, max, fn, arg, done);
+    pthread_rwlock_unlock(&me->lock);
+    return rc;
+}
+
 static void
 mem_stats(void *self, store_stat_fn emit, void *arg)
 {
@@ -387,4 +666,12 @@ const struct engine_ops store_engine_mem = {
     .meta_put = mem_meta_put,
     .flush_log = NULL,
     .stats = mem_stats,
+    .hint_list = mem_hint_list,
+    .hint_open = mem_hint_open,
+    .hint_close = mem_hint_close,
+    .hint_txn = mem_hint_txn,
+    .hint_get = mem_hint_get,
+    .hint_put = mem_hint_put,
+    .hint_del = mem_hint_del,
+    .hint_scan = mem_hint_scan,
 };
