@@ -225,26 +225,25 @@ for my $case (@refusals) {
     like($out, $re, "$what: the message says why");
 }
 
-# A valid cluster configuration: not pretended to, refused with status 1,
-# before anything is opened.
-my @cluster = ('--name', 'node-a', '--peer-listen', '127.0.0.1:0', '--peers',
-    'node-b=127.0.0.1:7001,node-c=[::1]:7002', '--cluster-secret-file', $good);
-my @argv = start_argv(@cluster);
-my ($st, $out) = RCTest::run_capture(\@argv, 10);
-is($st, 1, 'valid --peers: exits with status 1');
-is($out, "ringcached: clustering (--peers) is not available in this build yet; "
-    . "see doc/replication.txt\n", 'valid --peers: the "not available yet" message, alone');
-ok(!-e "$tmp/rd$n", 'valid --peers: no data directory was made');
+# A valid cluster configuration starts (its peers are simply down), from
+# the command line and from a configuration file.
+my $csrv = RCTest::start(rc_args => ['--name', 'node-a', '--peer-listen', '127.0.0.1:0',
+    '--peers', 'node-b=127.0.0.1:1,node-c=[::1]:1', '--cluster-secret-file', $good]);
+like(ring_cmd($csrv->sock), qr/\ARING partitions 1024 replicas 3 read_quorum 2 write_quorum 2 /,
+    'valid --peers: the node starts with a ring of three');
+my $members = ring_cmd($csrv->sock, '', 'members');
+like($members, qr/^MEMBER node-b down /m, 'valid --peers: members lists node-b, down');
+like($members, qr/^MEMBER node-c down /m, 'valid --peers: members lists node-c, down');
+$csrv->stop;
 
-# The same check applies to a configuration file.
 open(my $fh, '>', "$tmp/cluster.conf") or die $!;
-print $fh "name node-a\npeer-listen 127.0.0.1:0\npeers node-b=localhost:7001\n"
+print $fh "name node-a\npeer-listen 127.0.0.1:0\npeers node-b=localhost:1\n"
   . "cluster-secret-file $good\nreplicas 2\n";
 close $fh;
-($st, $out) = RCTest::run_capture([ start_argv('--config', "$tmp/cluster.conf") ], 10);
-is($st, 1, '--peers from --config: exits with status 1');
-like($out, qr/clustering \(--peers\) is not available in this build yet/,
-    '--peers from --config: the message');
+$csrv = RCTest::start(rc_args => ['--config', "$tmp/cluster.conf"]);
+like(ring_cmd($csrv->sock), qr/\ARING partitions 1024 replicas 2 /,
+    '--peers from --config: the node starts with its ring');
+$csrv->stop;
 
 # A group-readable secret is accepted with a warning (alone: no effect).
 my $loose = write_secret("$tmp/loose", ('s' x 40) . "\n", 0640);

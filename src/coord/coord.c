@@ -1189,6 +1189,54 @@ coord_get_stats(struct coord *co, struct coord_stats *out)
     }
 }
 
+int
+coord_use_cluster_secret(struct coord *co, const void *secret, size_t nsecret)
+{
+    static const char label[] = "ringcached context key v1";
+    struct mac_part part = {label, sizeof(label) - 1};
+    uint8_t k[MAC_SHA256_SIZE];
+    struct context_keys keys;
+    int rc = mac_hmac_sha256(secret, nsecret, &part, 1, k);
+
+    if (rc != RC_OK) {
+        return rc;
+    }
+    memset(&keys, 0, sizeof(keys));
+    keys.cur_id = 1;
+    memcpy(keys.cur, k, CONTEXT_KEY_SIZE);
+    coord_set_context_keys(co, &keys);
+    return RC_OK;
+}
+
+int
+coord_merge_records(struct coord *co, const void *key, size_t nkey, const void *a, size_t na,
+                    const void *b, size_t nb, struct buf *out)
+{
+    struct object oa, ob;
+    struct dvv_vector j;
+    uint64_t cas;
+    int rc = object_load(a, na, &co->self, &oa);
+
+    if (rc != RC_OK) {
+        return rc;
+    }
+    rc = object_load(b, nb, &co->self, &ob);
+    if (rc == RC_OK) {
+        rc = object_merge(&oa, &ob);
+    }
+    if (rc == RC_OK) {
+        rc = object_join(&oa, &j);
+        if (rc == RC_OK) {
+            cas = context_cas(&co->keys, key, nkey, &j);
+            rc = object_encode(&oa, cas, out);
+        }
+        dvv_vector_deinit(&j);
+    }
+    object_deinit(&ob);
+    object_deinit(&oa);
+    return rc;
+}
+
 void
 coord_note_context_error(struct coord *co)
 {

@@ -61,6 +61,14 @@ struct coord_stats {
 };
 extern const char *const coord_hist_siblings_names[COORD_HIST_SIBLINGS];
 extern const char *const coord_hist_entries_names[COORD_HIST_ENTRIES];
+/* Cluster mode: every member must seal contexts and derive cas values with
+ * the same key, so the key is derived from the cluster secret (HMAC-SHA-256
+ * of a fixed label) instead of the node's own random one. */
+int coord_use_cluster_secret(struct coord *co, const void *secret, size_t nsecret);
+/* Merge two stored records of key (object_merge; the result re-encoded with
+ * its derived cas) into out: how two hints for one key become one. */
+int coord_merge_records(struct coord *co, const void *key, size_t nkey, const void *a, size_t na,
+                        const void *b, size_t nb, struct buf *out);
 /* Count a context refused before it reached the coordinator (a codec saw
  * it could not be one), in context_errors like every other refusal. */
 void coord_note_context_error(struct coord *co);

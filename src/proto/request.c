@@ -2,12 +2,14 @@
 /*
  * request.c - names and flags of the protocol-neutral commands, generated from
  * the X-macro table in request.h, and the reset helpers for struct request and
- * struct response. Pure: no allocation, no I/O.
+ * struct response, and request_clone. Pure: no I/O; request_clone alone
+ * allocates.
  */
 #include "config.h"
 
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/status.h"
 #include "proto/request.h"
 
@@ -85,4 +87,62 @@ req_context_plausible(const char *p, size_t n)
         }
     }
     return true;
+}
+
+/* Append n bytes at *p and return where they went (NULL stays NULL). */
+static const char *
+req_copy_bytes(char **p, const char *src, size_t n)
+{
+    char *at = *p;
+
+    if (src == NULL) {
+        return NULL;
+    }
+    if (n > 0) {
+        memcpy(at, src, n);
+    }
+    *p += n;
+    return at;
+}
+
+int
+request_clone(const struct request *src, struct request **out)
+{
+    size_t total = sizeof(struct request) + src->nkeys * sizeof(struct req_key) + src->nvalue +
+                   src->ncontext + src->wire.ntoken + src->nargs + 1;
+    struct request *r;
+    char *p;
+
+    for (size_t i = 0; i < src->nkeys; i++) {
+        total += src->keys[i].nkey;
+    }
+    r = rc_malloc(total);
+    if (r == NULL) {
+        return RC_ENOMEM;
+    }
+    *r = *src;
+    p = (char *)(r + 1);
+    if (src->nkeys > 0) {
+        r->keys = (struct req_key *)p;
+        p += src->nkeys * sizeof(struct req_key);
+        for (size_t i = 0; i < src->nkeys; i++) {
+            r->keys[i].nkey = src->keys[i].nkey;
+            r->keys[i].key = req_copy_bytes(&p, src->keys[i].key, src->keys[i].nkey);
+        }
+    } else {
+        r->keys = NULL;
+    }
+    r->value = req_copy_bytes(&p, src->value, src->nvalue);
+    r->context = req_copy_bytes(&p, src->context, src->ncontext);
+    r->wire.token = req_copy_bytes(&p, src->wire.token, src->wire.ntoken);
+    r->args = req_copy_bytes(&p, src->args != NULL ? src->args : "", src->nargs);
+    *p = '\0'; /* args stays a C string where codecs expect one */
+    *out = r;
+    return RC_OK;
+}
+
+void
+request_free(struct request *r)
+{
+    rc_free(r);
 }

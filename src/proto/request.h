@@ -52,6 +52,7 @@
     X(REQ_VSET, "vset", REQF_STORE)       \
     X(REQ_VDEL, "vdel", REQF_WRITE)       \
     X(REQ_RING, "ring", 0)                \
+    X(REQ_MEMBERS, "members", 0)          \
     X(REQ_CMD__COUNT, "", 0)
 
 #define REQF_RETRIEVE 0x1u /* reads keys, replies VALUE ... END */
@@ -208,6 +209,11 @@ bool req_context_plausible(const char *p, size_t n);
 const char *req_cmd_name(enum req_cmd cmd);
 unsigned req_cmd_flags(enum req_cmd cmd);
 void request_reset(struct request *req);
+/* A deep copy of src in one heap block (keys, value, context, meta token
+ * and args copied), for a reply encoded after src's input buffer is gone
+ * (a request answered asynchronously). Free with request_free. */
+int request_clone(const struct request *src, struct request **out);
+void request_free(struct request *r);
 void response_reset(struct response *resp);
 
 #endif

@@ -182,6 +182,7 @@ static const struct text_cmd text_cmds[] = {
     {"vset", 4, REQ_VSET},
     {"vdel", 4, REQ_VDEL},
     {"ring", 4, REQ_RING},
+    {"members", 7, REQ_MEMBERS},
 };
 
 static enum req_cmd
@@ -571,6 +572,7 @@ text_parse_admin(struct text_line *l, struct request *req, struct text_error *er
     case REQ_STATS:
     case REQ_SHUTDOWN:
     case REQ_RING:
+    case REQ_MEMBERS:
         text_rest_args(l, req);
         return TEXT_OK;
     case REQ_VERSION:

@@ -44,6 +44,7 @@
 #include "kv/ring.h"
 #include "proto/bin.h"
 #include "proto/text.h"
+#include "server/cluster_srv.h"
 #include "server/server.h"
 
 /* Where replies go, in the request's protocol: text STAT lines and END,
@@ -470,6 +471,10 @@ admin_stats(struct worker *w, const struct admin_out *ao)
         admin_stats_settings(srv, ao);
     } else if (ARG_IS("versions")) {
         admin_stats_versions(srv, ao);
+    } else if (ARG_IS("cluster")) {
+        if (srv->cluster != NULL) {
+            cluster_srv_stats(srv->cluster, srv, admin_store_emit, (void *)ao);
+        }
     } else if (ARG_IS("store")) {
         store_stats(srv->st, admin_store_emit, (void *)ao);
     } else if (ARG_IS("reset")) {
@@ -532,6 +537,15 @@ admin_handle(struct worker *w, const struct request *req, struct buf *out, bool 
         return RC_OK;
     case REQ_RING:
         return admin_ring(w, req, req->args, req->nargs, out);
+    case REQ_MEMBERS:
+        if (req->nargs != 0) {
+            return text_encode_line(out, "CLIENT_ERROR usage: members");
+        }
+        if (w->srv->cluster == NULL) {
+            return text_encode_line(out, "END"); /* a single node has no members */
+        }
+        cluster_srv_members(w->srv->cluster, out);
+        return RC_OK;
     default:
         return text_encode_line(out, "ERROR");
     }

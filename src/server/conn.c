@@ -29,6 +29,7 @@
 #include "base/log.h"
 #include "base/status.h"
 #include "base/util.h"
+#include "coord/cluster.h"
 #include "proto/bin.h"
 #include "proto/text.h"
 #include "server/auth.h"
@@ -39,9 +40,25 @@
 #define CONN_OUT_HIGH   (1024 * 1024)
 #define CONN_BUF_KEEP   65536
 
+/* A reply being made elsewhere (a request the cluster coordinator runs
+ * asynchronously): its bytes arrive later, into its own buffer. */
+struct conn_req {
+    struct request *req; /* owned deep copy, shared by the keys of one request */
+    unsigned refs;
+};
+struct conn_slot {
+    struct conn *c; /* NULL once the connection is gone (the callback frees) */
+    struct conn_req *cr;
+    size_t ki;
+    bool done;
+    uint64_t ticket; /* durability of the reply, as for marks */
+    struct buf reply;
+};
+
 struct conn_mark {
     uint64_t ticket;
-    size_t start, end; /* the reply's bytes in held */
+    size_t start, end;      /* the reply's bytes in held (start == end for a slot) */
+    struct conn_slot *slot; /* non-NULL: the reply comes from the slot when done */
 };
 
 enum conn_proto { CONN_PROTO_UNKNOWN = 0, CONN_PROTO_TEXT, CONN_PROTO_BINARY };
@@ -71,11 +88,23 @@ struct conn {
     bool reading;       /* rev is armed */
     bool closing;       /* close once out is written */
     bool stopping;      /* server stopping: no more requests */
+    bool in_cluster;    /* inside coord_cluster_execute: completions only mark */
 };
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_process(struct conn *c);
+
+static void
+conn_slot_free(struct conn_slot *slot)
+{
+    if (--slot->cr->refs == 0) {
+        request_free(slot->cr->req);
+        rc_free(slot->cr);
+    }
+    buf_deinit(&slot->reply);
+    rc_free(slot);
+}
 
 struct conn *
 conn_next(struct conn *c)
@@ -151,6 +180,18 @@ conn_close(struct conn *c)
     w->nconns--;
     atomic_fetch_sub(&w->srv->curr_conns, 1);
     atomic_fetch_sub(&w->srv->conn_structures, 1);
+    for (size_t i = 0; i < c->nmarks; i++) {
+        struct conn_slot *slot = c->marks[i].slot;
+
+        if (slot == NULL) {
+            continue;
+        }
+        if (slot->done) {
+            conn_slot_free(slot);
+        } else {
+            slot->c = NULL; /* its completion frees it */
+        }
+    }
     buf_deinit(&c->rbuf);
     buf_deinit(&c->out);
     buf_deinit(&c->held);
@@ -207,7 +248,7 @@ conn_flush(struct conn *c)
     buf_reset(&c->out);
     c->out_sent = 0;
     buf_shrink(&c->out, CONN_BUF_KEEP);
-    if (c->held.len == 0 && (c->closing || (c->stopping && c->nmarks == 0))) {
+    if (c->held.len == 0 && c->nmarks == 0 && (c->closing || c->stopping)) {
         conn_close(c);
         return false;
     }
@@ -227,7 +268,7 @@ conn_push_mark(struct conn *c, uint64_t ticket, size_t start, size_t end)
         c->marks = m;
         c->marks_cap = cap;
     }
-    c->marks[c->nmarks++] = (struct conn_mark){ticket, start, end};
+    c->marks[c->nmarks++] = (struct conn_mark){ticket, start, end, NULL};
     return RC_OK;
 }
 
@@ -262,13 +303,27 @@ conn_release(struct conn *c)
 
     while (done < c->nmarks) {
         struct conn_mark *m = &c->marks[done];
-        int rc = store_sync_check(st, m->ticket);
+        struct conn_slot *slot = m->slot;
+        int rc;
 
+        if (slot != NULL && !slot->done) {
+            break; /* its reply has not been made yet */
+        }
+        rc = store_sync_check(st, slot != NULL ? slot->ticket : m->ticket);
         if (rc == RC_EAGAIN) {
             break;
         }
         buf_append(&c->out, c->held.data + pos, m->start - pos);
-        if (rc == RC_OK) {
+        if (slot != NULL) {
+            if (rc == RC_OK) {
+                buf_append(&c->out, slot->reply.data, slot->reply.len);
+            } else {
+                conn_durability_error(c, slot->reply.data, slot->reply.len, rc);
+                stats_add(&c->w->stats, STAT_storage_errors, 1);
+            }
+            conn_slot_free(slot);
+            m->slot = NULL;
+        } else if (rc == RC_OK) {
             buf_append(&c->out, c->held.data + m->start, m->end - m->start);
         } else {
             conn_durability_error(c, c->held.data + m->start, m->end - m->start, rc);
@@ -501,6 +556,7 @@ conn_execute_admin(struct conn *c, const struct request *req, struct buf *dst)
     case REQ_STATS:
     case REQ_SHUTDOWN:
     case REQ_RING:
+    case REQ_MEMBERS:
         admin_handle(c->w, req, dst, &close_conn);
         c->closing = c->closing || close_conn;
         return true;
@@ -512,6 +568,107 @@ conn_execute_admin(struct conn *c, const struct request *req, struct buf *dst)
     default:
         return false;
     }
+}
+
+/* ------------------------------------------------------------------ cluster */
+
+/* A reply made by the cluster coordinator (doc/replication.txt): encode it
+ * into its slot; the slot's mark releases it in request order. Runs on this
+ * worker's thread, possibly inside coord_cluster_execute. */
+static void
+conn_slot_done(void *arg, const struct response *resp, uint64_t ticket)
+{
+    struct conn_slot *slot = arg;
+    struct conn *c = slot->c;
+    const struct request *req = slot->cr->req;
+    bool retrieve = (req_cmd_flags(req->cmd) & REQF_RETRIEVE) != 0;
+
+    if (c == NULL) { /* the client left: nothing to send */
+        conn_slot_free(slot);
+        return;
+    }
+    if (retrieve) {
+        conn_count_get(c, req, slot->ki, resp);
+    } else {
+        conn_count(c, req, resp);
+    }
+    conn_encode(&slot->reply, req, slot->ki, resp);
+    slot->ticket = ticket;
+    slot->done = true;
+    if (ticket != 0) {
+        stats_add(&c->w->stats, STAT_durable_waits, 1);
+        if (store_sync_inline(c->w->srv->st)) {
+            worker_request_flush(c->w);
+        }
+    }
+    if (c->in_cluster) {
+        return; /* conn_execute_cluster releases when the call returns */
+    }
+    conn_release(c);
+    if (conn_flush(c) && c->nmarks == 0 && !c->closing) {
+        conn_process(c); /* requests may be waiting on the mark limit */
+    }
+}
+
+/* Run a data command through the cluster coordinator: one slot per key,
+ * replies in request order whatever order they complete in. */
+static void
+conn_execute_cluster(struct conn *c, const struct request *req)
+{
+    bool retrieve = (req_cmd_flags(req->cmd) & REQF_RETRIEVE) != 0;
+    size_t n = retrieve && req->proto == REQ_PROTO_TEXT ? req->nkeys : 1;
+    struct conn_req *cr = rc_calloc(1, sizeof(*cr));
+
+    if (cr == NULL || request_clone(req, &cr->req) != RC_OK) {
+        struct response resp;
+
+        rc_free(cr);
+        response_reset(&resp);
+        resp.status = RC_ENOMEM;
+        conn_encode(conn_reply_buf(c), req, 0, &resp);
+        return;
+    }
+    cr->refs = 1; /* held by this function until the loop ends */
+    c->in_cluster = true;
+    for (size_t ki = 0; ki < n; ki++) {
+        struct conn_slot *slot = rc_calloc(1, sizeof(*slot));
+
+        if (slot == NULL || conn_push_mark(c, 0, c->held.len, c->held.len) != RC_OK) {
+            rc_free(slot);
+            break; /* out of memory: the client sees a short reply */
+        }
+        slot->c = c;
+        slot->cr = cr;
+        slot->ki = ki;
+        buf_init(&slot->reply);
+        cr->refs++;
+        c->marks[c->nmarks - 1].slot = slot;
+        if (coord_cluster_execute(c->w->cl, cr->req, ki, 0, conn_slot_done, slot) != RC_OK) {
+            struct response resp;
+
+            response_reset(&resp);
+            resp.status = RC_ENOMEM;
+            conn_slot_done(slot, &resp, 0);
+        }
+    }
+    c->in_cluster = false;
+    if (retrieve && req->proto == REQ_PROTO_TEXT) {
+        text_encode_end(&c->held);
+    }
+    if (--cr->refs == 0) { /* every slot already gone (cannot happen: they are in marks) */
+        request_free(cr->req);
+        rc_free(cr);
+    }
+    conn_release(c);
+}
+
+/* Commands the cluster coordinator runs (everything keyed); the rest is
+ * node-local (admin, stats, auth). */
+static bool
+conn_clustered(const struct request *req)
+{
+    return (req_cmd_flags(req->cmd) & (REQF_RETRIEVE | REQF_STORE | REQF_WRITE)) != 0 ||
+           req->cmd == REQ_ME;
 }
 
 static void
@@ -535,6 +692,10 @@ conn_execute(struct conn *c, const struct request *req)
         stats_add(&w->stats, STAT_cmd_meta, 1);
     }
     if (conn_execute_admin(c, req, dst)) {
+        return;
+    }
+    if (w->cl != NULL && conn_clustered(req)) {
+        conn_execute_cluster(c, req);
         return;
     }
     n = retrieve && req->proto == REQ_PROTO_TEXT ? req->nkeys : 1;

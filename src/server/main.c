@@ -181,6 +181,8 @@ main_run(const struct config *cfg)
          * half for Berkeley DB's own page cache. */
         .cache_bytes = cfg->mem_limit - cfg->mem_limit / 2,
         .hot_cache_bytes = cfg->mem_limit / 2,
+        .hint_max_bytes = cfg->hint_max_bytes,
+        .hint_max_age_ms = (int64_t)cfg->hint_max_age * 1000,
     };
     struct coord_config ccfg = {
         .max_item_size = cfg->max_item_size,
@@ -237,12 +239,6 @@ main(int argc, char **argv)
         fprintf(stderr, "ringcached: %s\n", err);
         config_deinit(&cfg);
         return EXIT_USAGE;
-    }
-    /* Clustering is not wired yet: --peers stops here (server.c). */
-    if (server_check_cluster_available(&cfg, err, sizeof(err)) != RC_OK) {
-        fprintf(stderr, "ringcached: %s\n", err);
-        config_deinit(&cfg);
-        return EXIT_FAILURE;
     }
     log_set_verbosity(cfg.verbosity);
     if ((getuid() == 0 || geteuid() == 0) && (cfg.user == NULL || cfg.user[0] == '\0')) {

@@ -36,6 +36,7 @@
 #include "base/status.h"
 #include "base/util.h"
 #include "kv/ring.h"
+#include "server/cluster_srv.h"
 #include "server/auth.h"
 #include "server/conn.h"
 #include "server/server.h"
@@ -211,12 +212,20 @@ worker_init(struct server *srv, struct worker *w, int id)
     if (coord_thread_create(srv->co, &w->ct) != RC_OK) {
         return RC_ENOMEM;
     }
+    if (srv->cluster != NULL) {
+        int rc = cluster_srv_worker_init(srv->cluster, w);
+
+        if (rc != RC_OK) {
+            return rc;
+        }
+    }
     return store_sync_subscribe(srv->st, worker_sync_notify, w);
 }
 
 static void
 worker_deinit(struct worker *w)
 {
+    cluster_srv_worker_deinit(w); /* before the base: its event lives there */
     if (w->notify_ev != NULL) {
         event_free(w->notify_ev);
     }
@@ -518,21 +527,6 @@ server_write_port_file(struct server *srv)
 
 /* ------------------------------------------------------------------ cluster */
 
-/* THE gate for clustering. The peer transport and the cluster coordinator
- * are not wired into the daemon yet, so a node given --peers would answer
- * as a single node while its operator believes it replicates: refuse it.
- * Remove this check (and its call in main.c) when the wiring lands. */
-int
-server_check_cluster_available(const struct config *cfg, char *err, size_t errlen)
-{
-    if (cfg->npeers == 0) {
-        return RC_OK;
-    }
-    snprintf(err, errlen,
-             "clustering (--peers) is not available in this build yet; see doc/replication.txt");
-    return RC_EDISABLED;
-}
-
 int
 server_build_ring(const struct config *cfg, struct ring **out)
 {
@@ -647,6 +641,12 @@ server_setup(struct server *srv)
     if (rc != RC_OK) {
         return rc;
     }
+    if (srv->cfg->npeers > 0) {
+        rc = cluster_srv_create(srv, &srv->cluster);
+        if (rc != RC_OK) {
+            return rc;
+        }
+    }
     srv->workers = rc_calloc((size_t)srv->cfg->threads, sizeof(*srv->workers));
     if (srv->workers == NULL) {
         return RC_ENOMEM;
@@ -704,6 +704,13 @@ server_run(struct server *srv)
         }
         started++;
     }
+    if (rc == RC_OK && srv->cluster != NULL) {
+        rc = cluster_srv_start(srv->cluster);
+        if (rc != RC_OK) {
+            log_error("cannot start the peer transport: %s", rc_strerror(rc));
+            atomic_store(&srv->stopping, true);
+        }
+    }
     if (rc == RC_OK) {
         log_info("ringcached %s ready: %d worker threads", RC_VERSION_STRING, srv->nworkers);
         event_base_dispatch(srv->base);
@@ -719,6 +726,9 @@ server_run(struct server *srv)
     for (int i = 0; i < started; i++) {
         pthread_join(srv->workers[i].thread, NULL);
     }
+    /* Fail what is still in flight with peers; the workers' queues take the
+     * completions, drained when the workers are torn down. */
+    cluster_srv_stop(srv->cluster);
     return rc;
 }
 
@@ -732,10 +742,12 @@ server_destroy(struct server *srv)
         evconnlistener_free(srv->listeners[i]);
     }
     rc_free(srv->listeners);
+    cluster_srv_stop(srv->cluster);
     for (int i = 0; i < srv->nworkers; i++) {
         worker_deinit(&srv->workers[i]);
     }
     rc_free(srv->workers);
+    cluster_srv_destroy(srv->cluster);
     for (int i = 0; i < 2; i++) {
         if (srv->sig_ev[i] != NULL) {
             event_free(srv->sig_ev[i]);

@@ -40,6 +40,9 @@ struct conn;
 struct server;
 struct ring;
 
+struct cs_link;
+struct cluster_srv;
+
 struct worker {
     struct server *srv; /* borrowed */
     int id;
@@ -55,6 +58,8 @@ struct worker {
     int *queue;                 /* owned: accepted fds to adopt */
     size_t qlen, qcap;
     struct coord_thread *ct;   /* owned */
+    struct coord_cluster *cl;  /* owned; NULL on a single node */
+    struct cs_link *cl_link;   /* owned by cluster_srv: cl's transport */
     struct thread_stats stats; /* written only by this worker */
     struct conn *conns;        /* owned: intrusive list */
     size_t nconns;
@@ -76,6 +81,7 @@ struct server {
     struct stats_prefix *prefix; /* owned */
     struct auth *auth;           /* owned; NULL without -Y */
     struct event *hup_ev;        /* owned: SIGHUP re-reads the -Y file */
+    struct cluster_srv *cluster; /* owned; NULL on a single node */
     struct ring *ring;           /* owned, immutable: this node and its --peers
                                   * (alone: a ring of one); read by any thread */
     _Atomic int curr_conns;
@@ -94,7 +100,6 @@ void worker_request_flush(struct worker *w);
 /* Clustering is not wired in yet: RC_OK when cfg runs as a single node,
  * RC_EDISABLED (with the message in err) when it asks for peers. The one
  * place that refuses --peers; main() calls it once the options are valid. */
-int server_check_cluster_available(const struct config *cfg, char *err, size_t errlen);
 /* The ring cfg describes: Q partitions, N replicas, this node's --name and
  * the --peers names. RC_OK or ring_create's error. */
 int server_build_ring(const struct config *cfg, struct ring **out);

@@ -1,0 +1,1226 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cluster_srv.c - replication wired into the daemon (doc/replication.txt).
+ *
+ *   worker: conn --coord_cluster_execute--> coord/cluster (state machine)
+ *              --transport put/get--> peer_net_request --> peer thread
+ *              <-- completion queue <-- reply         (drained on the worker)
+ *   peer thread: PUT  -> coord_replica_merge (or the hint store with HINT)
+ *                GET  -> coord_replica_read
+ *                FLUSH-> flush_all here
+ *   replayer thread: hints whose owner is up -> PUT HANDOFF -> delete on ack
+ *
+ * Nodes are ring indices (sorted names) in the coordinator and peer indices
+ * (--peers order) in the net; `peer_of` maps one to the other. A hint's
+ * target is named by a 16-byte digest of the owner's name under the
+ * cluster secret, the same on every node (nodes know each other by name).
+ *
+ * Durability of a replica's acknowledgement: under --sync=batch the log is
+ * written to the OS before the ack (one write(2)); under --sync=always the
+ * ack is deferred until the sync thread reports the flush that covers it;
+ * under none it goes at once. So W counts replicas that hold the write as
+ * durably as their mode promises.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "base/mac.h"
+#include "base/status.h"
+#include "base/util.h"
+#include "cluster/peer_codec.h"
+#include "cluster/peer_net.h"
+#include "coord/cluster.h"
+#include "coord/coord.h"
+#include "kv/ring.h"
+#include "server/cluster_srv.h"
+#include "server/server.h"
+#include "store/hints.h"
+#include "store/store.h"
+
+#define CS_NO_PEER         ((size_t)-1)
+#define CS_REPLAY_TICK_MS  200
+#define CS_REPLAY_INFLIGHT 64
+
+/* An acknowledgement waiting for its flush (--sync=always). */
+struct cs_deferred {
+    struct cs_deferred *next;
+    uint64_t ticket;
+    struct peer_ticket pt;
+    struct peer_put_ack ack;
+};
+
+struct cluster_srv {
+    struct server *srv;
+    struct peer_net *net;
+    unsigned self;                /* ring index of this node */
+    size_t nnodes;                /* ring nodes */
+    size_t *peer_of;              /* ring index -> peer index (CS_NO_PEER: self) */
+    uint8_t (*target)[16];        /* ring index -> hint target id */
+    struct coord_thread *ct;      /* the peer thread's */
+    struct coord_cluster *fwd_cl; /* the peer thread's coordinator (FORWARD) */
+    struct cs_link *fwd_link;
+    struct buf scratch; /* GET replies (peer thread) */
+
+    pthread_mutex_t defer_lock;
+    struct cs_deferred *deferred;
+
+    pthread_t replayer;
+    bool replaying;
+    pthread_mutex_t replay_lock;
+    pthread_cond_t replay_cond;
+    bool stopping;
+    _Atomic unsigned replay_inflight;
+
+    _Atomic uint64_t puts_in, gets_in, hints_stored, hints_replayed, hint_failures, flushes_in;
+};
+
+/* The per-worker side: the transport a worker's coord_cluster uses. */
+struct cs_link {
+    struct cluster_srv *cs;
+    struct worker *w;
+    struct peer_completions *q;
+    struct event *ev;
+};
+
+static int64_t
+cs_now_ms(void)
+{
+    return util_now_ms();
+}
+
+/* ------------------------------------------------------------------ identity */
+
+static void
+cs_target_id(const struct config *cfg, const char *name, uint8_t out[16])
+{
+    static const char label[] = "ringcached node name v1";
+    struct mac_part parts[2] = {{label, sizeof(label) - 1}, {name, strlen(name)}};
+    uint8_t mac[MAC_SHA256_SIZE];
+
+    if (mac_hmac_sha256(cfg->cluster_secret, cfg->cluster_secret_len, parts, 2, mac) != RC_OK) {
+        memset(mac, 0, sizeof(mac));
+    }
+    memcpy(out, mac, 16);
+}
+
+static bool
+cs_node_of_target(const struct cluster_srv *cs, const uint8_t *target, unsigned *node)
+{
+    for (size_t i = 0; i < cs->nnodes; i++) {
+        if (memcmp(cs->target[i], target, 16) == 0) {
+            *node = (unsigned)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------ peer handlers */
+
+static int
+cs_hint_merge(void *arg, const void *older, size_t nolder, const void *newer, size_t nnewer,
+              struct buf *out)
+{
+    struct cluster_srv *cs = arg;
+
+    /* The key is not needed for the merge, only for the derived cas, which
+     * the owner recomputes when it merges the hint: an empty key is fine. */
+    return coord_merge_records(cs->srv->co, "", 0, older, nolder, newer, nnewer, out);
+}
+
+/* Make the write behind `ticket` as durable as the mode promises before the
+ * ack: batch writes the log to the OS now; always waits (deferred). Returns
+ * PEER_NET_DEFER when the ack was queued for the sync thread. */
+static int
+cs_ack_durable(struct cluster_srv *cs, struct peer_call *call, uint64_t ticket,
+               struct peer_put_ack *ack)
+{
+    struct store *st = cs->srv->st;
+    struct cs_deferred *d;
+
+    if (ticket == 0 || store_sync_check(st, ticket) == RC_OK) {
+        ack->flags |= PEER_ACK_SYNCED;
+        return RC_OK;
+    }
+    if (store_sync_inline(st)) {
+        if (store_sync_write_now(st) != RC_OK) {
+            return RC_EIO;
+        }
+        ack->flags |= PEER_ACK_SYNCED;
+        return RC_OK;
+    }
+    d = rc_calloc(1, sizeof(*d));
+    if (d == NULL) {
+        return RC_ENOMEM;
+    }
+    d->ticket = ticket;
+    d->pt = call->ticket;
+    d->ack = *ack;
+    d->ack.flags |= PEER_ACK_SYNCED;
+    pthread_mutex_lock(&cs->defer_lock);
+    d->next = cs->deferred;
+    cs->deferred = d;
+    pthread_mutex_unlock(&cs->defer_lock);
+    return PEER_NET_DEFER;
+}
+
+/* The sync thread finished a flush: send the acks it covers. */
+static void
+cs_sync_notify(void *arg)
+{
+    struct cluster_srv *cs = arg;
+    struct cs_deferred **pp, *ready = NULL;
+    struct buf frame;
+
+    pthread_mutex_lock(&cs->defer_lock);
+    for (pp = &cs->deferred; *pp != NULL;) {
+        struct cs_deferred *d = *pp;
+        int rc = store_sync_check(cs->srv->st, d->ticket);
+
+        if (rc == RC_EAGAIN) {
+            pp = &d->next;
+            continue;
+        }
+        *pp = d->next;
+        if (rc != RC_OK) {
+            d->ack.flags = 0xff; /* marks a failed flush: answer ERROR */
+        }
+        d->next = ready;
+        ready = d;
+    }
+    pthread_mutex_unlock(&cs->defer_lock);
+    buf_init(&frame);
+    while (ready != NULL) {
+        struct cs_deferred *d = ready;
+
+        ready = d->next;
+        buf_reset(&frame);
+        if (d->ack.flags == 0xff) {
+            struct peer_error e = {.code = PEER_IO, .text = "flush failed", .ntext = 12};
+
+            if (peer_error_encode(PEER_VERSION_MAX, d->pt.id, &e, &frame) == RC_OK) {
+                peer_net_reply(cs->net, &d->pt, frame.data, frame.len);
+            }
+        } else if (peer_put_ack_encode(PEER_VERSION_MAX, d->pt.id, &d->ack, &frame) == RC_OK) {
+            peer_net_reply(cs->net, &d->pt, frame.data, frame.len);
+        }
+        rc_free(d);
+    }
+    buf_deinit(&frame);
+}
+
+static int
+cs_put(void *arg, struct peer_call *call, const struct peer_put *m, struct peer_put_ack *ack)
+{
+    struct cluster_srv *cs = arg;
+    struct coord_replica_ack ra;
+    int rc;
+
+    atomic_fetch_add(&cs->puts_in, 1);
+    memset(ack, 0, sizeof(*ack));
+    if (m->flags & PEER_PUT_HINT) {
+        struct store_hint h = {.arrival_ms = cs_now_ms(),
+                               .partition = m->partition,
+                               .key = m->key,
+                               .nkey = m->nkey,
+                               .rec = m->record,
+                               .nrec = m->nrecord};
+
+        rc = store_hint_put(cs->srv->st, m->owner, &h, cs_hint_merge, cs);
+        if (rc != RC_OK) {
+            return rc;
+        }
+        atomic_fetch_add(&cs->hints_stored, 1);
+        ack->result = PEER_PUT_HINTED;
+        return cs_ack_durable(cs, call, store_sync_ticket(cs->srv->st), ack);
+    }
+    rc = coord_replica_merge(cs->ct, m->key, m->nkey, m->record, m->nrecord, &ra);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    ack->result = ra.result == COORD_REPLICA_STORED ? PEER_PUT_STORED : PEER_PUT_UNCHANGED;
+    ack->nsiblings = ra.nsiblings;
+    ack->nlive = ra.nlive;
+    ack->cas = ra.cas;
+    return cs_ack_durable(cs, call, ra.ticket, ack);
+}
+
+static int
+cs_get(void *arg, struct peer_call *call, const struct peer_get *m, struct peer_get_reply *reply)
+{
+    struct cluster_srv *cs = arg;
+    bool dead = false;
+    int rc;
+
+    (void)call;
+    atomic_fetch_add(&cs->gets_in, 1);
+    memset(reply, 0, sizeof(*reply));
+    rc = coord_replica_read(cs->ct, m->key, m->nkey, &cs->scratch, &dead);
+    if (rc == RC_ENOTFOUND) {
+        reply->result = PEER_GET_NOT_FOUND;
+        return RC_OK;
+    }
+    if (rc != RC_OK) {
+        return rc;
+    }
+    reply->result = PEER_GET_FOUND;
+    reply->flags = dead ? PEER_GET_DEAD : 0;
+    reply->record = cs->scratch.data;
+    reply->nrecord = cs->scratch.len;
+    return RC_OK;
+}
+
+static int
+cs_flush(void *arg, struct peer_call *call, const struct peer_flush *m)
+{
+    struct cluster_srv *cs = arg;
+    struct request req;
+    struct response resp;
+    uint64_t ticket;
+
+    (void)call;
+    atomic_fetch_add(&cs->flushes_in, 1);
+    request_reset(&req);
+    req.cmd = REQ_FLUSH_ALL;
+    req.exptime = m->delay;
+    coord_execute(cs->ct, &req, 0, &resp, &ticket);
+    return resp.status;
+}
+
+/* ------------------------------------------------------------------ worker transport */
+
+struct cs_call {
+    struct cs_link *link;
+    coord_put_done_fn put_done;
+    coord_get_done_fn get_done;
+    void *arg;
+};
+
+static bool
+cs_tr_healthy(void *ctx, unsigned node)
+{
+    struct cs_link *l = ctx;
+    struct cluster_srv *cs = l->cs;
+
+    if (node == cs->self) {
+        return true;
+    }
+    return node < cs->nnodes && peer_net_healthy(cs->net, cs->peer_of[node]);
+}
+
+static void
+cs_put_reply(void *arg, const struct peer_reply *r)
+{
+    struct cs_call *c = arg;
+    struct coord_put_ack ack;
+    struct peer_put_ack pa;
+    struct peer_fault fault;
+    int status = r->status;
+
+    memset(&ack, 0, sizeof(ack));
+    if (status == RC_OK && peer_put_ack_decode(&r->frame, &pa, &fault) == RC_OK) {
+        ack.result = pa.result == PEER_PUT_HINTED      ? COORD_PUT_HINTED
+                     : pa.result == PEER_PUT_UNCHANGED ? COORD_PUT_UNCHANGED
+                                                       : COORD_PUT_STORED;
+        ack.synced = (pa.flags & PEER_ACK_SYNCED) != 0;
+        ack.nsiblings = pa.nsiblings;
+        ack.nlive = pa.nlive;
+        ack.cas = pa.cas;
+    } else if (status == RC_OK) {
+        status = RC_EPROTO;
+    }
+    c->put_done(c->arg, status, &ack);
+    rc_free(c);
+}
+
+static int
+cs_tr_put(void *ctx, unsigned node, uint32_t partition, const void *key, size_t nkey,
+          const void *rec, size_t nrec, unsigned flags, unsigned owner, coord_put_done_fn done,
+          void *arg)
+{
+    struct cs_link *l = ctx;
+    struct cluster_srv *cs = l->cs;
+    struct peer_put m = {.flags = (uint8_t)flags,
+                         .partition = partition,
+                         .key = key,
+                         .nkey = nkey,
+                         .record = rec,
+                         .nrecord = nrec};
+    struct cs_call *c;
+    struct buf frame;
+    int rc;
+
+    if (node >= cs->nnodes || node == cs->self) {
+        return RC_EINVAL;
+    }
+    if ((flags & COORD_PUT_HINT) && owner < cs->nnodes) {
+        memcpy(m.owner, cs->target[owner], sizeof(m.owner));
+    }
+    c = rc_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return RC_ENOMEM;
+    }
+    c->link = l;
+    c->put_done = done;
+    c->arg = arg;
+    buf_init(&frame);
+    rc = peer_put_encode(PEER_VERSION_MAX, 1, &m, &frame);
+    if (rc == RC_OK) {
+        rc = peer_net_request(cs->net, cs->peer_of[node], frame.data, frame.len, 0, cs_put_reply, c,
+                              l->q);
+    }
+    buf_deinit(&frame);
+    if (rc != RC_OK) {
+        rc_free(c);
+    }
+    return rc;
+}
+
+static void
+cs_get_reply(void *arg, const struct peer_reply *r)
+{
+    struct cs_call *c = arg;
+    struct peer_get_reply gr;
+    struct peer_fault fault;
+
+    if (r->status == RC_OK && peer_get_reply_decode(&r->frame, &gr, &fault) == RC_OK) {
+        if (gr.result == PEER_GET_FOUND) {
+            c->get_done(c->arg, RC_OK, gr.record, gr.nrecord, (gr.flags & PEER_GET_DEAD) != 0);
+        } else {
+            c->get_done(c->arg, RC_ENOTFOUND, NULL, 0, false);
+        }
+    } else {
+        c->get_done(c->arg, r->status == RC_OK ? RC_EPROTO : r->status, NULL, 0, false);
+    }
+    rc_free(c);
+}
+
+static int
+cs_tr_get(void *ctx, unsigned node, uint32_t partition, const void *key, size_t nkey,
+          coord_get_done_fn done, void *arg)
+{
+    struct cs_link *l = ctx;
+    struct cluster_srv *cs = l->cs;
+    struct peer_get m = {.partition = partition, .key = key, .nkey = nkey};
+    struct cs_call *c;
+    struct buf frame;
+    int rc;
+
+    if (node >= cs->nnodes || node == cs->self) {
+        return RC_EINVAL;
+    }
+    c = rc_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return RC_ENOMEM;
+    }
+    c->link = l;
+    c->get_done = done;
+    c->arg = arg;
+    buf_init(&frame);
+    rc = peer_get_encode(PEER_VERSION_MAX, 1, &m, &frame);
+    if (rc == RC_OK) {
+        rc = peer_net_request(cs->net, cs->peer_of[node], frame.data, frame.len, 0, cs_get_reply, c,
+                              l->q);
+    }
+    buf_deinit(&frame);
+    if (rc != RC_OK) {
+        rc_free(c);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ forwarding */
+
+static const struct {
+    enum req_cmd req;
+    uint8_t peer;
+} cs_cmd_map[] = {
+    {REQ_GET, PEER_CMD_GET},         {REQ_GETS, PEER_CMD_GETS},     {REQ_GAT, PEER_CMD_GAT},
+    {REQ_GATS, PEER_CMD_GATS},       {REQ_SET, PEER_CMD_SET},       {REQ_ADD, PEER_CMD_ADD},
+    {REQ_REPLACE, PEER_CMD_REPLACE}, {REQ_APPEND, PEER_CMD_APPEND}, {REQ_PREPEND, PEER_CMD_PREPEND},
+    {REQ_CAS, PEER_CMD_CAS},         {REQ_DELETE, PEER_CMD_DELETE}, {REQ_INCR, PEER_CMD_INCR},
+    {REQ_DECR, PEER_CMD_DECR},       {REQ_TOUCH, PEER_CMD_TOUCH},   {REQ_VGET, PEER_CMD_VGET},
+    {REQ_VSET, PEER_CMD_VSET},       {REQ_VDEL, PEER_CMD_VDEL},
+};
+
+static bool
+cs_cmd_to_peer(enum req_cmd c, uint8_t *out)
+{
+    for (size_t i = 0; i < sizeof(cs_cmd_map) / sizeof(cs_cmd_map[0]); i++) {
+        if (cs_cmd_map[i].req == c) {
+            *out = cs_cmd_map[i].peer;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+cs_cmd_from_peer(uint8_t c, enum req_cmd *out)
+{
+    for (size_t i = 0; i < sizeof(cs_cmd_map) / sizeof(cs_cmd_map[0]); i++) {
+        if (cs_cmd_map[i].peer == c) {
+            *out = cs_cmd_map[i].req;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A forwarded request's reply, rebuilt into a struct response; its
+ * siblings need a home for the callback's duration. */
+struct cs_fwd {
+    coord_forward_done_fn done;
+    void *arg;
+};
+
+static void
+cs_fwd_reply(void *arg, const struct peer_reply *r)
+{
+    struct cs_fwd *f = arg;
+    struct peer_forward_reply m;
+    struct peer_fault fault;
+    struct response resp;
+    struct resp_sibling *sibs = NULL;
+    char msg[256];
+    int status = r->status;
+
+    response_reset(&resp);
+    if (status == RC_OK && peer_forward_reply_decode(&r->frame, &m, &fault) == RC_OK) {
+        struct peer_sibling_iter it = peer_sibling_iter(&m);
+        struct peer_sibling ps;
+        size_t n = 0;
+
+        if (m.nsiblings > 0) {
+            sibs = rc_calloc(m.nsiblings, sizeof(*sibs));
+            if (sibs == NULL) {
+                status = RC_ENOMEM;
+            }
+        }
+        while (sibs != NULL && n < m.nsiblings && peer_sibling_next(&it, &ps)) {
+            sibs[n].flags = ps.flags;
+            sibs[n].wtime_ms = ps.wtime_ms;
+            sibs[n].value = ps.value;
+            sibs[n].nvalue = ps.nvalue;
+            n++;
+        }
+        resp.status = peer_code_to_status(m.status);
+        if (m.nmessage > 0) { /* the coordinator's reason, relayed as it said it */
+            size_t len = m.nmessage < sizeof(msg) - 1 ? m.nmessage : sizeof(msg) - 1;
+
+            memcpy(msg, m.message, len);
+            msg[len] = '\0';
+            resp.errmsg = msg;
+        }
+        resp.miss = (enum resp_miss)m.miss;
+        resp.flags = m.flags;
+        resp.cas = m.cas;
+        resp.number = m.number;
+        resp.ttl = m.ttl;
+        resp.last_access = m.last_access;
+        resp.nlive = m.nlive;
+        resp.context = m.context;
+        resp.ncontext = m.ncontext;
+        resp.value = m.value;
+        resp.nvalue = m.nvalue;
+        resp.siblings = sibs;
+        resp.nsiblings = n;
+        resp.stale = (m.rflags & PEER_RF_STALE) != 0;
+        resp.win = (m.rflags & PEER_RF_WIN) != 0;
+        resp.won_already = (m.rflags & PEER_RF_WON_ALREADY) != 0;
+        resp.created = (m.rflags & PEER_RF_CREATED) != 0;
+        resp.hit_before = (m.rflags & PEER_RF_HIT_BEFORE) != 0;
+        if (status == RC_OK) {
+            f->done(f->arg, RC_OK, &resp);
+        }
+    } else if (status == RC_OK) {
+        status = RC_EPROTO;
+    }
+    if (status != RC_OK) {
+        f->done(f->arg, status, NULL);
+    }
+    rc_free(sibs);
+    rc_free(f);
+}
+
+static int
+cs_tr_forward(void *ctx, unsigned node, const struct request *req, size_t ki,
+              coord_forward_done_fn done, void *arg)
+{
+    struct cs_link *l = ctx;
+    struct cluster_srv *cs = l->cs;
+    struct peer_forward m;
+    struct cs_fwd *f;
+    struct buf frame;
+    int rc;
+
+    memset(&m, 0, sizeof(m));
+    if (node >= cs->nnodes || node == cs->self || ki >= req->nkeys ||
+        !cs_cmd_to_peer(req->cmd, &m.cmd)) {
+        return RC_EINVAL;
+    }
+    m.dialect = req->proto == REQ_PROTO_META     ? PEER_DIALECT_META
+                : req->proto == REQ_PROTO_BINARY ? PEER_DIALECT_BINARY
+                                                 : PEER_DIALECT_TEXT;
+    m.options = req->opts.set & PEER_OPT_ALL;
+    m.flags = req->flags;
+    m.exptime = req->exptime;
+    m.cas = req->cas;
+    m.delta = req->delta;
+    m.compare_cas = req->opts.compare_cas;
+    m.initial = req->opts.initial;
+    m.ttl = req->opts.ttl;
+    m.vivify_ttl = req->opts.vivify_ttl;
+    m.recache_ttl = req->opts.recache_ttl;
+    m.key = req->keys[ki].key;
+    m.nkey = req->keys[ki].nkey;
+    if (peer_cmd_has_context(m.cmd)) {
+        m.context = req->context;
+        m.ncontext = req->ncontext;
+    }
+    if (peer_cmd_has_value(m.cmd)) {
+        m.value = req->value;
+        m.nvalue = req->nvalue;
+    }
+    f = rc_calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return RC_ENOMEM;
+    }
+    f->done = done;
+    f->arg = arg;
+    buf_init(&frame);
+    rc = peer_forward_encode(PEER_VERSION_MAX, 1, &m, &frame);
+    if (rc == RC_OK) {
+        rc = peer_net_request(cs->net, cs->peer_of[node], frame.data, frame.len, 0, cs_fwd_reply, f,
+                              l->q);
+    }
+    buf_deinit(&frame);
+    if (rc != RC_OK) {
+        rc_free(f);
+    }
+    return rc;
+}
+
+/* A peer forwarded a client request: coordinate it here (never forwarded
+ * again), on the peer thread's own coord_cluster, and answer when done. */
+struct cs_fwd_in {
+    struct cluster_srv *cs;
+    struct peer_ticket pt;
+    struct request req;
+    struct req_key key;
+    char *bytes; /* key, value and context copied */
+};
+
+static void
+cs_fwd_in_done(void *arg, const struct response *resp, uint64_t ticket)
+{
+    struct cs_fwd_in *fi = arg;
+    struct cluster_srv *cs = fi->cs;
+    struct peer_forward_reply m;
+    struct peer_sibling *sibs = NULL;
+    struct buf frame;
+
+    (void)ticket; /* a forwarded write is durable as the coordinator's mode says */
+    memset(&m, 0, sizeof(m));
+    m.status = peer_code_from_status(resp->status);
+    m.rflags = (uint8_t)((resp->stale ? PEER_RF_STALE : 0) | (resp->win ? PEER_RF_WIN : 0) |
+                         (resp->won_already ? PEER_RF_WON_ALREADY : 0) |
+                         (resp->created ? PEER_RF_CREATED : 0) |
+                         (resp->hit_before ? PEER_RF_HIT_BEFORE : 0));
+    m.miss = (uint8_t)resp->miss;
+    m.flags = resp->flags;
+    m.cas = resp->cas;
+    m.number = resp->number;
+    m.ttl = resp->ttl;
+    m.last_access = resp->last_access;
+    m.nlive = resp->nlive;
+    m.context = resp->context;
+    m.ncontext = resp->ncontext;
+    if (resp->errmsg != NULL) {
+        m.message = resp->errmsg;
+        m.nmessage = strlen(resp->errmsg);
+    }
+    m.value = resp->value;
+    m.nvalue = resp->nvalue;
+    if (resp->nsiblings > 0 && (sibs = rc_calloc(resp->nsiblings, sizeof(*sibs))) != NULL) {
+        for (size_t i = 0; i < resp->nsiblings; i++) {
+            sibs[i].flags = resp->siblings[i].flags;
+            sibs[i].wtime_ms = resp->siblings[i].wtime_ms;
+            sibs[i].value = resp->siblings[i].value;
+            sibs[i].nvalue = resp->siblings[i].nvalue;
+        }
+        m.siblings = sibs;
+        m.nsiblings = resp->nsiblings;
+    }
+    buf_init(&frame);
+    if (peer_forward_reply_encode(PEER_VERSION_MAX, fi->pt.id, &m, &frame) == RC_OK) {
+        peer_net_reply(cs->net, &fi->pt, frame.data, frame.len);
+    }
+    buf_deinit(&frame);
+    rc_free(sibs);
+    rc_free(fi->bytes);
+    rc_free(fi);
+}
+
+static int
+cs_forward(void *arg, struct peer_call *call, const struct peer_forward *m,
+           struct peer_forward_reply *reply)
+{
+    struct cluster_srv *cs = arg;
+    struct cs_fwd_in *fi;
+    enum req_cmd cmd;
+    char *p;
+
+    (void)reply;
+    if (cs->fwd_cl == NULL || !cs_cmd_from_peer(m->cmd, &cmd)) {
+        return RC_EINVAL;
+    }
+    fi = rc_calloc(1, sizeof(*fi));
+    if (fi == NULL || (fi->bytes = rc_malloc(m->nkey + m->nvalue + m->ncontext + 1)) == NULL) {
+        rc_free(fi);
+        return RC_ENOMEM;
+    }
+    fi->cs = cs;
+    fi->pt = call->ticket;
+    p = fi->bytes;
+    memcpy(p, m->key, m->nkey);
+    fi->key.key = p;
+    fi->key.nkey = m->nkey;
+    p += m->nkey;
+    request_reset(&fi->req);
+    fi->req.cmd = cmd;
+    fi->req.proto = m->dialect == PEER_DIALECT_META     ? REQ_PROTO_META
+                    : m->dialect == PEER_DIALECT_BINARY ? REQ_PROTO_BINARY
+                                                        : REQ_PROTO_TEXT;
+    fi->req.opts.set = m->options;
+    fi->req.opts.compare_cas = m->compare_cas;
+    fi->req.opts.initial = m->initial;
+    fi->req.opts.ttl = m->ttl;
+    fi->req.opts.vivify_ttl = m->vivify_ttl;
+    fi->req.opts.recache_ttl = m->recache_ttl;
+    fi->req.flags = m->flags;
+    fi->req.exptime = m->exptime;
+    fi->req.cas = m->cas;
+    fi->req.delta = m->delta;
+    if (m->nvalue > 0) {
+        memcpy(p, m->value, m->nvalue);
+    }
+    fi->req.value = p;
+    fi->req.nvalue = m->nvalue;
+    p += m->nvalue;
+    if (m->ncontext > 0) {
+        memcpy(p, m->context, m->ncontext);
+    }
+    fi->req.context = p;
+    fi->req.ncontext = m->ncontext;
+    fi->req.keys = &fi->key;
+    fi->req.nkeys = 1;
+    if (coord_cluster_execute(cs->fwd_cl, &fi->req, 0, COORD_CL_FORWARDED, cs_fwd_in_done, fi) !=
+        RC_OK) {
+        rc_free(fi->bytes);
+        rc_free(fi);
+        return RC_ENOMEM;
+    }
+    return PEER_NET_DEFER;
+}
+
+static void
+cs_worker_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct cs_link *l = arg;
+
+    (void)fd;
+    (void)what;
+    peer_completions_drain(l->q);
+}
+
+static void
+cs_worker_notify(void *arg)
+{
+    struct cs_link *l = arg;
+
+    event_active(l->ev, EV_READ, 0);
+}
+
+int
+cluster_srv_worker_init(struct cluster_srv *cs, struct worker *w)
+{
+    struct cs_link *l = rc_calloc(1, sizeof(*l));
+    struct coord_cluster_config cc;
+    int rc;
+
+    if (l == NULL) {
+        return RC_ENOMEM;
+    }
+    l->cs = cs;
+    l->w = w;
+    l->ev = event_new(w->base, -1, EV_PERSIST, cs_worker_drain_cb, l);
+    if (l->ev == NULL) {
+        rc_free(l);
+        return RC_ENOMEM;
+    }
+    rc = peer_completions_create(cs_worker_notify, l, &l->q);
+    if (rc != RC_OK) {
+        event_free(l->ev);
+        rc_free(l);
+        return rc;
+    }
+    memset(&cc, 0, sizeof(cc));
+    cc.ring = w->srv->ring;
+    cc.self = cs->self;
+    cc.r = config_read_quorum(w->srv->cfg);
+    cc.w = config_write_quorum(w->srv->cfg);
+    cc.transport.ctx = l;
+    cc.transport.healthy = cs_tr_healthy;
+    cc.transport.put = cs_tr_put;
+    cc.transport.get = cs_tr_get;
+    cc.transport.forward = cs_tr_forward;
+    rc = coord_cluster_create(w->srv->co, &cc, &w->cl);
+    if (rc != RC_OK) {
+        peer_completions_destroy(l->q);
+        event_free(l->ev);
+        rc_free(l);
+        return rc;
+    }
+    w->cl_link = l;
+    return RC_OK;
+}
+
+void
+cluster_srv_worker_deinit(struct worker *w)
+{
+    struct cs_link *l = w->cl_link;
+
+    if (l == NULL) {
+        return;
+    }
+    /* The net is stopped: every request has completed into the queue. */
+    peer_completions_drain(l->q);
+    coord_cluster_destroy(w->cl);
+    w->cl = NULL;
+    peer_completions_destroy(l->q);
+    event_free(l->ev);
+    rc_free(l);
+    w->cl_link = NULL;
+}
+
+/* ------------------------------------------------------------------ hint replay */
+
+struct cs_replay {
+    struct cluster_srv *cs;
+    uint8_t target[16];
+    uint64_t id;
+};
+
+static void
+cs_replay_done(void *arg, const struct peer_reply *r)
+{
+    struct cs_replay *rp = arg;
+    struct cluster_srv *cs = rp->cs;
+
+    if (r->status == RC_OK) {
+        if (store_hint_delete(cs->srv->st, rp->target, rp->id) == RC_OK) {
+            atomic_fetch_add(&cs->hints_replayed, 1);
+        }
+    } else {
+        atomic_fetch_add(&cs->hint_failures, 1);
+    }
+    atomic_fetch_sub(&cs->replay_inflight, 1);
+    rc_free(rp);
+}
+
+struct cs_scan {
+    struct cluster_srv *cs;
+    const uint8_t *target;
+    size_t peer;
+    struct buf frame;
+};
+
+static int
+cs_replay_one(void *arg, const struct store_hint *h)
+{
+    struct cs_scan *sc = arg;
+    struct cluster_srv *cs = sc->cs;
+    struct peer_put m = {.flags = PEER_PUT_HANDOFF,
+                         .partition = h->partition,
+                         .key = h->key,
+                         .nkey = h->nkey,
+                         .record = h->rec,
+                         .nrecord = h->nrec};
+    struct cs_replay *rp = rc_calloc(1, sizeof(*rp));
+
+    if (rp == NULL) {
+        return 1;
+    }
+    rp->cs = cs;
+    memcpy(rp->target, sc->target, 16);
+    rp->id = h->id;
+    buf_reset(&sc->frame);
+    atomic_fetch_add(&cs->replay_inflight, 1);
+    if (peer_put_encode(PEER_VERSION_MAX, 1, &m, &sc->frame) != RC_OK ||
+        peer_net_request(cs->net, sc->peer, sc->frame.data, sc->frame.len, 0, cs_replay_done, rp,
+                         NULL) != RC_OK) {
+        atomic_fetch_sub(&cs->replay_inflight, 1);
+        rc_free(rp);
+        return 1; /* stop this round; try again later */
+    }
+    return 0;
+}
+
+static int
+cs_replay_target(void *arg, const uint8_t *target)
+{
+    struct cluster_srv *cs = arg;
+    const struct config *cfg = cs->srv->cfg;
+    size_t budget = (size_t)cfg->hint_rate * CS_REPLAY_TICK_MS / 1000;
+    struct cs_scan sc = {.cs = cs, .target = target};
+    uint64_t cursor = 0;
+    unsigned node;
+    bool done = false;
+
+    if (!cs_node_of_target(cs, target, &node) || node == cs->self ||
+        !peer_net_healthy(cs->net, cs->peer_of[node])) {
+        return 0;
+    }
+    if (atomic_load(&cs->replay_inflight) >= CS_REPLAY_INFLIGHT) {
+        return 0;
+    }
+    sc.peer = cs->peer_of[node];
+    buf_init(&sc.frame);
+    store_hint_scan(cs->srv->st, target, &cursor, budget > 0 ? budget : 1, cs_replay_one, &sc,
+                    &done);
+    buf_deinit(&sc.frame);
+    return 0;
+}
+
+static void *
+cs_replayer_main(void *arg)
+{
+    struct cluster_srv *cs = arg;
+    int64_t last_reap = 0;
+
+    pthread_mutex_lock(&cs->replay_lock);
+    while (!cs->stopping) {
+        struct timespec ts;
+
+        pthread_mutex_unlock(&cs->replay_lock);
+        /* Only when the previous round's hints were answered, so a hint is
+         * never sent twice at once. */
+        if (atomic_load(&cs->replay_inflight) == 0) {
+            store_hint_targets(cs->srv->st, cs_replay_target, cs);
+        }
+        if (cs_now_ms() - last_reap > 10000) {
+            uint64_t reaped = 0;
+
+            store_hint_reap(cs->srv->st, cs_now_ms(), &reaped);
+            last_reap = cs_now_ms();
+        }
+        pthread_mutex_lock(&cs->replay_lock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += CS_REPLAY_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!cs->stopping) {
+            pthread_cond_timedwait(&cs->replay_cond, &cs->replay_lock, &ts);
+        }
+    }
+    pthread_mutex_unlock(&cs->replay_lock);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ lifecycle */
+
+/* The coordinator FORWARDs run on: the peer thread's, whose transport
+ * calls back on the peer thread itself (no completion queue). */
+static int
+cs_fwd_cluster_create(struct cluster_srv *cs)
+{
+    struct coord_cluster_config cc;
+    struct cs_link *l = rc_calloc(1, sizeof(*l));
+
+    if (l == NULL) {
+        return RC_ENOMEM;
+    }
+    l->cs = cs;
+    memset(&cc, 0, sizeof(cc));
+    cc.ring = cs->srv->ring;
+    cc.self = cs->self;
+    cc.r = config_read_quorum(cs->srv->cfg);
+    cc.w = config_write_quorum(cs->srv->cfg);
+    cc.transport.ctx = l;
+    cc.transport.healthy = cs_tr_healthy;
+    cc.transport.put = cs_tr_put;
+    cc.transport.get = cs_tr_get;
+    cc.transport.forward = cs_tr_forward;
+    cs->fwd_link = l;
+    return coord_cluster_create(cs->srv->co, &cc, &cs->fwd_cl);
+}
+
+int
+cluster_srv_create(struct server *srv, struct cluster_srv **out)
+{
+    const struct config *cfg = srv->cfg;
+    struct cluster_srv *cs = rc_calloc(1, sizeof(*cs));
+    struct peer_net_peer_config *peers = NULL;
+    char(*addrs)[PEER_NET_ADDR_MAX] = NULL;
+    char listen[PEER_NET_ADDR_MAX];
+    struct peer_net_config nc;
+    size_t idx;
+    int rc = RC_ENOMEM;
+
+    *out = NULL;
+    if (cs == NULL) {
+        return RC_ENOMEM;
+    }
+    cs->srv = srv;
+    pthread_mutex_init(&cs->defer_lock, NULL);
+    pthread_mutex_init(&cs->replay_lock, NULL);
+    pthread_cond_init(&cs->replay_cond, NULL);
+    buf_init(&cs->scratch);
+    cs->nnodes = ring_nodes(srv->ring);
+    cs->peer_of = rc_calloc(cs->nnodes, sizeof(*cs->peer_of));
+    cs->target = rc_calloc(cs->nnodes, sizeof(*cs->target));
+    peers = rc_calloc(cfg->npeers, sizeof(*peers));
+    addrs = rc_calloc(cfg->npeers, sizeof(*addrs));
+    if (cs->peer_of == NULL || cs->target == NULL || peers == NULL || addrs == NULL) {
+        goto fail;
+    }
+    rc = ring_node_index(srv->ring, cfg->name, strlen(cfg->name), &idx);
+    if (rc != RC_OK) {
+        goto fail;
+    }
+    cs->self = (unsigned)idx;
+    for (size_t i = 0; i < cfg->npeers; i++) {
+        const struct config_hostport *a = &cfg->peers[i].addr;
+
+        snprintf(addrs[i], sizeof(addrs[i]), strchr(a->host, ':') ? "[%s]:%d" : "%s:%d", a->host,
+                 a->port);
+        peers[i].name = cfg->peers[i].name;
+        peers[i].addr = addrs[i];
+    }
+    snprintf(listen, sizeof(listen), strchr(cfg->peer_listen_addr.host, ':') ? "[%s]:%d" : "%s:%d",
+             cfg->peer_listen_addr.host, cfg->peer_listen_addr.port);
+    memset(&nc, 0, sizeof(nc));
+    nc.name = cfg->name;
+    memcpy(nc.node_id, coord_node_id(srv->co), sizeof(nc.node_id));
+    peer_net_ring_digest(ring_hash(srv->ring), nc.ring_hash);
+    nc.partitions = ring_q(srv->ring);
+    nc.replicas = (uint16_t)ring_n_requested(srv->ring);
+    nc.secret = cfg->cluster_secret;
+    nc.nsecret = cfg->cluster_secret_len;
+    nc.listen = listen;
+    nc.peers = peers;
+    nc.npeers = cfg->npeers;
+    nc.timeout_ms = (unsigned)cfg->peer_timeout_ms;
+    nc.max_body = 64u << 20;
+    nc.handlers.arg = cs;
+    nc.handlers.put = cs_put;
+    nc.handlers.get = cs_get;
+    nc.handlers.forward = cs_forward;
+    nc.handlers.flush = cs_flush;
+    rc = peer_net_create(&nc, &cs->net);
+    if (rc != RC_OK) {
+        log_error("cannot start the peer port %s: %s", listen, rc_strerror(rc));
+        goto fail;
+    }
+    for (size_t i = 0; i < cs->nnodes; i++) {
+        const char *name = ring_node_name(srv->ring, i);
+
+        cs_target_id(cfg, name, cs->target[i]);
+        cs->peer_of[i] = CS_NO_PEER;
+        if (i != cs->self && peer_net_peer_index(cs->net, name, &cs->peer_of[i]) != RC_OK) {
+            rc = RC_EINTERNAL;
+            goto fail;
+        }
+    }
+    rc = coord_thread_create(srv->co, &cs->ct);
+    if (rc == RC_OK) {
+        rc = cs_fwd_cluster_create(cs);
+    }
+    if (rc == RC_OK) {
+        rc = coord_use_cluster_secret(srv->co, cfg->cluster_secret, cfg->cluster_secret_len);
+    }
+    if (rc == RC_OK) {
+        rc = store_sync_subscribe(srv->st, cs_sync_notify, cs);
+    }
+    if (rc != RC_OK) {
+        goto fail;
+    }
+    rc_free(peers);
+    rc_free(addrs);
+    log_info("cluster: peer port %d, %zu peers, node %s", peer_net_port(cs->net), cfg->npeers,
+             cfg->name);
+    *out = cs;
+    return RC_OK;
+fail:
+    rc_free(peers);
+    rc_free(addrs);
+    cluster_srv_destroy(cs);
+    return rc;
+}
+
+int
+cluster_srv_start(struct cluster_srv *cs)
+{
+    int rc = peer_net_start(cs->net);
+
+    if (rc != RC_OK) {
+        return rc;
+    }
+    if (pthread_create(&cs->replayer, NULL, cs_replayer_main, cs) != 0) {
+        return RC_ENOMEM;
+    }
+    cs->replaying = true;
+    return RC_OK;
+}
+
+void
+cluster_srv_stop(struct cluster_srv *cs)
+{
+    if (cs == NULL) {
+        return;
+    }
+    if (cs->replaying) {
+        pthread_mutex_lock(&cs->replay_lock);
+        cs->stopping = true;
+        pthread_cond_signal(&cs->replay_cond);
+        pthread_mutex_unlock(&cs->replay_lock);
+        pthread_join(cs->replayer, NULL);
+        cs->replaying = false;
+    }
+    if (cs->net != NULL) {
+        peer_net_stop(cs->net);
+    }
+}
+
+void
+cluster_srv_destroy(struct cluster_srv *cs)
+{
+    if (cs == NULL) {
+        return;
+    }
+    cluster_srv_stop(cs);
+    peer_net_destroy(cs->net);
+    while (cs->deferred != NULL) {
+        struct cs_deferred *d = cs->deferred;
+
+        cs->deferred = d->next;
+        rc_free(d);
+    }
+    coord_cluster_destroy(cs->fwd_cl); /* the net is stopped: nothing in flight */
+    rc_free(cs->fwd_link);
+    coord_thread_destroy(cs->ct);
+    buf_deinit(&cs->scratch);
+    rc_free(cs->peer_of);
+    rc_free(cs->target);
+    pthread_mutex_destroy(&cs->defer_lock);
+    pthread_mutex_destroy(&cs->replay_lock);
+    pthread_cond_destroy(&cs->replay_cond);
+    rc_free(cs);
+}
+
+/* ------------------------------------------------------------------ admin */
+
+void
+cluster_srv_members(struct cluster_srv *cs, struct buf *out)
+{
+    for (size_t i = 0; i < cs->nnodes; i++) {
+        struct peer_net_peer_stats ps;
+        struct store_hint_stats hs;
+        int64_t now = cs_now_ms();
+
+        if (i == cs->self || peer_net_peer_stats(cs->net, cs->peer_of[i], &ps) != RC_OK) {
+            continue;
+        }
+        memset(&hs, 0, sizeof(hs));
+        store_hint_stats(cs->srv->st, cs->target[i], &hs);
+        buf_printf(out,
+                   "MEMBER %s %s addr %s last_seen_ms %" PRId64 " rtt_us %" PRIu64 " hints %" PRIu64
+                   " hint_bytes %" PRIu64 "\r\n",
+                   ps.name, peer_state_name(ps.state), ps.addr,
+                   ps.last_seen_ms > 0 ? now - ps.last_seen_ms : (int64_t)-1, ps.rtt_us, hs.pending,
+                   hs.bytes);
+    }
+    buf_printf(out, "END\r\n");
+}
+
+static void
+cs_emit_u64(cluster_stat_fn emit, void *arg, const char *name, uint64_t v)
+{
+    char num[24];
+
+    snprintf(num, sizeof(num), "%" PRIu64, v);
+    emit(arg, name, num);
+}
+
+void
+cluster_srv_stats(struct cluster_srv *cs, struct server *srv, cluster_stat_fn emit, void *arg)
+{
+    struct coord_cluster_stats sum, one;
+    struct peer_net_totals t;
+    uint64_t hints = 0, hint_bytes = 0;
+
+    memset(&sum, 0, sizeof(sum));
+    for (int i = 0; i < srv->nworkers; i++) {
+        if (srv->workers[i].cl == NULL) {
+            continue;
+        }
+        coord_cluster_get_stats(srv->workers[i].cl, &one);
+        sum.reads += one.reads;
+        sum.writes += one.writes;
+        sum.read_then_writes += one.read_then_writes;
+        sum.forwards += one.forwards;
+        sum.read_quorum_failures += one.read_quorum_failures;
+        sum.write_quorum_failures += one.write_quorum_failures;
+        sum.forward_failures += one.forward_failures;
+        sum.read_repairs += one.read_repairs;
+        sum.hinted_writes += one.hinted_writes;
+        sum.in_flight += one.in_flight;
+    }
+    for (size_t i = 0; i < cs->nnodes; i++) {
+        struct store_hint_stats hs;
+
+        if (store_hint_stats(cs->srv->st, cs->target[i], &hs) == RC_OK) {
+            hints += hs.pending;
+            hint_bytes += hs.bytes;
+        }
+    }
+    peer_net_totals(cs->net, &t);
+    cs_emit_u64(emit, arg, "cluster_nodes", cs->nnodes);
+    cs_emit_u64(emit, arg, "cluster_reads", sum.reads);
+    cs_emit_u64(emit, arg, "cluster_writes", sum.writes);
+    cs_emit_u64(emit, arg, "cluster_read_then_writes", sum.read_then_writes);
+    cs_emit_u64(emit, arg, "forwarded_requests", sum.forwards);
+    cs_emit_u64(emit, arg, "forward_failures", sum.forward_failures);
+    cs_emit_u64(emit, arg, "read_quorum_failures", sum.read_quorum_failures);
+    cs_emit_u64(emit, arg, "write_quorum_failures", sum.write_quorum_failures);
+    cs_emit_u64(emit, arg, "read_repairs", sum.read_repairs);
+    cs_emit_u64(emit, arg, "hinted_writes", sum.hinted_writes);
+    cs_emit_u64(emit, arg, "requests_in_flight", sum.in_flight);
+    cs_emit_u64(emit, arg, "hints_pending", hints);
+    cs_emit_u64(emit, arg, "hints_bytes", hint_bytes);
+    cs_emit_u64(emit, arg, "hints_stored", atomic_load(&cs->hints_stored));
+    cs_emit_u64(emit, arg, "hints_replayed", atomic_load(&cs->hints_replayed));
+    cs_emit_u64(emit, arg, "hint_replay_failures", atomic_load(&cs->hint_failures));
+    cs_emit_u64(emit, arg, "peer_puts_received", atomic_load(&cs->puts_in));
+    cs_emit_u64(emit, arg, "peer_gets_received", atomic_load(&cs->gets_in));
+    cs_emit_u64(emit, arg, "peer_flushes_received", atomic_load(&cs->flushes_in));
+    cs_emit_u64(emit, arg, "peer_requests_sent", t.requests_sent);
+    cs_emit_u64(emit, arg, "peer_timeouts", t.timeouts);
+    cs_emit_u64(emit, arg, "peer_errors", t.protocol_errors);
+    cs_emit_u64(emit, arg, "peer_auth_failures", t.auth_failures);
+    cs_emit_u64(emit, arg, "peer_ring_mismatches", t.ring_mismatches);
+    cs_emit_u64(emit, arg, "peer_reconnects", t.reconnects);
+}
