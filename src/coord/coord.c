@@ -878,6 +878,9 @@ coord_reapable(struct coord *co, const struct object_view *v, int64_t now, int64
     if (*dead) {
         return true;
     }
+    if (co->cfg.keep_tombstones) {
+        return false; /* a timer never reaps a tombstone in a cluster */
+    }
     return v->nlive == 0 && now_ms - v->wtime_ms >= (int64_t)co->cfg.tombstone_grace * 1000;
 }
 

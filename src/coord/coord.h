@@ -39,6 +39,9 @@ struct coord_config {
     unsigned tombstone_grace; /* seconds a delete's tombstone is kept */
     unsigned prune_keep;      /* clock entries kept by a prune (0 = 12) */
     bool sync_none;           /* --sync=none: nothing waits for a ticket */
+    bool keep_tombstones;     /* a cluster: tombstones are never reaped on a
+                               * timer (only once every replica acknowledged,
+                               * doc/replication.txt section 10) */
 };
 
 /* Figures the coordinator keeps (read by `stats`). */

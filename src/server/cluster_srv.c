@@ -814,6 +814,75 @@ cluster_srv_worker_deinit(struct worker *w)
     w->cl_link = NULL;
 }
 
+/* ------------------------------------------------------------------ flush_all */
+
+struct cs_flush {
+    cluster_flush_done_fn done;
+    void *arg;
+    unsigned pending, failed;
+};
+
+static void
+cs_flush_finish(struct cs_flush *fl)
+{
+    if (fl->failed == 0) {
+        fl->done(fl->arg, RC_OK, NULL);
+    } else {
+        fl->done(fl->arg, RC_EAGAIN, "flush_all did not reach every node");
+    }
+    rc_free(fl);
+}
+
+static void
+cs_flush_reply(void *arg, const struct peer_reply *r)
+{
+    struct cs_flush *fl = arg;
+
+    if (r->status != RC_OK) {
+        fl->failed++;
+    }
+    if (--fl->pending == 0) {
+        cs_flush_finish(fl);
+    }
+}
+
+int
+cluster_srv_flush(struct worker *w, int64_t delay, cluster_flush_done_fn done, void *arg)
+{
+    struct cs_link *l = w->cl_link;
+    struct cluster_srv *cs = l->cs;
+    struct peer_flush m = {.delay = delay, .origin_ms = cs_now_ms()};
+    struct cs_flush *fl = rc_calloc(1, sizeof(*fl));
+    struct buf frame;
+
+    if (fl == NULL) {
+        return RC_ENOMEM;
+    }
+    fl->done = done;
+    fl->arg = arg;
+    fl->pending = 1; /* held until every request is out */
+    buf_init(&frame);
+    if (peer_flush_encode(PEER_VERSION_MAX, 1, &m, &frame) != RC_OK) {
+        fl->failed++;
+    }
+    for (size_t i = 0; frame.len > 0 && i < cs->nnodes; i++) {
+        if (i == cs->self) {
+            continue;
+        }
+        fl->pending++;
+        if (peer_net_request(cs->net, cs->peer_of[i], frame.data, frame.len, 0, cs_flush_reply, fl,
+                             l->q) != RC_OK) {
+            fl->pending--;
+            fl->failed++;
+        }
+    }
+    buf_deinit(&frame);
+    if (--fl->pending == 0) {
+        cs_flush_finish(fl);
+    }
+    return RC_OK;
+}
+
 /* ------------------------------------------------------------------ hint replay */
 
 struct cs_replay {

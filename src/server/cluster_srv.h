@@ -38,6 +38,13 @@ void cluster_srv_destroy(struct cluster_srv *cs); /* NULL ok */
 int cluster_srv_worker_init(struct cluster_srv *cs, struct worker *w);
 void cluster_srv_worker_deinit(struct worker *w);
 
+/* flush_all reaches the whole cluster: send FLUSH (delay as the client
+ * gave it) to every peer from worker w; done(arg, status, errmsg) runs on
+ * w's thread once every peer answered or failed (RC_OK only if all did;
+ * errmsg is static). The caller has flushed this node already. */
+typedef void (*cluster_flush_done_fn)(void *arg, int status, const char *errmsg);
+int cluster_srv_flush(struct worker *w, int64_t delay, cluster_flush_done_fn done, void *arg);
+
 /* Admin: `members` lines and `stats cluster` figures. */
 void cluster_srv_members(struct cluster_srv *cs, struct buf *out);
 typedef void (*cluster_stat_fn)(void *arg, const char *name, const char *value);

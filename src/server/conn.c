@@ -33,6 +33,7 @@
 #include "proto/bin.h"
 #include "proto/text.h"
 #include "server/auth.h"
+#include "server/cluster_srv.h"
 #include "server/conn.h"
 #include "server/server.h"
 
@@ -662,6 +663,59 @@ conn_execute_cluster(struct conn *c, const struct request *req)
     conn_release(c);
 }
 
+static void
+conn_flush_all_done(void *arg, int status, const char *errmsg)
+{
+    struct response resp;
+
+    response_reset(&resp);
+    resp.status = status;
+    resp.errmsg = errmsg;
+    conn_slot_done(arg, &resp, 0);
+}
+
+/* flush_all in a cluster: flush here, then every peer; the reply waits for
+ * them (doc/replication.txt section 9). */
+static void
+conn_execute_flush_all(struct conn *c, const struct request *req)
+{
+    struct response resp;
+    struct conn_req *cr;
+    struct conn_slot *slot;
+    uint64_t ticket;
+
+    coord_execute(c->w->ct, req, 0, &resp, &ticket);
+    if (resp.status != RC_OK) {
+        conn_count(c, req, &resp);
+        conn_encode(conn_reply_buf(c), req, 0, &resp);
+        return;
+    }
+    cr = rc_calloc(1, sizeof(*cr));
+    slot = rc_calloc(1, sizeof(*slot));
+    if (cr == NULL || slot == NULL || request_clone(req, &cr->req) != RC_OK ||
+        conn_push_mark(c, 0, c->held.len, c->held.len) != RC_OK) {
+        if (cr != NULL) {
+            request_free(cr->req);
+        }
+        rc_free(cr);
+        rc_free(slot);
+        resp.status = RC_ENOMEM;
+        conn_encode(conn_reply_buf(c), req, 0, &resp);
+        return;
+    }
+    cr->refs = 1;
+    slot->c = c;
+    slot->cr = cr;
+    buf_init(&slot->reply);
+    c->marks[c->nmarks - 1].slot = slot;
+    c->in_cluster = true;
+    if (cluster_srv_flush(c->w, req->exptime, conn_flush_all_done, slot) != RC_OK) {
+        conn_flush_all_done(slot, RC_ENOMEM, NULL);
+    }
+    c->in_cluster = false;
+    conn_release(c);
+}
+
 /* Commands the cluster coordinator runs (everything keyed); the rest is
  * node-local (admin, stats, auth). */
 static bool
@@ -696,6 +750,10 @@ conn_execute(struct conn *c, const struct request *req)
     }
     if (w->cl != NULL && conn_clustered(req)) {
         conn_execute_cluster(c, req);
+        return;
+    }
+    if (w->cl != NULL && req->cmd == REQ_FLUSH_ALL) {
+        conn_execute_flush_all(c, req);
         return;
     }
     n = retrieve && req->proto == REQ_PROTO_TEXT ? req->nkeys : 1;

@@ -192,6 +192,7 @@ main_run(const struct config *cfg)
         .tombstone_grace = (unsigned)cfg->tombstone_grace,
         .prune_keep = (unsigned)cfg->prune_keep,
         .sync_none = cfg->sync == STORE_SYNC_NONE,
+        .keep_tombstones = cfg->npeers > 0,
     };
     struct store *st = NULL;
     struct coord *co = NULL;
