@@ -1101,7 +1101,7 @@ cluster_srv_create(struct server *srv, struct cluster_srv **out)
     nc.handlers.flush = cs_flush;
     rc = peer_net_create(&nc, &cs->net);
     if (rc != RC_OK) {
-        log_error("cannot start the peer port %s: %s", listen, rc_strerror(rc));
+        log_error("cannot start the peer port %s (the reason is logged above)", listen);
         goto fail;
     }
     for (size_t i = 0; i < cs->nnodes; i++) {
