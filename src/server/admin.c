@@ -391,8 +391,10 @@ admin_ring_key(struct worker *w, const char *key, size_t nkey, struct buf *b)
 
         if (strcmp(name, srv->cfg->name) == 0) {
             admin_local_version(w, key, nkey, version, sizeof(version));
+        } else if (srv->cluster != NULL) {
+            cluster_srv_peer_version(srv->cluster, pref[i], key, nkey, version, sizeof(version));
         } else {
-            snprintf(version, sizeof(version), "-"); /* needs the peer transport */
+            snprintf(version, sizeof(version), "-");
         }
         snprintf(line, sizeof(line), "REPLICA %zu %s version %s", i, name, version);
         text_encode_line(b, line);

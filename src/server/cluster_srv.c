@@ -41,6 +41,7 @@
 #include "cluster/peer_net.h"
 #include "coord/cluster.h"
 #include "coord/coord.h"
+#include "kv/object.h"
 #include "kv/ring.h"
 #include "server/cluster_srv.h"
 #include "server/server.h"
@@ -814,6 +815,84 @@ cluster_srv_worker_deinit(struct worker *w)
     w->cl_link = NULL;
 }
 
+/* ------------------------------------------------------------------ ring <key> */
+
+struct cs_ver {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    char text[32];
+};
+
+static void
+cs_ver_reply(void *arg, const struct peer_reply *r)
+{
+    struct cs_ver *v = arg;
+    struct peer_get_reply gr;
+    struct peer_fault fault;
+    struct object_view view;
+    char text[32] = "?";
+
+    if (r->status == RC_OK && peer_get_reply_decode(&r->frame, &gr, &fault) == RC_OK) {
+        if (gr.result != PEER_GET_FOUND) {
+            snprintf(text, sizeof(text), "-");
+        } else if (object_view_decode(gr.record, gr.nrecord, &view) == RC_OK) {
+            snprintf(text, sizeof(text), "%" PRIu64, view.cas);
+        }
+    }
+    pthread_mutex_lock(&v->lock);
+    memcpy(v->text, text, sizeof(text));
+    v->done = true;
+    pthread_cond_signal(&v->cond);
+    pthread_mutex_unlock(&v->lock);
+}
+
+void
+cluster_srv_peer_version(struct cluster_srv *cs, unsigned node, const void *key, size_t nkey,
+                         char *out, size_t outsz)
+{
+    struct peer_get m = {
+        .partition = ring_partition(cs->srv->ring, key, nkey), .key = key, .nkey = nkey};
+    struct cs_ver *v = rc_calloc(1, sizeof(*v));
+    struct buf frame;
+    struct timespec ts;
+    bool sent = false;
+
+    snprintf(out, outsz, "?");
+    if (v == NULL || node >= cs->nnodes || node == cs->self) {
+        rc_free(v);
+        return;
+    }
+    pthread_mutex_init(&v->lock, NULL);
+    pthread_cond_init(&v->cond, NULL);
+    buf_init(&frame);
+    if (peer_get_encode(PEER_VERSION_MAX, 1, &m, &frame) == RC_OK &&
+        peer_net_request(cs->net, cs->peer_of[node], frame.data, frame.len, 0, cs_ver_reply, v,
+                         NULL) == RC_OK) {
+        sent = true;
+    }
+    buf_deinit(&frame);
+    if (!sent) {
+        pthread_mutex_destroy(&v->lock);
+        pthread_cond_destroy(&v->cond);
+        rc_free(v);
+        return;
+    }
+    /* The net calls back exactly once, by its own deadline at the latest
+     * (the timeout, or "stopping"): wait for it, so v is never freed early. */
+    pthread_mutex_lock(&v->lock);
+    while (!v->done) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&v->cond, &v->lock, &ts);
+    }
+    snprintf(out, outsz, "%s", v->text);
+    pthread_mutex_unlock(&v->lock);
+    pthread_mutex_destroy(&v->lock);
+    pthread_cond_destroy(&v->cond);
+    rc_free(v);
+}
+
 /* ------------------------------------------------------------------ flush_all */
 
 struct cs_flush {
@@ -1217,10 +1296,12 @@ cluster_srv_members(struct cluster_srv *cs, struct buf *out)
         store_hint_stats(cs->srv->st, cs->target[i], &hs);
         buf_printf(out,
                    "MEMBER %s %s addr %s last_seen_ms %" PRId64 " rtt_us %" PRIu64 " hints %" PRIu64
-                   " hint_bytes %" PRIu64 "\r\n",
+                   " hint_bytes %" PRIu64 " oldest_hint_ms %" PRId64 " hints_replayed %" PRIu64
+                   " hints_dropped %" PRIu64 " repair_partitions %" PRIu64 "\r\n",
                    ps.name, peer_state_name(ps.state), ps.addr,
                    ps.last_seen_ms > 0 ? now - ps.last_seen_ms : (int64_t)-1, ps.rtt_us, hs.pending,
-                   hs.bytes);
+                   hs.bytes, hs.oldest_ms > 0 ? now - hs.oldest_ms : (int64_t)-1, hs.replayed,
+                   hs.dropped_bytes + hs.dropped_age, hs.repair_parts);
     }
     buf_printf(out, "END\r\n");
 }
@@ -1239,7 +1320,8 @@ cluster_srv_stats(struct cluster_srv *cs, struct server *srv, cluster_stat_fn em
 {
     struct coord_cluster_stats sum, one;
     struct peer_net_totals t;
-    uint64_t hints = 0, hint_bytes = 0;
+    uint64_t hints = 0, hint_bytes = 0, dropped = 0, repair = 0;
+    int64_t oldest = 0;
 
     memset(&sum, 0, sizeof(sum));
     for (int i = 0; i < srv->nworkers; i++) {
@@ -1264,6 +1346,11 @@ cluster_srv_stats(struct cluster_srv *cs, struct server *srv, cluster_stat_fn em
         if (store_hint_stats(cs->srv->st, cs->target[i], &hs) == RC_OK) {
             hints += hs.pending;
             hint_bytes += hs.bytes;
+            dropped += hs.dropped_bytes + hs.dropped_age;
+            repair += hs.repair_parts;
+            if (hs.oldest_ms > 0 && (oldest == 0 || hs.oldest_ms < oldest)) {
+                oldest = hs.oldest_ms;
+            }
         }
     }
     peer_net_totals(cs->net, &t);
@@ -1280,6 +1367,10 @@ cluster_srv_stats(struct cluster_srv *cs, struct server *srv, cluster_stat_fn em
     cs_emit_u64(emit, arg, "requests_in_flight", sum.in_flight);
     cs_emit_u64(emit, arg, "hints_pending", hints);
     cs_emit_u64(emit, arg, "hints_bytes", hint_bytes);
+    cs_emit_u64(emit, arg, "hints_oldest_age_ms",
+                oldest > 0 ? (uint64_t)(cs_now_ms() - oldest) : 0);
+    cs_emit_u64(emit, arg, "hints_dropped", dropped);
+    cs_emit_u64(emit, arg, "hint_repair_partitions", repair);
     cs_emit_u64(emit, arg, "hints_stored", atomic_load(&cs->hints_stored));
     cs_emit_u64(emit, arg, "hints_replayed", atomic_load(&cs->hints_replayed));
     cs_emit_u64(emit, arg, "hint_replay_failures", atomic_load(&cs->hint_failures));

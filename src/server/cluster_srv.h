@@ -45,6 +45,13 @@ void cluster_srv_worker_deinit(struct worker *w);
 typedef void (*cluster_flush_done_fn)(void *arg, int status, const char *errmsg);
 int cluster_srv_flush(struct worker *w, int64_t delay, cluster_flush_done_fn done, void *arg);
 
+/* `ring <key>`: the version (cas) node `node` (a ring index, not this
+ * node) holds for key, asked with a GET and waited for up to the peer
+ * timeout (an operator's command: the worker waits). out: "-" when it
+ * holds none, "?" when it did not answer. */
+void cluster_srv_peer_version(struct cluster_srv *cs, unsigned node, const void *key, size_t nkey,
+                              char *out, size_t outsz);
+
 /* Admin: `members` lines and `stats cluster` figures. */
 void cluster_srv_members(struct cluster_srv *cs, struct buf *out);
 typedef void (*cluster_stat_fn)(void *arg, const char *name, const char *value);
