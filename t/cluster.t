@@ -29,7 +29,9 @@
 #  D. 3 nodes, R=3 W=3, one down: "SERVER_ERROR write quorum not reached
 #     (<got> of 3)" and "read quorum not reached (<got> of 3)"; <got> is what
 #     arrived before the quorum went out of reach (the coordinator fails
-#     fast), so 1 or 2.
+#     fast), so 1 or 2. Per-request quorums below the node's (vset W=2,
+#     mg a r2, ms Y w1, VGet with R=2) succeed; in B a forwarded vset W=3
+#     and md Y w3 (the QUORUM option of FORWARD) succeed.
 #  E. 3 nodes --sync=always: kill -9 of a replica during 500 writes loses
 #     no acknowledged write, read back through every node.
 # Every wait is bounded; every node is killed by its PID (RCTest END).
@@ -344,6 +346,12 @@ PY
       or diag(join('', @fbad[0 .. ($#fbad < 4 ? $#fbad : 4)]));
     my $fread = grep { (get_value($c, 'n1', $_) // '') ne "fwd $_" } @fkeys;
     is($fread, 0, 'B: and the forwarded values read back through n1');
+    # per-request W rides the FORWARD (PP.10.1 QUORUM option)
+    mc_send($s1, "vset $fkeys[0] 0 0 3 - W=3\r\nw=3\r\n");
+    like(read_line($s1) // 'timeout', qr/\ASTORED \d+ $RCVersion::CTX_RE\r\n\z/,
+        'B: a forwarded vset with W=3 (all up) STORED');
+    like(meta_line($s1, "md $fkeys[1] Y- w3 a") // 'timeout', qr/\AHD a\d+\r\n\z/,
+        'B: a forwarded md Y- w3 (all up): HD');
 
     $c->kill9('n5');
     my $fails = 0;
@@ -496,6 +504,24 @@ PY
     $br = bin_cmd($bs, op => BIN_GET, key => 'q1');
     ok($br && $br->{status} == 0x86 && $br->{value} =~ /read quorum not reached/,
         'D: binary get: status 0x0086 with the read quorum text')
+      or diag(explain($br));
+    # per-request R and W of the extension (section 5): below the node's
+    mc_send($s, "mn\r\n");
+    read_until($s, qr/^MN\r\n/m); # resynchronise after the failed get
+    my $vr = vset($s, 'q6', 'w three', '-') // 'timeout';
+    like($vr, qr/\ASERVER_ERROR write quorum not reached \([12] of 3\)\r\n\z/,
+        'D: n3 down: vset with the node\'s W=3 fails');
+    mc_send($s, "vset q4 0 0 5 - W=2\r\nw two\r\n");
+    like(read_line($s) // 'timeout', qr/\ASTORED 1 $RCVersion::CTX_RE\r\n\z/,
+        'D: n3 down: vset q4 with W=2 STORED');
+    like(meta_a($s, 'mg q4 a r2 v') // 'timeout', qr/\AVS 1 a1\r\nVA 5\r\nw two\r\n\z/,
+        'D: n3 down: mg q4 a r2 reads it');
+    like(meta_a($s, 'mg q4 a v') // 'timeout', qr/\ASERVER_ERROR read quorum not reached/,
+        'D: n3 down: mg q4 a without r: the node\'s R=3 fails');
+    like(meta_line($s, 'ms q5 2 Y- w1', 'w1') // 'timeout', qr/\AHD\r\n\z/,
+        'D: n3 down: ms Y- w1 HD');
+    $br = bin_cmd($bs, op => BIN_VGET, key => 'q4', extras => pack('C', 2));
+    ok($br && $br->{status} == 0, 'D: n3 down: binary VGet with R=2 in its extras byte: OK')
       or diag(explain($br));
     my $later = RCTest::wait_for(sub { ($c->local_version('n2', 'q2') // '-') ne '-' }, 3, 0.1);
     note('D: the failed write ' . ($later ? 'reached' : 'did not reach') . ' n2 (never rolled back)');

@@ -1045,6 +1045,10 @@ forward_ok(const struct peer_forward *m)
         m->ncontext > PEER_CONTEXT_MAX || m->nvalue > PEER_MAX_BODY_CEILING) {
         return false;
     }
+    if ((m->options & PEER_OPT_QUORUM) != 0 ? m->r > PEER_QUORUM_MAX || m->w > PEER_QUORUM_MAX
+                                            : m->r != 0 || m->w != 0) {
+        return false;
+    }
     if (m->nvalue > 0 && (!peer_cmd_has_value(m->cmd) || m->value == NULL)) {
         return false;
     }
@@ -1081,6 +1085,10 @@ peer_forward_encode(uint8_t version, uint64_t id, const struct peer_forward *m, 
     wr_bytes(&w, m->key, m->nkey);
     wr_bytes(&w, m->context, m->ncontext);
     wr_bytes(&w, m->value, m->nvalue);
+    if ((m->options & PEER_OPT_QUORUM) != 0) {
+        wr_u8(&w, m->r);
+        wr_u8(&w, m->w);
+    }
     return wr_end(&w);
 }
 
@@ -1119,6 +1127,10 @@ peer_forward_decode(const struct peer_frame *f, struct peer_forward *m, struct p
     m->key = rd_take(&r, m->nkey);
     m->context = (const char *)rd_take(&r, m->ncontext);
     m->value = rd_take(&r, m->nvalue);
+    if ((m->options & PEER_OPT_QUORUM) != 0) {
+        m->r = rd_u8(&r);
+        m->w = rd_u8(&r);
+    }
     if ((rc = rd_finish(&r, fault)) != RC_OK) {
         return rc;
     }
@@ -1127,6 +1139,9 @@ peer_forward_decode(const struct peer_frame *f, struct peer_forward *m, struct p
     }
     if (m->nvalue == 0) {
         m->value = NULL;
+    }
+    if (m->r > PEER_QUORUM_MAX || m->w > PEER_QUORUM_MAX) {
+        return fail(fault, PEER_PROTOCOL, "quorum above 16");
     }
     if (m->cmd < 1 || m->cmd > PEER_CMD_LAST) {
         return fail(fault, PEER_PROTOCOL, "unknown forward command");

@@ -328,7 +328,9 @@ enum peer_dialect { PEER_DIALECT_TEXT = 0, PEER_DIALECT_META = 1, PEER_DIALECT_B
 #define PEER_OPT_ITEM_INFO    0x0080u
 #define PEER_OPT_WANT_CONTEXT 0x0100u
 #define PEER_OPT_WANT_NLIVE   0x0200u
-#define PEER_OPT_ALL          0x03fdu
+#define PEER_OPT_QUORUM       0x0400u /* r and w follow the value (PP.10.1) */
+#define PEER_OPT_ALL          0x07fdu
+#define PEER_QUORUM_MAX       16
 
 struct peer_forward {
     uint8_t cmd;     /* enum peer_cmd */
@@ -349,6 +351,7 @@ struct peer_forward {
     size_t ncontext;
     const void *value; /* storage commands only */
     size_t nvalue;
+    uint8_t r, w; /* PEER_OPT_QUORUM only (else 0): 0..PEER_QUORUM_MAX */
 };
 /* Does the command carry a value / a context? */
 bool peer_cmd_has_value(unsigned cmd);

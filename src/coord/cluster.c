@@ -373,6 +373,9 @@ struct cl_op {
     /* forward */
     size_t fwd_next;
 
+    /* this request's quorums: the node's, or the client's (REQO_QUORUM) */
+    unsigned r, w;
+
     /* the reply */
     bool replied;
     struct response resp;
@@ -557,6 +560,27 @@ cl_fail(struct cl_op *op, int status, const char *fmt, ...)
 
 /* ---- lifecycle of an op */
 
+/* The quorums of one request: the node's R and W, unless an extension
+ * command asked for its own (REQO_QUORUM; 0 = the node's), capped at N. */
+static void
+cl_quorums(const struct coord_cluster *cl, const struct request *req, unsigned *r, unsigned *w)
+{
+    unsigned n = ring_n(cl->cfg.ring);
+
+    *r = cl->cfg.r;
+    *w = cl->cfg.w;
+    if ((req->opts.set & REQO_QUORUM) == 0 ||
+        (req->cmd != REQ_VGET && req->cmd != REQ_VSET && req->cmd != REQ_VDEL)) {
+        return;
+    }
+    if (req->opts.r != 0) {
+        *r = req->opts.r < n ? req->opts.r : n;
+    }
+    if (req->opts.w != 0) {
+        *w = req->opts.w < n ? req->opts.w : n;
+    }
+}
+
 static struct cl_op *
 cl_op_new(struct coord_cluster *cl, const struct request *req, size_t ki, enum cl_class cls,
           coord_cluster_done_fn done, void *arg)
@@ -582,6 +606,7 @@ cl_op_new(struct coord_cluster *cl, const struct request *req, size_t ki, enum c
         rc_free(op);
         return NULL;
     }
+    cl_quorums(cl, req, &op->r, &op->w);
     op->next = cl->ops;
     if (cl->ops != NULL) {
         cl->ops->prev = op;
@@ -1061,21 +1086,21 @@ cl_step(struct cl_op *op)
         return;
     }
     if (op->read_started && !op->read_decided) {
-        if (op->got >= cl->cfg.r) {
+        if (op->got >= op->r) {
             op->read_decided = true;
             cl_after_read(op);
-        } else if (op->got + op->rpending < cl->cfg.r) {
+        } else if (op->got + op->rpending < op->r) {
             op->read_decided = true;
             cl->stats.read_quorum_failures++;
-            cl_fail(op, RC_EAGAIN, "read quorum not reached (%u of %u)", op->got, cl->cfg.r);
+            cl_fail(op, RC_EAGAIN, "read quorum not reached (%u of %u)", op->got, op->r);
         }
     }
     if (op->write_started && !op->replied) {
-        if (op->acks >= cl->cfg.w) {
+        if (op->acks >= op->w) {
             cl_reply(op);
-        } else if (op->acks + op->wpending < cl->cfg.w) {
+        } else if (op->acks + op->wpending < op->w) {
             cl->stats.write_quorum_failures++;
-            cl_fail(op, RC_EAGAIN, "write quorum not reached (%u of %u)", op->acks, cl->cfg.w);
+            cl_fail(op, RC_EAGAIN, "write quorum not reached (%u of %u)", op->acks, op->w);
         }
     }
     if (op->repair_wanted && op->rpending == 0 && !op->repair_done) {

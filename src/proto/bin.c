@@ -30,7 +30,9 @@
  * swallowed, judged from the header alone when the value exceeds -I + 543.
  * Once a VSet or VDelete packet is read whole, a non-zero cas (or "-" as a
  * context) is refused as EINVAL and the connection goes on; every other
- * context goes to the coordinator, which validates it.
+ * context goes to the coordinator, which validates it. Each of them may
+ * carry one more extras byte (VGet 1, VSet 11, VDelete 3): the per-request
+ * R (VGet) or W, 0 = the node's default, above 16 EINVAL (section 8).
  *
  * Invariants: the parser decides from the header alone before waiting for a
  * body, so a declared length can never make it wait for more than
@@ -55,6 +57,7 @@
 #define BIN_EXTLEN_FLAGS     4  /* a get hit's extras */
 #define BIN_EXTLEN_VSET      10 /* flags, expiration, context length */
 #define BIN_EXTLEN_VDEL      2  /* context length */
+#define BIN_EXTLEN_QUORUM    1  /* optional: R (VGet) or W (VSet, VDelete) */
 #define BIN_EXTLEN_VGET_RES  8  /* live siblings, context length, reserved */
 #define BIN_EXTLEN_VWRITE    4  /* live siblings after the write */
 #define BIN_SIBLING_HEAD     16 /* flags, write time, data length */
@@ -87,8 +90,9 @@ enum bin_shape {
     BIN_SHAPE_STAT,        /* optional key; further body ignored */
     BIN_SHAPE_TOUCH,       /* 4 extras, key; further body ignored */
     BIN_SHAPE_SASL,        /* key (mechanism), value (data) */
-    BIN_SHAPE_VSET,        /* 10 extras, key, value = context + data */
-    BIN_SHAPE_VDEL,        /* 2 extras, key, value = context */
+    BIN_SHAPE_VGET,        /* key; optional 1 extras byte: R */
+    BIN_SHAPE_VSET,        /* 10 (11: + W) extras, key, value = context + data */
+    BIN_SHAPE_VDEL,        /* 2 (3: + W) extras, key, value = context */
     BIN_SHAPE__COUNT
 };
 
@@ -129,7 +133,7 @@ enum bin_shape {
     X(BIN_OP_SASL_LIST_MECHS, REQ_SASL_LIST, BIN_SHAPE_EMPTY, 0)                \
     X(BIN_OP_SASL_AUTH, REQ_SASL_AUTH, BIN_SHAPE_SASL, 0)                       \
     X(BIN_OP_SASL_STEP, REQ_SASL_STEP, BIN_SHAPE_SASL, 0)                       \
-    X(BIN_OP_VGET, REQ_VGET, BIN_SHAPE_GET, 0)                                  \
+    X(BIN_OP_VGET, REQ_VGET, BIN_SHAPE_VGET, 0)                                 \
     X(BIN_OP_VSET, REQ_VSET, BIN_SHAPE_VSET, 0)                                 \
     X(BIN_OP_VSETQ, REQ_VSET, BIN_SHAPE_VSET, BIN_WF_QUIET)                     \
     X(BIN_OP_VDELETE, REQ_VDEL, BIN_SHAPE_VDEL, 0)                              \
@@ -205,11 +209,15 @@ bin_shape_ok(enum bin_shape shape, const struct bin_header *h)
         return h->extlen == 0;
     case BIN_SHAPE_TOUCH:
         return h->extlen == BIN_EXTLEN_TOUCH && h->keylen > 0;
+    case BIN_SHAPE_VGET:
+        return (h->extlen == 0 || h->extlen == BIN_EXTLEN_QUORUM) && h->keylen > 0 &&
+               h->bodylen == (uint32_t)h->keylen + h->extlen;
     case BIN_SHAPE_VSET:
-        return h->extlen == BIN_EXTLEN_VSET && h->keylen > 0;
+        return (h->extlen == BIN_EXTLEN_VSET || h->extlen == BIN_EXTLEN_VSET + BIN_EXTLEN_QUORUM) &&
+               h->keylen > 0;
     case BIN_SHAPE_VDEL: /* the value is the context: at most 543 bytes */
-        return h->extlen == BIN_EXTLEN_VDEL && h->keylen > 0 &&
-               h->bodylen - BIN_EXTLEN_VDEL - h->keylen <= REQ_CONTEXT_MAX;
+        return (h->extlen == BIN_EXTLEN_VDEL || h->extlen == BIN_EXTLEN_VDEL + BIN_EXTLEN_QUORUM) &&
+               h->keylen > 0 && h->bodylen - h->extlen - h->keylen <= REQ_CONTEXT_MAX;
     default:
         break;
     }
@@ -315,15 +323,41 @@ bin_check_vset(const struct bin_parser *p, const struct bin_header *h, const cha
 
 /* The context of a VSet/VDelete packet read whole. */
 static void
-bin_versioned_context(const struct bin_header *h, const char *data, const char **ctx, size_t *nctx)
+bin_versioned_context(const struct bin_header *h, bool vset, const char *data, const char **ctx,
+                      size_t *nctx)
 {
     const char *ext = data + BIN_HEADER_LEN;
 
     *ctx = ext + h->extlen + h->keylen;
-    if (h->extlen == BIN_EXTLEN_VSET) {
+    if (vset) {
         *nctx = be_get16((const unsigned char *)(ext + 8));
     } else {
         *nctx = be_get16((const unsigned char *)ext);
+    }
+}
+
+/* The optional quorum byte after an extension opcode's `base` bytes of
+ * extras: 0 (the node's default) to REQ_QUORUM_MAX. */
+static bool
+bin_quorum_ok(const struct bin_header *h, unsigned base, const char *data)
+{
+    return h->extlen == base || (uint8_t)data[BIN_HEADER_LEN + base] <= REQ_QUORUM_MAX;
+}
+
+/* Apply that byte to the request: R for VGet, W for VSet/VDelete. */
+static void
+bin_fill_quorum(const struct bin_header *h, unsigned base, const char *ext, struct request *req)
+{
+    uint8_t q;
+
+    if (h->extlen != base + BIN_EXTLEN_QUORUM || (q = (uint8_t)ext[base]) == 0) {
+        return;
+    }
+    req->opts.set |= REQO_QUORUM;
+    if (req->cmd == REQ_VGET) {
+        req->opts.r = q;
+    } else {
+        req->opts.w = q;
     }
 }
 
@@ -334,16 +368,16 @@ bin_versioned_context(const struct bin_header *h, const char *data, const char *
  * the connection open. Any other token goes to the coordinator, which
  * validates it and counts a refusal. */
 static enum bin_rc
-bin_check_versioned(const struct bin_header *h, const char *data, struct bin_error *err)
+bin_check_versioned(const struct bin_header *h, bool vset, const char *data, struct bin_error *err)
 {
     const char *ctx;
     size_t nctx;
 
-    bin_versioned_context(h, data, &ctx, &nctx);
-    if (h->extlen == BIN_EXTLEN_VDEL && nctx != h->bodylen - h->extlen - h->keylen) {
+    bin_versioned_context(h, vset, data, &ctx, &nctx);
+    if (!vset && nctx != h->bodylen - h->extlen - h->keylen) {
         return bin_fail(err, BIN_STATUS_EINVAL, true);
     }
-    if (h->cas != 0) {
+    if (h->cas != 0 || !bin_quorum_ok(h, vset ? BIN_EXTLEN_VSET : BIN_EXTLEN_VDEL, data)) {
         return bin_fail(err, BIN_STATUS_EINVAL, false);
     }
     if (nctx == 1 && ctx[0] == '-') {
@@ -433,13 +467,16 @@ bin_request_fill(struct bin_parser *p, const struct bin_header *h, const struct 
         if (req->cmd == REQ_DELETE) {
             bin_fill_cas(h, req);
         }
-        if (req->cmd == REQ_VGET) { /* its cas is ignored */
-            req->opts.set |= REQO_WANT_CONTEXT | REQO_WANT_NLIVE;
-        }
+        break;
+    case BIN_SHAPE_VGET: /* its cas is ignored */
+        req->opts.set |= REQO_WANT_CONTEXT | REQO_WANT_NLIVE;
+        bin_fill_quorum(h, 0, ext, req);
         break;
     case BIN_SHAPE_VSET:
     case BIN_SHAPE_VDEL:
-        bin_versioned_context(h, data, &req->context, &req->ncontext);
+        bin_versioned_context(h, op->shape == BIN_SHAPE_VSET, data, &req->context, &req->ncontext);
+        bin_fill_quorum(h, op->shape == BIN_SHAPE_VSET ? BIN_EXTLEN_VSET : BIN_EXTLEN_VDEL, ext,
+                        req);
         if (op->shape == BIN_SHAPE_VSET) {
             req->flags = be_get32((const unsigned char *)ext);
             req->exptime = be_get32((const unsigned char *)(ext + 4));
@@ -544,8 +581,11 @@ bin_parse(struct bin_parser *p, const char *data, size_t len, struct request *re
     if (len < need) {
         return BIN_AGAIN;
     }
+    if (op->shape == BIN_SHAPE_VGET && !bin_quorum_ok(&h, 0, data)) {
+        return bin_fail(err, BIN_STATUS_EINVAL, false);
+    }
     if (op->shape == BIN_SHAPE_VSET || op->shape == BIN_SHAPE_VDEL) {
-        rc = bin_check_versioned(&h, data, err);
+        rc = bin_check_versioned(&h, op->shape == BIN_SHAPE_VSET, data, err);
         if (rc != BIN_OK) {
             if (err->close) {
                 *consumed = BIN_HEADER_LEN; /* as every length error */

@@ -20,7 +20,8 @@
  * 3): a (mg: every live sibling, REQ_VGET; ms/md: a<n> after the write),
  * y (return the context) and Y<ctx> (ms: REQ_VSET, md: REQ_VDEL). mg, ms and
  * md accept a and y, ms and md Y; everywhere else they are unknown letters,
- * so every memcached behaviour is unchanged.
+ * so every memcached behaviour is unchanged. Per-request quorums (section
+ * 8): r<n> on mg (only with a), w<n> on ms and md (only with Y), n 1..16.
  *
  * req->wire, private to this codec: the return flags the client asked for,
  * in its order, as 4-bit META_RF_* codes (at most 10: mg has c f h k l O s t
@@ -99,6 +100,8 @@ struct meta_flags {
     uint32_t order;              /* META_M_T_FIRST, META_M_N_FIRST */
     bool all, want_ctx, has_ctx; /* a, y, Y */
     struct meta_tok ctx;         /* Y's token, without the letter */
+    bool has_r, has_w;           /* r<n>, w<n>: per-request quorums */
+    uint8_t r, w;
 };
 
 /* ------------------------------------------------------------ lexing */
@@ -159,6 +162,29 @@ meta_fail(struct text_error *err, const char *reply)
     return TEXT_ERROR;
 }
 
+/* r<n> / w<n>: n 1..REQ_QUORUM_MAX in plain decimal. */
+static bool
+meta_flag_quorum(const struct meta_tok *t, uint8_t *out)
+{
+    unsigned v = 0;
+    size_t i;
+
+    if (t->n < 2 || t->n > 3) {
+        return false;
+    }
+    for (i = 1; i < t->n; i++) {
+        if (t->p[i] < '0' || t->p[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (unsigned)(t->p[i] - '0');
+    }
+    if (v < 1 || v > REQ_QUORUM_MAX) {
+        return false;
+    }
+    *out = (uint8_t)v;
+    return true;
+}
+
 static bool
 meta_flag_number(const struct meta_tok *t, struct meta_flags *f)
 {
@@ -185,11 +211,13 @@ meta_flag_number(const struct meta_tok *t, struct meta_flags *f)
 /* One flag. false: the scan stops at once with f->errstr. A bad argument
  * only records the error (memcached goes on reading flags, so a later
  * unknown or repeated flag decides the message). ext: the extension letters
- * (a y Y) this command accepts; the others are unknown letters. */
+ * (a y Y r w) this command accepts; the others are unknown letters. */
 static bool
 meta_flag_one(const struct meta_tok *t, const struct meta_tok *key, struct meta_scratch *s,
               const char *ext, struct meta_flags *f)
 {
+    bool ok;
+
     switch (t->p[0]) {
     case 'a':
     case 'y':
@@ -206,6 +234,24 @@ meta_flag_one(const struct meta_tok *t, const struct meta_tok *key, struct meta_
             f->has_ctx = true;
             f->ctx.p = t->p + 1;
             f->ctx.n = t->n - 1;
+        }
+        return true;
+    case 'r':
+    case 'w':
+        if (strchr(ext, t->p[0]) == NULL) {
+            f->errstr = "CLIENT_ERROR invalid flag";
+            return false;
+        }
+        if (t->p[0] == 'r') {
+            f->has_r = true;
+            ok = meta_flag_quorum(t, &f->r);
+        } else {
+            f->has_w = true;
+            ok = meta_flag_quorum(t, &f->w);
+        }
+        if (!ok) {
+            f->errstr = META_ERR_BAD_TOKEN;
+            f->has_error = true;
         }
         return true;
     case 'b':
@@ -363,6 +409,29 @@ meta_request_init(struct request *req, enum req_cmd cmd, struct meta_scratch *s,
     }
 }
 
+/* r<n> (mg with a) and w<n> (ms, md with Y) into the request, once it is
+ * REQ_VGET/VSET/VDEL. NULL, or the error for a quorum flag on a request
+ * that is not an extension one. */
+static const char *
+meta_quorum(const struct meta_flags *f, struct request *req)
+{
+    if (f->has_r) {
+        if (req->cmd != REQ_VGET) {
+            return "CLIENT_ERROR r needs a";
+        }
+        req->opts.set |= REQO_QUORUM;
+        req->opts.r = f->r;
+    }
+    if (f->has_w) {
+        if (req->cmd != REQ_VSET && req->cmd != REQ_VDEL) {
+            return "CLIENT_ERROR w needs Y";
+        }
+        req->opts.set |= REQO_QUORUM;
+        req->opts.w = f->w;
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------------ commands */
 
 /* The checks every keyed meta command starts with, in memcached's order. */
@@ -393,7 +462,7 @@ meta_parse_get(const struct meta_line *l, struct meta_scratch *s, struct request
     if (rc != TEXT_OK) {
         return rc;
     }
-    if (!meta_flags_scan(l, 2, s, "ay", &f)) {
+    if (!meta_flags_scan(l, 2, s, "ayr", &f)) {
         return meta_fail(err, f.errstr);
     }
     why = meta_wire_fill(l, 2, "cfhklOstya", req);
@@ -401,6 +470,10 @@ meta_parse_get(const struct meta_line *l, struct meta_scratch *s, struct request
         return meta_fail(err, why);
     }
     meta_request_init(req, f.all ? REQ_VGET : REQ_GET, s, &f);
+    why = meta_quorum(&f, req);
+    if (why != NULL) {
+        return meta_fail(err, why);
+    }
     if (f.all) {
         req->opts.set |= REQO_WANT_CONTEXT | REQO_WANT_NLIVE;
     }
@@ -524,7 +597,7 @@ meta_parse_set(const struct meta_line *l, struct meta_scratch *s, uint64_t max, 
         return meta_fail(err, META_ERR_FORMAT);
     }
     *consumed = next;
-    if (!meta_flags_scan(l, 3, s, "ayY", &f)) {
+    if (!meta_flags_scan(l, 3, s, "ayYw", &f)) {
         return meta_fail_swallow(err, f.errstr, (size_t)vlen);
     }
     why = meta_wire_fill(l, 3, "ckOya", req);
@@ -540,6 +613,10 @@ meta_parse_set(const struct meta_line *l, struct meta_scratch *s, uint64_t max, 
         if (why != NULL) {
             return meta_fail_swallow(err, why, (size_t)vlen);
         }
+    }
+    why = meta_quorum(&f, req);
+    if (why != NULL) {
+        return meta_fail_swallow(err, why, (size_t)vlen);
     }
     /* A context that cannot be one is refused before the size or the data
      * block could be (3.2's order); any other goes to the coordinator. */
@@ -583,7 +660,7 @@ meta_parse_delete(const struct meta_line *l, struct meta_scratch *s, struct requ
     if (rc != TEXT_OK) {
         return rc;
     }
-    if (!meta_flags_scan(l, 2, s, "ayY", &f)) {
+    if (!meta_flags_scan(l, 2, s, "ayYw", &f)) {
         return meta_fail(err, "CLIENT_ERROR invalid or duplicate flag");
     }
     why = meta_wire_fill(l, 2, "kOya", req);
@@ -595,7 +672,13 @@ meta_parse_delete(const struct meta_line *l, struct meta_scratch *s, struct requ
         bool plausible; /* md has nothing to refuse after the context */
 
         why = meta_context(&f, REQ_DELETE, req, &plausible);
+        if (why == NULL) {
+            why = meta_quorum(&f, req);
+        }
         return why != NULL ? meta_fail(err, why) : TEXT_OK;
+    }
+    if (f.has_w) {
+        return meta_fail(err, "CLIENT_ERROR w needs Y");
     }
     if (f.has_cas) {
         req->opts.set |= REQO_COMPARE_CAS;

@@ -97,6 +97,9 @@ enum req_proto { REQ_PROTO_TEXT = 0, REQ_PROTO_META, REQ_PROTO_BINARY };
                                    * the codecs for vget/vset/vdel) */
 #define REQO_WANT_NLIVE   0x0200u /* fill resp nlive after a write (meta a on
                                    * ms/md; always for vset/vdel) */
+#define REQO_QUORUM       0x0400u /* per-request quorums opts.r / opts.w
+                                   * (vget/vset/vdel only: meta r/w, text
+                                   * W=, binary's extra extras byte) */
 /* clang-format on */
 /* Extension commands: REQ_VGET (vget; mg with a; binary VGet) answers every
  * live sibling in resp->siblings; REQ_VSET (vset; ms with Y; binary VSet)
@@ -106,6 +109,9 @@ enum req_proto { REQ_PROTO_TEXT = 0, REQ_PROTO_META, REQ_PROTO_BINARY };
  * validates it (RC_EBADCONTEXT). */
 /* The longest context token (doc/protocol-extension.txt section 1). */
 #define REQ_CONTEXT_MAX 543
+/* The largest per-request R or W a client may ask for (section 8 there);
+ * the coordinator caps it at N. */
+#define REQ_QUORUM_MAX 16
 
 struct req_opts {
     uint32_t set;         /* REQO_* bits */
@@ -114,6 +120,8 @@ struct req_opts {
     int64_t ttl;          /* REQO_TTL, exptime rules as req.exptime */
     int64_t vivify_ttl;   /* REQO_VIVIFY */
     int64_t recache_ttl;  /* REQO_RECACHE, seconds */
+    uint8_t r, w;         /* REQO_QUORUM: read / write quorum wanted,
+                           * 0..REQ_QUORUM_MAX, 0 = the node's default */
 };
 
 /* Codec-private data that the encoder echoes back (opaque tokens, which

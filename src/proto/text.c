@@ -31,7 +31,9 @@
  * token is passed on untouched for the coordinator to validate (and count
  * when it refuses it), "-" becoming the empty context (ncontext 0); the codec
  * itself answers "bad context" only for a vset whose value it refuses anyway
- * (too large, bad data chunk) when the token cannot be one at all.
+ * (too large, bad data chunk) when the token cannot be one at all. vset and
+ * vdel take an optional per-request write quorum "W=<n>" before noreply
+ * (section 8); vget has none in text (any token may be a key): mg a r<n>.
  *
  * Invariants: the parser never reads data[len] or beyond and never writes to
  * the input; its only allocation is the key array, which grows with the keys
@@ -375,26 +377,91 @@ text_context(const struct text_tok *t, struct request *req)
     return req_context_plausible(t->p, t->n);
 }
 
-/* vset <key> <flags> <exptime> <bytes> <context> [noreply]\r\n<data>\r\n
- * Checked as set; then a context that cannot be a token wins over a size
- * over -I (its data block swallowed, and nothing stored is dropped: a
- * versioned write never removes what it did not cover) and over a bad data
- * chunk. */
+/* A per-request write quorum token "W=<n>", n 1..REQ_QUORUM_MAX in plain
+ * decimal (doc/protocol-extension.txt section 8). 0: not such a token (no
+ * "W=" prefix); 1: read into req->opts; -1: "W=" with a bad number. */
+static int
+text_quorum_w(const struct text_tok *t, struct request *req)
+{
+    unsigned v = 0;
+    size_t i;
+
+    if (t->n < 2 || t->p[0] != 'W' || t->p[1] != '=') {
+        return 0;
+    }
+    if (t->n < 3 || t->n > 4) {
+        return -1;
+    }
+    for (i = 2; i < t->n; i++) {
+        if (t->p[i] < '0' || t->p[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (unsigned)(t->p[i] - '0');
+    }
+    if (v < 1 || v > REQ_QUORUM_MAX) {
+        return -1;
+    }
+    req->opts.set |= REQO_QUORUM;
+    req->opts.w = (uint8_t)v;
+    return 1;
+}
+
+/* The optional tokens after the fixed ones of vset/vdel (at index `fixed`):
+ * "[W=<n>] [noreply]", in that order. One extra token is noreply, W=<n> or,
+ * as before the extension, anything else (ignored, as memcached ignores a
+ * last token that is not noreply); two must be W=<n> then noreply. Returns
+ * false for a bad token count (ERROR), with *bad_w set for a W= token whose
+ * number is bad (CLIENT_ERROR bad command line format). Sets req->noreply. */
+static bool
+text_v_tail(const struct text_line *l, size_t fixed, struct request *req, bool *bad_w)
+{
+    *bad_w = false;
+    if (l->ntok == fixed) {
+        return true;
+    }
+    if (l->ntok == fixed + 1) {
+        req->noreply = text_line_noreply(l);
+        if (!req->noreply) {
+            *bad_w = text_quorum_w(&l->tok[fixed], req) < 0;
+        }
+        return true;
+    }
+    if (l->ntok == fixed + 2 && text_line_noreply(l)) {
+        int q = text_quorum_w(&l->tok[fixed], req);
+
+        if (q == 0) {
+            return false;
+        }
+        req->noreply = true;
+        *bad_w = q < 0;
+        return true;
+    }
+    return false;
+}
+
+/* vset <key> <flags> <exptime> <bytes> <context> [W=<n>] [noreply]\r\n
+ * <data>\r\n
+ * Checked as set (a bad W= is a bad command line); then a context that
+ * cannot be a token wins over a size over -I (its data block swallowed, and
+ * nothing stored is dropped: a versioned write never removes what it did not
+ * cover) and over a bad data chunk. */
 static enum text_rc
 text_parse_vset(struct text_parser *p, const struct text_line *l, size_t len, struct request *req,
                 size_t *consumed, struct text_error *err)
 {
     int32_t vlen;
     enum text_rc rc;
-    bool plausible;
+    bool plausible, bad_w;
 
-    if (l->ntok != 6 && l->ntok != 7) {
+    if (l->ntok < 6 || !text_v_tail(l, 6, req, &bad_w)) {
         return text_fail(err, "ERROR", false);
     }
-    req->noreply = l->ntok == 7 && text_line_noreply(l);
     rc = text_store_fields(l, req, &vlen, err);
     if (rc != TEXT_OK) {
         return rc;
+    }
+    if (bad_w) {
+        return text_fail(err, TEXT_ERR_FORMAT, req->noreply);
     }
     req->opts.set |= REQO_WANT_CONTEXT | REQO_WANT_NLIVE;
     plausible = text_context(&l->tok[5], req);
@@ -482,16 +549,17 @@ text_parse_keyed(struct text_parser *p, const struct text_line *l, struct reques
     return TEXT_OK;
 }
 
-/* vdel <key> <context> [noreply] */
+/* vdel <key> <context> [W=<n>] [noreply] */
 static enum text_rc
 text_parse_vdel(struct text_parser *p, const struct text_line *l, struct request *req,
                 struct text_error *err)
 {
-    if (l->ntok != 3 && l->ntok != 4) {
+    bool bad_w;
+
+    if (l->ntok < 3 || !text_v_tail(l, 3, req, &bad_w)) {
         return text_fail(err, "ERROR", false);
     }
-    req->noreply = l->ntok == 4 && text_line_noreply(l);
-    if (l->tok[1].n > REQ_KEY_MAX) {
+    if (l->tok[1].n > REQ_KEY_MAX || bad_w) {
         return text_fail(err, TEXT_ERR_FORMAT, req->noreply);
     }
     (void)text_context(&l->tok[2], req); /* the coordinator judges it */

@@ -583,6 +583,10 @@ cs_tr_forward(void *ctx, unsigned node, const struct request *req, size_t ki,
     m.ttl = req->opts.ttl;
     m.vivify_ttl = req->opts.vivify_ttl;
     m.recache_ttl = req->opts.recache_ttl;
+    if ((m.options & PEER_OPT_QUORUM) != 0) { /* the client's own R and W */
+        m.r = req->opts.r <= PEER_QUORUM_MAX ? req->opts.r : PEER_QUORUM_MAX;
+        m.w = req->opts.w <= PEER_QUORUM_MAX ? req->opts.w : PEER_QUORUM_MAX;
+    }
     m.key = req->keys[ki].key;
     m.nkey = req->keys[ki].nkey;
     if (peer_cmd_has_context(m.cmd)) {
@@ -709,6 +713,8 @@ cs_forward(void *arg, struct peer_call *call, const struct peer_forward *m,
     fi->req.opts.ttl = m->ttl;
     fi->req.opts.vivify_ttl = m->vivify_ttl;
     fi->req.opts.recache_ttl = m->recache_ttl;
+    fi->req.opts.r = m->r;
+    fi->req.opts.w = m->w;
     fi->req.flags = m->flags;
     fi->req.exptime = m->exptime;
     fi->req.cas = m->cas;

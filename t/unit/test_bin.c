@@ -1565,6 +1565,76 @@ test_vset_too_large(void **state)
     assert_parse_error(pkt, 35, 0x04, true, 24, 0);
 }
 
+/* Per-request quorums (doc/protocol-extension.txt section 8): one more
+ * extras byte, R for VGet (1), W for VSet (11) and VDelete (3); 0 is the
+ * node's default, above 16 EINVAL with the connection kept. */
+static void
+test_ext_quorum(void **state)
+{
+    unsigned char pkt[700], e[12], val[600];
+    struct parsed r;
+    size_t n, nctx = strlen(CTX);
+
+    (void)state;
+    e[0] = 1;
+    parse_ok(&r, pkt, mk(pkt, 0xe8, e, 1, "c", NULL, 0, 0));
+    assert_int_equal(r.req.cmd, REQ_VGET);
+    assert_key(&r, "c");
+    assert_int_equal(r.req.opts.set, WANT_BOTH | REQO_QUORUM);
+    assert_int_equal(r.req.opts.r, 1);
+    assert_int_equal(r.req.opts.w, 0);
+    parsed_done(&r);
+    e[0] = 0; /* the node's default: no quorum option at all */
+    parse_ok(&r, pkt, mk(pkt, 0xe8, e, 1, "c", NULL, 0, 0));
+    assert_int_equal(r.req.opts.set, WANT_BOTH);
+    parsed_done(&r);
+    e[0] = 17;
+    n = mk(pkt, 0xe8, e, 1, "c", NULL, 0, 0);
+    assert_parse_error(pkt, n, 0x04, false, n, 0);
+    assert_parse_error(pkt, mk(pkt, 0xe8, e, 2, "c", NULL, 0, 0), 0x04, true, 24, 0);
+    e[0] = 1;
+    assert_parse_error(pkt, mk(pkt, 0xe8, e, 1, "c", "v", 1, 0), 0x04, true, 24, 0);
+
+    memcpy(val, CTX, nctx);
+    memcpy(val + nctx, "apple", 5);
+    ext_vset(e, 7, 30, (uint16_t)nctx);
+    e[10] = 3;
+    parse_ok(&r, pkt, mk(pkt, 0xe9, e, 11, "c", val, nctx + 5, 0));
+    assert_int_equal(r.req.cmd, REQ_VSET);
+    assert_int_equal(r.req.opts.set, WANT_BOTH | REQO_QUORUM);
+    assert_int_equal(r.req.opts.w, 3);
+    assert_int_equal(r.req.opts.r, 0);
+    assert_int_equal(r.req.flags, 7);
+    assert_int_equal(r.req.ncontext, nctx);
+    assert_memory_equal(r.req.context, CTX, nctx);
+    assert_int_equal(r.req.nvalue, 5);
+    assert_memory_equal(r.req.value, "apple", 5);
+    parsed_done(&r);
+    e[10] = 16;
+    parse_ok(&r, pkt, mk(pkt, 0xeb, e, 11, "c", val, nctx + 5, 0));
+    assert_int_equal(r.req.opts.w, 16);
+    assert_true(r.req.noreply);
+    parsed_done(&r);
+    e[10] = 200;
+    n = mk(pkt, 0xe9, e, 11, "c", val, nctx + 5, 0);
+    assert_parse_error(pkt, n, 0x04, false, n, 0);
+    assert_parse_error(pkt, mk(pkt, 0xe9, e, 12, "c", val, nctx + 5, 0), 0x04, true, 24, 0);
+
+    ext_vdel(e, (uint16_t)nctx);
+    e[2] = 2;
+    parse_ok(&r, pkt, mk(pkt, 0xea, e, 3, "cart", CTX, nctx, 0));
+    assert_int_equal(r.req.cmd, REQ_VDEL);
+    assert_int_equal(r.req.opts.set, WANT_BOTH | REQO_QUORUM);
+    assert_int_equal(r.req.opts.w, 2);
+    assert_int_equal(r.req.ncontext, nctx);
+    assert_memory_equal(r.req.context, CTX, nctx);
+    parsed_done(&r);
+    e[2] = 17;
+    n = mk(pkt, 0xec, e, 3, "cart", CTX, nctx, 0);
+    assert_parse_error(pkt, n, 0x04, false, n, 0);
+    assert_parse_error(pkt, mk(pkt, 0xea, e, 4, "cart", CTX, nctx, 0), 0x04, true, 24, 0);
+}
+
 static void
 test_vdelete(void **state)
 {
@@ -1826,6 +1896,7 @@ main(void)
         cmocka_unit_test(test_vset),
         cmocka_unit_test(test_vset_too_large),
         cmocka_unit_test(test_vdelete),
+        cmocka_unit_test(test_ext_quorum),
         cmocka_unit_test(test_ext_statuses),
         cmocka_unit_test(test_fuzz),
     };

@@ -462,10 +462,11 @@ on_done(void *arg, const struct response *r, uint64_t ticket)
     out->nlive = r->nlive;
 }
 
-/* Start a command through node `via` without running the network. */
+/* Start a command through node `via` without running the network, with
+ * per-request quorums qr and qw (REQO_QUORUM) when either is not 0. */
 static void
-issue(unsigned via, enum req_cmd cmd, const char *key, const char *value, const char *ctx,
-      struct reply *out)
+issue_rw(unsigned via, enum req_cmd cmd, const char *key, const char *value, const char *ctx,
+         unsigned qr, unsigned qw, struct reply *out)
 {
     struct request req;
     struct req_key k = {key, strlen(key)};
@@ -491,8 +492,20 @@ issue(unsigned via, enum req_cmd cmd, const char *key, const char *value, const 
             req.ncontext = strlen(ctx);
         }
     }
+    if (qr != 0 || qw != 0) {
+        req.opts.set |= REQO_QUORUM;
+        req.opts.r = (uint8_t)qr;
+        req.opts.w = (uint8_t)qw;
+    }
     memset(out, 0, sizeof(*out));
     assert_int_equal(coord_cluster_execute(net.nodes[via].cl, &req, 0, 0, on_done, out), RC_OK);
+}
+
+static void
+issue(unsigned via, enum req_cmd cmd, const char *key, const char *value, const char *ctx,
+      struct reply *out)
+{
+    issue_rw(via, cmd, key, value, ctx, 0, 0, out);
 }
 
 /* A command run to its reply (and everything it caused). */
@@ -1198,6 +1211,126 @@ test_merge_ignores_sibling_limit(void **state)
     buf_deinit(&b2);
 }
 
+/* Per-request R (doc/replication.txt section 5): vget with r=1 answers
+ * from the coordinator's own replica while the others are silent, where
+ * the node's R = 2 waits for the timeout and fails; R is capped at N. */
+static void
+test_request_r(void **state)
+{
+    struct reply r;
+    unsigned pref[RING_MAX_N];
+    const char *key = find_key(any_key, pref);
+
+    (void)state;
+    run(pref[0], REQ_SET, key, "v1", NULL, &r);
+    net.cut[pref[1]] = net.cut[pref[2]] = true;
+    issue_rw(pref[0], REQ_VGET, key, NULL, NULL, 1, 0, &r);
+    assert_true(r.done); /* at once: the local answer is R */
+    assert_int_equal(r.status, RC_OK);
+    assert_int_equal(r.nsib, 1);
+    assert_string_equal(r.sib[0], "v1");
+    issue(pref[0], REQ_VGET, key, NULL, NULL, &r);
+    net_run();
+    assert_false(r.done);
+    net_timeouts();
+    assert_true(r.done);
+    assert_string_equal(r.errmsg, "read quorum not reached (1 of 2)");
+    /* marked down: r=1 still answers, the default fails at once */
+    net.cut[pref[1]] = net.cut[pref[2]] = false;
+    net.down[pref[1]] = net.down[pref[2]] = true;
+    issue_rw(pref[0], REQ_VGET, key, NULL, NULL, 1, 0, &r);
+    assert_true(r.done);
+    assert_int_equal(r.status, RC_OK);
+    issue_rw(pref[0], REQ_VGET, key, NULL, NULL, 0, 3, &r); /* w is not R */
+    assert_true(r.done);
+    assert_string_equal(r.errmsg, "read quorum not reached (1 of 2)");
+    /* only the extension commands take it: a plain get keeps R = 2 */
+    issue_rw(pref[0], REQ_GET, key, NULL, NULL, 1, 0, &r);
+    assert_true(r.done);
+    assert_string_equal(r.errmsg, "read quorum not reached (1 of 2)");
+    /* r above N is N */
+    net.down[pref[2]] = false;
+    issue_rw(pref[0], REQ_VGET, key, NULL, NULL, 16, 0, &r);
+    assert_true(r.done); /* 3 is out of reach at once */
+    assert_string_equal(r.errmsg, "read quorum not reached (1 of 3)");
+    net_run();
+    net.down[pref[1]] = false;
+    issue_rw(pref[0], REQ_VGET, key, NULL, NULL, 16, 0, &r);
+    net_run();
+    assert_true(r.done);
+    assert_int_equal(r.status, RC_OK);
+    assert_string_equal(r.sib[0], "v1");
+}
+
+/* Per-request W: with a replica down, vset w=3 fails with the write quorum
+ * error while w=1 succeeds; vdel alike; through a forward as well. */
+static void
+test_request_w(void **state)
+{
+    struct reply r;
+    unsigned pref[RING_MAX_N];
+    const char *key = find_key(any_key, pref);
+    char ctx[REQ_CONTEXT_MAX + 1];
+
+    (void)state;
+    net.down[pref[2]] = net.cut[pref[2]] = true;
+    issue_rw(pref[0], REQ_VSET, key, "three", "", 0, 3, &r);
+    assert_true(r.done);
+    assert_int_equal(r.status, RC_EAGAIN);
+    assert_string_equal(r.errmsg, "write quorum not reached (1 of 3)");
+    net_run();
+    /* w=1: the coordinator's own write is enough, before any ack */
+    net.hold[pref[1]] = true;
+    issue_rw(pref[0], REQ_VSET, key, "one", "", 0, 1, &r);
+    assert_true(r.done);
+    assert_int_equal(r.status, RC_OK);
+    snprintf(ctx, sizeof(ctx), "%s", r.ctx);
+    net.hold[pref[1]] = false;
+    net_run();
+    /* vdel: w=3 fails, w=2 (the default, 0 = the node's) succeeds */
+    issue_rw(pref[0], REQ_VDEL, key, NULL, ctx, 0, 3, &r);
+    assert_true(r.done);
+    assert_string_equal(r.errmsg, "write quorum not reached (1 of 3)");
+    net_run();
+    run(pref[0], REQ_VGET, key, NULL, NULL, &r);
+    snprintf(ctx, sizeof(ctx), "%s", r.ctx);
+    issue_rw(pref[0], REQ_VDEL, key, NULL, ctx, 5, 0, &r); /* r is not W */
+    net_run();
+    assert_true(r.done);
+    assert_int_equal(r.status, RC_OK);
+    /* a plain set ignores it */
+    issue_rw(pref[0], REQ_SET, key, "plain", NULL, 0, 3, &r);
+    net_run();
+    assert_true(r.done);
+    assert_int_equal(r.status, RC_OK);
+}
+
+/* The forward carries W: an outsider's vset with w=3 waits for the silent
+ * member and fails, where the node's W = 2 succeeds. */
+static void
+test_request_w_forward(void **state)
+{
+    struct reply r;
+    unsigned pref[RING_MAX_N];
+    const char *key = find_key(any_key, pref);
+    unsigned out = outsider(pref);
+
+    (void)state;
+    net.cut[pref[2]] = true;
+    issue(out, REQ_VSET, key, "two", "", &r);
+    net_run();
+    assert_true(r.done);
+    assert_int_equal(r.status, RC_OK);
+    issue_rw(out, REQ_VSET, key, "three", "", 0, 3, &r);
+    net_run();
+    assert_false(r.done);
+    net_timeouts();
+    assert_true(r.done);
+    assert_int_equal(r.status, RC_EAGAIN);
+    assert_string_equal(r.errmsg, "write quorum not reached (2 of 3)");
+    assert_true(net.fwds[pref[0]] >= 2);
+}
+
 int
 main(void)
 {
@@ -1218,6 +1351,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_delete, setup4, teardown),
         cmocka_unit_test_setup_teardown(test_replica_merge, setup4, teardown),
         cmocka_unit_test_setup_teardown(test_merge_ignores_sibling_limit, setup4, teardown),
+        cmocka_unit_test_setup_teardown(test_request_r, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_request_w, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_request_w_forward, setup4, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -882,6 +882,64 @@ test_ext_md(void **state)
 }
 
 /* ma refuses a, y and Y like any unknown letter; me and mn ignore them. */
+/* Per-request quorums (doc/protocol-extension.txt section 8): r<n> on mg
+ * with a, w<n> on ms and md with Y; n 1..16; never echoed. */
+static void
+test_ext_quorum(void **state)
+{
+    struct parsed r;
+    struct response resp;
+
+    (void)state;
+    expect_ok(&r, "mg c a r1 v\r\n", REQ_VGET);
+    assert_true(r.req.opts.set & REQO_QUORUM);
+    assert_int_equal(r.req.opts.r, 1);
+    assert_int_equal(r.req.opts.w, 0);
+    parsed_done(&r);
+    expect_ok(&r, "mg c r16 a\r\n", REQ_VGET); /* any order */
+    assert_int_equal(r.req.opts.r, 16);
+    parsed_done(&r);
+    expect_ok(&r, "mg c a\r\n", REQ_VGET);
+    assert_false(r.req.opts.set & REQO_QUORUM);
+    parsed_done(&r);
+    expect_err("mg c r1\r\n", "CLIENT_ERROR r needs a", 0);
+    expect_err("mg c a r0\r\n", "CLIENT_ERROR bad token in command line format", 0);
+    expect_err("mg c a r17\r\n", "CLIENT_ERROR bad token in command line format", 0);
+    expect_err("mg c a r\r\n", "CLIENT_ERROR bad token in command line format", 0);
+    expect_err("mg c a r+1\r\n", "CLIENT_ERROR bad token in command line format", 0);
+    expect_err("mg c a r001\r\n", "CLIENT_ERROR bad token in command line format", 0);
+    expect_err("mg c a r1 r2\r\n", "CLIENT_ERROR duplicate flag", 0);
+    expect_err("mg c a w2\r\n", "CLIENT_ERROR invalid flag", 0);
+
+    expect_ok(&r, "ms c 2 Y- w3 a\r\nhi\r\n", REQ_VSET);
+    assert_true(r.req.opts.set & REQO_QUORUM);
+    assert_int_equal(r.req.opts.w, 3);
+    assert_int_equal(r.req.opts.r, 0);
+    parsed_done(&r);
+    expect_err("ms c 2 w3\r\n", "CLIENT_ERROR w needs Y", 4);
+    expect_err("ms c 2 Y- w0\r\n", "CLIENT_ERROR bad token in command line format", 4);
+    expect_err("ms c 2 Y- r1\r\n", "CLIENT_ERROR invalid flag", 4);
+    expect_err("ms c 2 Y- w2 ME\r\n", "CLIENT_ERROR context needs set mode", 4);
+
+    expect_ok(&r, "md c Y- w1 q\r\n", REQ_VDEL);
+    assert_true(r.req.opts.set & REQO_QUORUM);
+    assert_int_equal(r.req.opts.w, 1);
+    parsed_done(&r);
+    expect_err("md c w1\r\n", "CLIENT_ERROR w needs Y", 0);
+    expect_err("md c Y- w99\r\n", "CLIENT_ERROR invalid or duplicate flag", 0);
+    expect_err("md c Y- r1\r\n", "CLIENT_ERROR invalid or duplicate flag", 0);
+    expect_err("ma c w1\r\n", "CLIENT_ERROR invalid or duplicate flag", 0);
+    expect_ok(&r, "me c r1 w1\r\n", REQ_ME);
+    parsed_done(&r);
+
+    /* not echoed in replies */
+    resp_status(&resp, RC_OK);
+    resp.nlive = 1;
+    resp.context = CTX;
+    resp.ncontext = strlen(CTX);
+    expect_reply("md c Y- w2 a\r\n", &resp, "HD a1\r\n");
+}
+
 static void
 test_ext_ma_me(void **state)
 {
@@ -973,7 +1031,8 @@ main(void)
         cmocka_unit_test(test_base64),       cmocka_unit_test(test_partial_and_pipeline),
         cmocka_unit_test(test_ext_mg_parse), cmocka_unit_test(test_ext_mg_encode),
         cmocka_unit_test(test_ext_ms),       cmocka_unit_test(test_ext_md),
-        cmocka_unit_test(test_ext_ma_me),    cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_ext_ma_me),    cmocka_unit_test(test_ext_quorum),
+        cmocka_unit_test(test_mutations),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -833,6 +833,59 @@ expect_body_fault(const struct buf *frame, size_t at, size_t width, uint32_t v, 
     buf_deinit(&t);
 }
 
+/* FORWARD with PEER_OPT_QUORUM: r and w follow the value; without the
+ * bit the body is the old one, byte for byte. */
+static void
+test_forward_quorum(void **state)
+{
+    struct buf b;
+    struct peer_frame f;
+    struct peer_forward fw = sample_forward(), out;
+    size_t plain;
+
+    (void)state;
+    buf_init(&b);
+    assert_int_equal(peer_forward_encode(1, 1, &fw, &b), RC_OK);
+    plain = b.len;
+    buf_reset(&b);
+    fw.options |= PEER_OPT_QUORUM;
+    fw.r = 1;
+    fw.w = 3;
+    assert_int_equal(peer_forward_encode(1, 1, &fw, &b), RC_OK);
+    assert_int_equal(b.len, plain + 2);
+    frame_at(&b, 0, &f);
+    assert_int_equal(f.h.body_len, 82 + 3 + 7 + 9 + 2);
+    assert_int_equal(peer_forward_decode(&f, &out, NULL), RC_OK);
+    assert_int_equal(out.options, fw.options);
+    assert_int_equal(out.r, 1);
+    assert_int_equal(out.w, 3);
+    assert_int_equal(out.nvalue, 9);
+    assert_memory_equal(out.value, "the value", 9);
+    /* the bytes sit at 82 + k + c + v = 101 */
+    expect_body_fault(&b, 101, 1, 17, "quorum above 16");
+    expect_body_fault(&b, 102, 1, 255, "quorum above 16");
+    expect_body_fault(&b, 4, 4, fw.options & ~PEER_OPT_QUORUM, "trailing bytes");
+    expect_body_fault(&b, 78, 4, 11, "truncated body");
+    /* 0 means "the node's default"; 16 is the top */
+    buf_reset(&b);
+    fw.r = 0;
+    fw.w = 16;
+    assert_int_equal(peer_forward_encode(1, 1, &fw, &b), RC_OK);
+    frame_at(&b, 0, &f);
+    assert_int_equal(peer_forward_decode(&f, &out, NULL), RC_OK);
+    assert_int_equal(out.r, 0);
+    assert_int_equal(out.w, 16);
+    /* the encoder refuses what the decoder would */
+    buf_reset(&b);
+    fw.w = 17;
+    assert_int_equal(peer_forward_encode(1, 1, &fw, &b), RC_EINVAL);
+    fw = sample_forward();
+    fw.r = 2; /* without the bit */
+    assert_int_equal(peer_forward_encode(1, 1, &fw, &b), RC_EINVAL);
+    assert_int_equal(b.len, 0);
+    buf_deinit(&b);
+}
+
 static void
 test_body_errors(void **state)
 {
@@ -961,7 +1014,9 @@ test_body_errors(void **state)
     expect_body_fault(&b, 0, 1, PEER_CMD_SET, "context on a command without one");
     expect_body_fault(&b, 1, 1, 3, "unknown dialect");
     expect_body_fault(&b, 4, 4, 0x0002, "unknown option bit");
-    expect_body_fault(&b, 4, 4, 0x0400, "unknown option bit");
+    expect_body_fault(&b, 4, 4, 0x0800, "unknown option bit");
+    /* QUORUM set but no r and w after the value */
+    expect_body_fault(&b, 4, 4, fw.options | PEER_OPT_QUORUM, "truncated body");
     expect_body_fault(&b, 2, 2, 0, "bad key length");
     expect_body_fault(&b, 2, 2, 251, "bad key length");
     expect_body_fault(&b, 76, 2, 544, "context too long");
@@ -1795,15 +1850,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ping_bytes),        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_real_record),       cmocka_unit_test(test_byte_by_byte),
-        cmocka_unit_test(test_header_errors),     cmocka_unit_test(test_truncated_and_trailing),
-        cmocka_unit_test(test_body_errors),       cmocka_unit_test(test_wrong_type),
-        cmocka_unit_test(test_encode_refuses),    cmocka_unit_test(test_code_tables),
-        cmocka_unit_test(test_hs_success),        cmocka_unit_test(test_hs_wrong_secret),
-        cmocka_unit_test(test_hs_fake_responder), cmocka_unit_test(test_hs_replay),
-        cmocka_unit_test(test_hs_ring_mismatch),  cmocka_unit_test(test_hs_refusals),
-        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_ping_bytes),      cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_real_record),     cmocka_unit_test(test_byte_by_byte),
+        cmocka_unit_test(test_header_errors),   cmocka_unit_test(test_truncated_and_trailing),
+        cmocka_unit_test(test_body_errors),     cmocka_unit_test(test_forward_quorum),
+        cmocka_unit_test(test_wrong_type),      cmocka_unit_test(test_encode_refuses),
+        cmocka_unit_test(test_code_tables),     cmocka_unit_test(test_hs_success),
+        cmocka_unit_test(test_hs_wrong_secret), cmocka_unit_test(test_hs_fake_responder),
+        cmocka_unit_test(test_hs_replay),       cmocka_unit_test(test_hs_ring_mismatch),
+        cmocka_unit_test(test_hs_refusals),     cmocka_unit_test(test_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1126,6 +1126,69 @@ test_vset_parse(void **state)
     parsed_done(&r);
 }
 
+/* Per-request W on vset/vdel: "[W=<n>] [noreply]" after the fixed tokens
+ * (doc/protocol-extension.txt section 8); vget has none in text. */
+static void
+test_v_quorum(void **state)
+{
+    struct parsed r;
+
+    (void)state;
+    expect_ok(&r, "vset c 0 0 1 - W=3\r\nx\r\n", REQ_VSET);
+    assert_int_equal(r.req.opts.set, WANT_BOTH | REQO_QUORUM);
+    assert_int_equal(r.req.opts.w, 3);
+    assert_int_equal(r.req.opts.r, 0);
+    assert_false(r.req.noreply);
+    assert_int_equal(r.req.ncontext, 0);
+    parsed_done(&r);
+    expect_ok(&r, "vset c 0 0 1 " CTX1 " W=16 noreply\r\nx\r\n", REQ_VSET);
+    assert_int_equal(r.req.opts.w, 16);
+    assert_true(r.req.noreply);
+    assert_context(&r, CTX1);
+    parsed_done(&r);
+    expect_ok(&r, "vset c 0 0 1 - noreply\r\nx\r\n", REQ_VSET);
+    assert_int_equal(r.req.opts.set, WANT_BOTH); /* no quorum: the node's */
+    parsed_done(&r);
+    /* "R=" is not a vset option: an ignored 7th token, as before */
+    expect_ok(&r, "vset c 0 0 1 - R=2\r\nx\r\n", REQ_VSET);
+    assert_int_equal(r.req.opts.set, WANT_BOTH);
+    parsed_done(&r);
+    /* a bad W= is a bad command line (data block NOT skipped) */
+    expect_err("vset c 0 0 1 - W=0\r\n", FMT);
+    expect_err("vset c 0 0 1 - W=17\r\n", FMT);
+    expect_err("vset c 0 0 1 - W=\r\n", FMT);
+    expect_err("vset c 0 0 1 - W=+2\r\n", FMT);
+    expect_err("vset c 0 0 1 - W=002\r\n", FMT);
+    expect_err("vset c 0 0 1 - W=19 noreply\r\n", NULL);
+    expect_err("vset c 0 0 1 - W=x noreply\r\n", NULL);
+    /* order: W= before noreply; anything else in that slot is ERROR */
+    expect_err("vset c 0 0 1 - noreply W=2\r\n", "ERROR");
+    expect_err("vset c 0 0 1 - x noreply\r\n", "ERROR");
+    expect_err("vset c 0 0 1 - W=2 W=2 noreply\r\n", "ERROR");
+
+    expect_ok(&r, "vdel c - W=1\r\n", REQ_VDEL);
+    assert_int_equal(r.req.opts.set, WANT_BOTH | REQO_QUORUM);
+    assert_int_equal(r.req.opts.w, 1);
+    assert_false(r.req.noreply);
+    parsed_done(&r);
+    expect_ok(&r, "vdel c " CTX1 " W=2 noreply\r\n", REQ_VDEL);
+    assert_int_equal(r.req.opts.w, 2);
+    assert_true(r.req.noreply);
+    assert_context(&r, CTX1);
+    parsed_done(&r);
+    expect_err("vdel c - W=0\r\n", FMT);
+    expect_err("vdel c - W=99 noreply\r\n", NULL);
+    expect_err("vdel c - noreply W=2\r\n", "ERROR");
+    expect_err("vdel c - a noreply\r\n", "ERROR");
+
+    /* vget: every token is a key, "R=2" and "W=2" included */
+    expect_ok(&r, "vget R=2 W=2\r\n", REQ_VGET);
+    assert_int_equal(r.req.nkeys, 2);
+    assert_key(&r, 0, "R=2");
+    assert_int_equal(r.req.opts.set & REQO_QUORUM, 0);
+    parsed_done(&r);
+}
+
 static void
 test_vset_errors(void **state)
 {
@@ -1502,37 +1565,22 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cmd_table),
-        cmocka_unit_test(test_get),
-        cmocka_unit_test(test_get_many_keys),
-        cmocka_unit_test(test_gat),
-        cmocka_unit_test(test_store_commands),
-        cmocka_unit_test(test_store_values),
-        cmocka_unit_test(test_store_numbers),
-        cmocka_unit_test(test_store_errors),
-        cmocka_unit_test(test_store_too_large),
-        cmocka_unit_test(test_store_split),
-        cmocka_unit_test(test_store_1mb),
-        cmocka_unit_test(test_delete),
-        cmocka_unit_test(test_incr_decr),
-        cmocka_unit_test(test_touch),
-        cmocka_unit_test(test_flush_all),
-        cmocka_unit_test(test_verbosity),
-        cmocka_unit_test(test_misc_commands),
-        cmocka_unit_test(test_unknown),
-        cmocka_unit_test(test_meta_routed),
-        cmocka_unit_test(test_long_lines),
-        cmocka_unit_test(test_pipeline),
-        cmocka_unit_test(test_encode_status),
-        cmocka_unit_test(test_encode_values),
-        cmocka_unit_test(test_context_plausible),
-        cmocka_unit_test(test_vget_parse),
-        cmocka_unit_test(test_vset_parse),
-        cmocka_unit_test(test_vset_errors),
-        cmocka_unit_test(test_vdel_parse),
-        cmocka_unit_test(test_encode_extension),
-        cmocka_unit_test(test_worked_session),
-        cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_cmd_table),       cmocka_unit_test(test_get),
+        cmocka_unit_test(test_get_many_keys),   cmocka_unit_test(test_gat),
+        cmocka_unit_test(test_store_commands),  cmocka_unit_test(test_store_values),
+        cmocka_unit_test(test_store_numbers),   cmocka_unit_test(test_store_errors),
+        cmocka_unit_test(test_store_too_large), cmocka_unit_test(test_store_split),
+        cmocka_unit_test(test_store_1mb),       cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_incr_decr),       cmocka_unit_test(test_touch),
+        cmocka_unit_test(test_flush_all),       cmocka_unit_test(test_verbosity),
+        cmocka_unit_test(test_misc_commands),   cmocka_unit_test(test_unknown),
+        cmocka_unit_test(test_meta_routed),     cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_pipeline),        cmocka_unit_test(test_encode_status),
+        cmocka_unit_test(test_encode_values),   cmocka_unit_test(test_context_plausible),
+        cmocka_unit_test(test_vget_parse),      cmocka_unit_test(test_vset_parse),
+        cmocka_unit_test(test_vset_errors),     cmocka_unit_test(test_v_quorum),
+        cmocka_unit_test(test_vdel_parse),      cmocka_unit_test(test_encode_extension),
+        cmocka_unit_test(test_worked_session),  cmocka_unit_test(test_fuzz),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
