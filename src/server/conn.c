@@ -46,12 +46,14 @@
 struct conn_req {
     struct request *req; /* owned deep copy, shared by the keys of one request */
     unsigned refs;
+    bool failed; /* a text retrieval hit a failure: it ends with that error, no END */
 };
 struct conn_slot {
     struct conn *c; /* NULL once the connection is gone (the callback frees) */
     struct conn_req *cr;
     size_t ki;
     bool done;
+    bool is_end;     /* the END of a text retrieval: sent unless a key failed */
     uint64_t ticket; /* durability of the reply, as for marks */
     struct buf reply;
 };
@@ -316,7 +318,11 @@ conn_release(struct conn *c)
         }
         buf_append(&c->out, c->held.data + pos, m->start - pos);
         if (slot != NULL) {
-            if (rc == RC_OK) {
+            if (slot->is_end) {
+                if (!slot->cr->failed) {
+                    text_encode_end(&c->out);
+                }
+            } else if (rc == RC_OK) {
                 buf_append(&c->out, slot->reply.data, slot->reply.len);
             } else {
                 conn_durability_error(c, slot->reply.data, slot->reply.len, rc);
@@ -588,7 +594,12 @@ conn_slot_done(void *arg, const struct response *resp, uint64_t ticket)
         conn_slot_free(slot);
         return;
     }
-    if (retrieve) {
+    if (retrieve && resp->status != RC_OK && resp->status != RC_ENOTFOUND) {
+        /* As on one node, a failure ends the reply with one error line (text
+         * clients stop reading there): no END after it. */
+        slot->cr->failed = true;
+        stats_add(&c->w->stats, STAT_storage_errors, 1);
+    } else if (retrieve) {
         conn_count_get(c, req, slot->ki, resp);
     } else {
         conn_count(c, req, resp);
@@ -654,7 +665,20 @@ conn_execute_cluster(struct conn *c, const struct request *req)
     }
     c->in_cluster = false;
     if (retrieve && req->proto == REQ_PROTO_TEXT) {
-        text_encode_end(&c->held);
+        struct conn_slot *end = rc_calloc(1, sizeof(*end));
+
+        if (end != NULL && conn_push_mark(c, 0, c->held.len, c->held.len) == RC_OK) {
+            end->c = c;
+            end->cr = cr;
+            end->is_end = true;
+            end->done = true;
+            buf_init(&end->reply);
+            cr->refs++;
+            c->marks[c->nmarks - 1].slot = end;
+        } else {
+            rc_free(end);
+            text_encode_end(&c->held); /* out of memory: END unconditionally */
+        }
     }
     if (--cr->refs == 0) { /* every slot already gone (cannot happen: they are in marks) */
         request_free(cr->req);
