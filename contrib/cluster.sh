@@ -282,7 +282,8 @@ cmd_demo() {
         rc_cmd "${CPORTS[$i]}" "get $key\r\n" | sed 's/^/   /'
     done
     echo
-    echo "Each node's REPLICA line for itself shows the version it holds locally (\"-\": none)."
+    echo "Every REPLICA line shows the version that replica holds (\"-\": none, \"?\": no answer);"
+    echo "the same version on all three means the write reached them all."
 }
 
 case ${1:-} in
