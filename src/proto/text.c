@@ -1066,6 +1066,8 @@ text_ok_line(enum req_cmd cmd)
     case REQ_QUIT:     /* the connection just closes */
     case REQ_SHUTDOWN: /* idem */
     case REQ_STATS:    /* the caller writes STAT lines and END */
+    case REQ_RING:     /* idem: the admin code writes the lines */
+    case REQ_MEMBERS:
         return "";
     default:
         assert(!"no success line for this command");
