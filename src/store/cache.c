@@ -45,6 +45,10 @@ struct cache_shard {
     struct cache_entry *head, *tail; /* LRU */
     uint64_t bytes_used, limit, gen;
     uint64_t hits, misses, evictions;
+    /* The slot cache_peek_locked found, valid until the shard lock is
+     * released (nothing changes the shard meanwhile): cache_write_end
+     * reuses it instead of searching again. NULL when unset. */
+    struct cache_entry **peek_slot;
 };
 
 struct cache {
@@ -334,6 +338,21 @@ cache_write_end(struct cache *c, const void *key, size_t nkey, const void *val, 
     h = hash_key64(key, nkey);
     s = cache_shard(c, h);
     s->gen++;
+    if (val != NULL && s->peek_slot != NULL && *s->peek_slot != NULL) {
+        struct cache_entry *old = *s->peek_slot;
+
+        if (old->hash == h && old->nkey == nkey && old->nval == nval &&
+            memcmp(old->data, key, nkey) == 0) {
+            /* An overwrite of the same size (the common case): replace the
+             * bytes in place, no allocation, no second search. val may
+             * point into this very entry: memmove. */
+            memmove(old->data + nkey, val, nval);
+            s->peek_slot = NULL;
+            pthread_mutex_unlock(&s->lock);
+            return;
+        }
+    }
+    s->peek_slot = NULL;
     /* Copy the new value before dropping the old entry: val may point into
      * it (cache_peek_locked handed it out). */
     if (val != NULL) {
@@ -349,6 +368,7 @@ cache_write_end(struct cache *c, const void *key, size_t nkey, const void *val, 
 int
 cache_peek_locked(struct cache *c, const void *key, size_t nkey, const void **val, size_t *nval)
 {
+    struct cache_shard *s;
     struct cache_entry *e;
     uint64_t h;
 
@@ -356,8 +376,11 @@ cache_peek_locked(struct cache *c, const void *key, size_t nkey, const void **va
         return RC_ENOTFOUND;
     }
     h = hash_key64(key, nkey);
-    e = *cache_find_slot(cache_shard(c, h), h, key, nkey);
+    s = cache_shard(c, h);
+    s->peek_slot = cache_find_slot(s, h, key, nkey);
+    e = *s->peek_slot;
     if (e == NULL) {
+        s->peek_slot = NULL;
         return RC_ENOTFOUND;
     }
     e->referenced = 1;
@@ -370,7 +393,10 @@ void
 cache_write_cancel(struct cache *c, const void *key, size_t nkey)
 {
     if (c != NULL) {
-        pthread_mutex_unlock(&cache_shard(c, hash_key64(key, nkey))->lock);
+        struct cache_shard *s = cache_shard(c, hash_key64(key, nkey));
+
+        s->peek_slot = NULL;
+        pthread_mutex_unlock(&s->lock);
     }
 }
 
@@ -382,6 +408,7 @@ cache_shard_clear(struct cache_shard *s)
 
         cache_drop(s, cache_find_slot(s, e->hash, e->data, e->nkey));
     }
+    s->peek_slot = NULL;
     s->gen++;
 }
 

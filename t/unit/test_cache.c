@@ -197,6 +197,30 @@ test_peek_locked(void **state)
     assert_int_equal(get(c, "k", &b, &gen), RC_OK);
     assert_int_equal(b.len, 5);
     assert_memory_equal(b.data, "world", 5);
+    /* A same-size overwrite after a peek replaces the bytes in place, even
+     * from the peeked bytes themselves (overlapping), and bumps the
+     * generation like any write: a fill from before it loses. */
+    put(c, "s", "abcdef");
+    assert_int_equal(get(c, "zz", &b, &gen), RC_ENOTFOUND); /* gen of its shard */
+    cache_write_begin(c, "s", 1);
+    assert_int_equal(cache_peek_locked(c, "s", 1, &v, &nv), RC_OK);
+    cache_write_end(c, "s", 1, "ABCDEF", 6);
+    assert_int_equal(get(c, "s", &b, &gen), RC_OK);
+    assert_memory_equal(b.data, "ABCDEF", 6);
+    cache_write_begin(c, "s", 1);
+    assert_int_equal(cache_peek_locked(c, "s", 1, &v, &nv), RC_OK);
+    cache_write_end(c, "s", 1, v, nv); /* itself */
+    assert_int_equal(get(c, "s", &b, &gen), RC_OK);
+    assert_int_equal(b.len, 6);
+    assert_memory_equal(b.data, "ABCDEF", 6);
+    /* A write without a peek after a cancelled peek never reuses a slot. */
+    cache_write_begin(c, "s", 1);
+    assert_int_equal(cache_peek_locked(c, "s", 1, &v, &nv), RC_OK);
+    cache_write_cancel(c, "s", 1);
+    cache_write_begin(c, "s", 1);
+    cache_write_end(c, "s", 1, "xy", 2);
+    assert_int_equal(get(c, "s", &b, &gen), RC_OK);
+    assert_int_equal(b.len, 2);
     /* Cancel leaves the generation alone: a fill after it lands. */
     assert_int_equal(get(c, "m", &b, &gen), RC_ENOTFOUND);
     cache_write_begin(c, "m", 1);
