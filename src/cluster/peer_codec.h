@@ -492,4 +492,13 @@ int peer_hs_input(struct peer_hs *hs, const struct peer_frame *f, struct buf *ou
 /* What peer_frame_decode should accept on this connection now. */
 void peer_hs_limits(const struct peer_hs *hs, struct peer_limits *lim);
 
+/* ------------------------------------------------------------ internal
+ *
+ * Internal to src/cluster (peer_handshake.c); not part of the codec's API.
+ * Append one whole frame with the given header fields and body bytes, as the
+ * encoders do (no checks of the fields; RC_ETOOLARGE past
+ * PEER_MAX_BODY_CEILING, RC_ENOMEM); on failure `out` is left as it was. */
+int peer_codec_internal_frame(uint8_t version, uint8_t type, uint64_t id, const void *body,
+                              size_t n, struct buf *out);
+
 #endif
