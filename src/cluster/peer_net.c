@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * peer_net.c - the peer transport of peer_net.h: one thread, one event_base,
- * the connections to and from every peer, the handshakes (peer_hs_*),
- * request ids, deadlines, reconnects and health.
+ * the peers and their connection pools, request ids, deadlines, reconnects
+ * and health, and the API. The connections themselves (lifecycle, frames in
+ * and out, the handshakes through peer_hs_*, the handlers' requests and the
+ * replies to ours) are in peer_conn.c; the completion queue, and the hand-off
+ * of a finished request to its owner, are in peer_completions.c; what they
+ * share is in peer_net_internal.h.
  *
  * Request path (all on the peer thread once submitted):
  *
@@ -11,19 +15,21 @@
  *      connection with the fewest in flight and room under the responder's
  *      max in flight --> conn_send (id = ++conn->last_id) --> conn->inflight
  *      (or, all full, peer->pending until a reply frees room)
- *   reply frame --> conn_on_reply: match by id in conn->inflight (late reply:
- *      count, drop) --> req_finish --> completion queue of the caller (or the
- *      callback itself when the request has no queue)
+ *   reply frame --> conn_on_reply (peer_conn.c): match by id in
+ *      conn->inflight (late reply: count, drop) --> peer_req_finish -->
+ *      completion queue of the caller (or the callback itself when the
+ *      request has no queue)
  *   deadline --> req_timeout_cb: forget the id, fail RC_EAGAIN, peer DOWN
- *   connection lost --> conn_close: fail its in-flight requests RC_ECLOSED
+ *   connection lost --> peer_conn_close: fail its in-flight requests RC_ECLOSED
  *
  * Invariants:
  *   - every struct req is in exactly one place: net->submit, a peer's
  *     pending list, a connection's in-flight list, a completion queue, or
- *     being finished; req_finish takes it out of the first three;
+ *     being finished; peer_req_finish takes it out of the first three;
  *   - a connection is freed only from a timer, write or event callback of
- *     its own (conn_close marks it CLOSING and schedules the free), or when
- *     the thread exits, so no caller up the stack holds a freed connection;
+ *     its own (peer_conn_close marks it CLOSING and schedules the free), or
+ *     when the thread exits, so no caller up the stack holds a freed
+ *     connection;
  *   - only the peer thread touches connections, peers' lists and timers;
  *     other threads touch net->submit and net->dr_head (deferred replies)
  *     under net->lock, and
@@ -50,7 +56,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -63,46 +68,11 @@
 #include "base/status.h"
 #include "base/util.h"
 #include "cluster/peer_net.h"
+#include "cluster/peer_net_internal.h"
 
-#define NET_OUT_PAUSE      (8u << 20) /* stop reading a responder above this output */
-#define NET_CLOSE_GRACE_MS 1000       /* to flush a final ERROR */
-#define NET_STOP_GRACE_MS  250        /* to flush SHUTDOWN at stop */
-#define NET_RING_LOG_MS    60000      /* ring mismatch: once per peer per minute */
-#define NET_AUTH_LOG_MS    1000       /* auth failures: at most once a second */
-#define NET_RTT_WEIGHT     8          /* EWMA: new = old + (sample - old) / 8 */
-
-#define CNT(p, field) atomic_fetch_add_explicit(&(p)->field, 1, memory_order_relaxed)
+#define NET_STOP_GRACE_MS 250 /* to flush SHUTDOWN at stop */
 
 /* ------------------------------------------------------------ structures */
-
-enum req_where { REQ_NOWHERE = 0, REQ_SUBMIT, REQ_PENDING, REQ_INFLIGHT };
-
-struct req {
-    struct req *prev, *next;
-    struct peer_net *net;
-    size_t peer;
-    uint8_t type;  /* request type */
-    bool internal; /* the net's own PING: no callback */
-    bool counted;  /* in the peer's `queued` */
-    enum req_where where;
-    uint64_t id;       /* on the wire, once sent */
-    uint64_t start_us; /* monotonic, at peer_net_request */
-    unsigned timeout_ms;
-    struct event *timer;  /* owned: the deadline */
-    struct conn *conn;    /* in flight on, borrowed */
-    unsigned char *frame; /* owned until sent */
-    size_t nframe;
-    peer_done_fn done;
-    void *arg;
-    struct peer_completions *q; /* a reference, or NULL */
-    struct peer_reply reply;
-    unsigned char *rbody; /* owned: the reply's body */
-};
-
-struct req_list {
-    struct req *head, *tail;
-    size_t n;
-};
 
 /* A deferred reply on its way from another thread to the peer thread. */
 struct dreply {
@@ -112,164 +82,7 @@ struct dreply {
     unsigned char frame[];
 };
 
-struct peer_completions {
-    pthread_mutex_t lock;
-    struct req_list list; /* guarded by lock */
-    bool closed;          /* guarded by lock: the owner is gone */
-    atomic_uint refs;
-    peer_notify_fn notify;
-    void *notify_arg;
-};
-
-enum conn_state { CONN_CONNECTING = 0, CONN_HANDSHAKE, CONN_READY, CONN_CLOSING, CONN__COUNT };
-
-struct conn {
-    struct conn *prev, *next; /* net->conns */
-    struct peer_net *net;
-    struct bufferevent *bev; /* owned, closes the socket */
-    struct event *timer;     /* owned: handshake deadline, then the close */
-    uint64_t serial;
-    enum peer_role role;
-    enum conn_state state;
-    bool hs_live;
-    bool unauth; /* counted in net->nunauth */
-    bool paused; /* reading stopped (responder back-pressure) */
-    struct peer_hs hs;
-    struct peer_limits lim;
-    size_t need; /* bytes the next decode needs */
-    long peer;   /* configured peer index, -1 until known */
-    int slot;    /* outbound pool slot, -1 when inbound */
-    uint8_t version;
-    uint32_t peer_max_body;
-    uint16_t peer_max_inflight;
-    uint64_t last_id;         /* initiator: the highest id sent */
-    struct req_list inflight; /* initiator */
-    size_t deferred;          /* responder: requests awaiting peer_net_reply */
-    char addr[PEER_NET_ADDR_MAX];
-};
-
-struct slot {
-    struct peer *peer;   /* the owner */
-    int idx;             /* this slot's index */
-    struct conn *conn;   /* borrowed from net->conns; NULL when none */
-    struct event *retry; /* owned */
-    unsigned backoff_ms;
-    bool tried;
-};
-
-struct peer {
-    struct peer_net *net; /* the owner */
-    size_t idx;           /* this peer's index */
-    char *name;           /* owned */
-    char *addr;           /* owned: as configured */
-    struct sockaddr_storage sa;
-    socklen_t salen;
-    struct slot slots[PEER_NET_MAX_CONNECTIONS];
-    struct req_list pending;
-    struct event *probe; /* owned */
-    unsigned probe_ms;   /* next probe interval while DOWN */
-    bool ping_out;       /* a probe or keepalive PING is in flight */
-    uint64_t last_ring_log_ms;
-    size_t nin; /* authenticated inbound connections */
-    atomic_int state;
-    _Atomic int64_t last_seen_ms;
-    _Atomic uint64_t rtt_us;
-    _Atomic uint32_t conns_out, conns_in;
-    _Atomic uint64_t queued, sent, replies, received, timeouts, errors, auth_failures,
-        ring_mismatches, late_replies, reconnects;
-};
-
-struct peer_net {
-    char *name;            /* owned */
-    unsigned char *secret; /* owned, wiped at destroy */
-    struct peer_hs_config hs_cfg;
-    unsigned timeout_ms, connections, ping_ms, backoff_min, backoff_max;
-    struct peer_handlers handlers;
-    struct peer *peers; /* owned, npeers */
-    size_t npeers;
-
-    struct event_base *base; /* owned */
-    struct evconnlistener *listener;
-    int port;
-    struct event *submit_ev, *stop_ev, *stop_timer;
-    pthread_t thread;
-    bool started, joined;
-
-    pthread_mutex_t lock;
-    struct req_list submit;           /* guarded by lock */
-    struct dreply *dr_head, *dr_tail; /* guarded by lock */
-    bool closed;                      /* guarded by lock */
-
-    /* peer thread only */
-    bool stopping;
-    struct conn *conns;
-    size_t nunauth;
-    uint64_t serial;
-    uint64_t rng;
-    uint64_t last_auth_log_ms;
-    uint64_t last_ring_log_ms; /* mismatches of peers not configured */
-    struct buf out;
-    struct buf scratch;
-
-    _Atomic uint64_t t_accepted, t_auth_failures, t_ring_mismatches, t_protocol_errors,
-        t_late_replies, t_timeouts, t_reconnects, t_sent, t_received, t_refused;
-};
-
-static void conn_close(struct conn *c, const char *why, bool flush);
-static void conn_read_cb(struct bufferevent *bev, void *arg);
-static void peer_pump(struct peer_net *net, size_t idx);
-static void peer_down(struct peer_net *net, size_t idx, const char *why);
-static void req_finish(struct req *r, int status, uint16_t code, const char *why);
-
 /* ------------------------------------------------------------ small helpers */
-
-static uint64_t
-now_us(void)
-{
-    return util_mono_ns() / 1000;
-}
-
-static void
-list_push(struct req_list *l, struct req *r)
-{
-    r->next = NULL;
-    r->prev = l->tail;
-    if (l->tail != NULL) {
-        l->tail->next = r;
-    } else {
-        l->head = r;
-    }
-    l->tail = r;
-    l->n++;
-}
-
-static void
-list_remove(struct req_list *l, struct req *r)
-{
-    if (r->prev != NULL) {
-        r->prev->next = r->next;
-    } else {
-        l->head = r->next;
-    }
-    if (r->next != NULL) {
-        r->next->prev = r->prev;
-    } else {
-        l->tail = r->prev;
-    }
-    r->prev = r->next = NULL;
-    l->n--;
-}
-
-static struct req *
-list_pop(struct req_list *l)
-{
-    struct req *r = l->head;
-
-    if (r != NULL) {
-        list_remove(l, r);
-    }
-    return r;
-}
 
 /* xorshift64*: jitter only, seeded from mac_random. */
 static uint64_t
@@ -293,28 +106,6 @@ net_jitter(struct peer_net *net, unsigned ms)
     return (unsigned)((uint64_t)ms * pct / 100);
 }
 
-static struct timeval
-ms_tv(uint64_t ms)
-{
-    struct timeval tv;
-
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-    return tv;
-}
-
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static bool
 name_ok(const char *s)
 {
@@ -334,8 +125,8 @@ name_ok(const char *s)
     return true;
 }
 
-static long
-net_find_peer(const struct peer_net *net, const char *name, size_t len)
+long
+peer_find_by_name(const struct peer_net *net, const char *name, size_t len)
 {
     for (size_t i = 0; i < net->npeers; i++) {
         if (strlen(net->peers[i].name) == len && memcmp(net->peers[i].name, name, len) == 0) {
@@ -345,136 +136,12 @@ net_find_peer(const struct peer_net *net, const char *name, size_t len)
     return -1;
 }
 
-static const char *
-conn_peer_name(const struct conn *c)
-{
-    return c->peer >= 0 ? c->net->peers[c->peer].name : "?";
-}
-
-/* ------------------------------------------------------------ completions */
-
-int
-peer_completions_create(peer_notify_fn notify, void *notify_arg, struct peer_completions **out)
-{
-    struct peer_completions *q = rc_calloc(1, sizeof(*q));
-
-    *out = NULL;
-    if (q == NULL) {
-        return RC_ENOMEM;
-    }
-    pthread_mutex_init(&q->lock, NULL);
-    atomic_init(&q->refs, 1);
-    q->notify = notify;
-    q->notify_arg = notify_arg;
-    *out = q;
-    return RC_OK;
-}
-
-static void
-completions_ref(struct peer_completions *q)
-{
-    atomic_fetch_add(&q->refs, 1);
-}
-
-static void
-completions_unref(struct peer_completions *q)
-{
-    if (atomic_fetch_sub(&q->refs, 1) == 1) {
-        pthread_mutex_destroy(&q->lock);
-        rc_free(q);
-    }
-}
-
-static void
-req_free(struct req *r)
-{
-    if (r->timer != NULL) {
-        event_free(r->timer);
-    }
-    rc_free(r->frame);
-    rc_free(r->rbody);
-    if (r->q != NULL) {
-        completions_unref(r->q);
-    }
-    rc_free(r);
-}
-
-void
-peer_completions_destroy(struct peer_completions *q)
-{
-    struct req_list l;
-    struct req *r;
-
-    if (q == NULL) {
-        return;
-    }
-    pthread_mutex_lock(&q->lock);
-    q->closed = true;
-    l = q->list;
-    memset(&q->list, 0, sizeof(q->list));
-    pthread_mutex_unlock(&q->lock);
-    while ((r = list_pop(&l)) != NULL) {
-        req_free(r);
-    }
-    completions_unref(q);
-}
-
-size_t
-peer_completions_drain(struct peer_completions *q)
-{
-    struct req_list l;
-    struct req *r;
-    size_t n = 0;
-
-    pthread_mutex_lock(&q->lock);
-    l = q->list;
-    memset(&q->list, 0, sizeof(q->list));
-    pthread_mutex_unlock(&q->lock);
-    while ((r = list_pop(&l)) != NULL) {
-        r->done(r->arg, &r->reply);
-        req_free(r);
-        n++;
-    }
-    return n;
-}
-
-/* Hand a finished request to its owner. */
-static void
-req_deliver(struct req *r)
-{
-    struct peer_completions *q = r->q;
-    bool wake;
-
-    if (r->internal) {
-        req_free(r);
-        return;
-    }
-    if (q == NULL) {
-        r->done(r->arg, &r->reply);
-        req_free(r);
-        return;
-    }
-    pthread_mutex_lock(&q->lock);
-    if (q->closed) {
-        pthread_mutex_unlock(&q->lock);
-        req_free(r);
-        return;
-    }
-    wake = q->list.head == NULL;
-    list_push(&q->list, r);
-    pthread_mutex_unlock(&q->lock);
-    /* q stays alive: r, now in its list, holds a reference. */
-    if (wake && q->notify != NULL) {
-        q->notify(q->notify_arg);
-    }
-}
-
 /* ------------------------------------------------------------ requests */
 
 /* Take r out of wherever it waits (not the submit queue), stop its deadline,
  * set its outcome and deliver it. */
-static void
-req_finish(struct req *r, int status, uint16_t code, const char *why)
+void
+peer_req_finish(struct req *r, int status, uint16_t code, const char *why)
 {
     struct peer_net *net = r->net;
     struct peer *p = &net->peers[r->peer];
@@ -503,7 +170,7 @@ req_finish(struct req *r, int status, uint16_t code, const char *why)
     r->reply.why = why;
     r->reply.peer = r->peer;
     r->reply.elapsed_us = now_us() - r->start_us;
-    req_deliver(r);
+    peer_req_deliver(r);
 }
 
 static void
@@ -523,10 +190,10 @@ req_timeout_cb(evutil_socket_t fd, short what, void *arg)
     CNT(net, t_timeouts);
     log_debug("peer %s: request %s id %llu timed out after %u ms", net->peers[idx].name,
               peer_type_name(r->type), (unsigned long long)r->id, r->timeout_ms);
-    req_finish(r, RC_EAGAIN, PEER_OK, "timeout");
+    peer_req_finish(r, RC_EAGAIN, PEER_OK, "timeout");
     peer_down(net, idx, "request timed out");
     if (dead != NULL) {
-        conn_close(dead, "PING timed out", false);
+        peer_conn_close(dead, "PING timed out", false);
     }
     if (was_inflight) {
         peer_pump(net, idx);
@@ -554,7 +221,7 @@ peer_pick(struct peer_net *net, size_t idx)
     return best;
 }
 
-static bool
+bool
 peer_has_ready(const struct peer_net *net, size_t idx)
 {
     const struct peer *p = &net->peers[idx];
@@ -574,14 +241,14 @@ conn_send(struct conn *c, struct req *r)
     struct peer *p = &net->peers[r->peer];
 
     if (r->nframe - PEER_HEADER_SIZE > c->peer_max_body) {
-        req_finish(r, RC_ETOOLARGE, PEER_OK, "frame over the peer's limit");
+        peer_req_finish(r, RC_ETOOLARGE, PEER_OK, "frame over the peer's limit");
         return;
     }
     r->id = ++c->last_id;
     r->frame[2] = c->version;
     be_put64(r->frame + 8, r->id);
     if (bufferevent_write(c->bev, r->frame, r->nframe) != 0) {
-        req_finish(r, RC_ENOMEM, PEER_OK, "out of memory");
+        peer_req_finish(r, RC_ENOMEM, PEER_OK, "out of memory");
         return;
     }
     rc_free(r->frame);
@@ -594,7 +261,7 @@ conn_send(struct conn *c, struct req *r)
 }
 
 /* Send what waits for room, while there is room. */
-static void
+void
 peer_pump(struct peer_net *net, size_t idx)
 {
     struct peer *p = &net->peers[idx];
@@ -622,17 +289,17 @@ req_dispatch(struct peer_net *net, struct req *r)
     if (waited_ms >= r->timeout_ms) {
         CNT(p, timeouts);
         CNT(net, t_timeouts);
-        req_finish(r, RC_EAGAIN, PEER_OK, "timeout");
+        peer_req_finish(r, RC_EAGAIN, PEER_OK, "timeout");
         return;
     }
     if (!r->internal && atomic_load(&p->state) != PEER_STATE_UP) {
-        req_finish(r, RC_ECLOSED, PEER_OK, "peer down");
+        peer_req_finish(r, RC_ECLOSED, PEER_OK, "peer down");
         return;
     }
     r->timer = evtimer_new(net->base, req_timeout_cb, r);
     tv = ms_tv(r->timeout_ms - waited_ms);
     if (r->timer == NULL || evtimer_add(r->timer, &tv) != 0) {
-        req_finish(r, RC_ENOMEM, PEER_OK, "out of memory");
+        peer_req_finish(r, RC_ENOMEM, PEER_OK, "out of memory");
         return;
     }
     if (!r->internal) {
@@ -643,20 +310,20 @@ req_dispatch(struct peer_net *net, struct req *r)
     if (c != NULL) {
         conn_send(c, r);
     } else if (p->pending.n >= PEER_NET_MAX_PENDING) {
-        req_finish(r, RC_EAGAIN, PEER_OK, "queue full");
+        peer_req_finish(r, RC_EAGAIN, PEER_OK, "queue full");
     } else {
         r->where = REQ_PENDING;
         list_push(&p->pending, r);
     }
 }
 
-static void
+void
 peer_fail_pending(struct peer_net *net, size_t idx, int status, const char *why)
 {
     struct peer *p = &net->peers[idx];
 
     while (p->pending.head != NULL) {
-        req_finish(p->pending.head, status, PEER_OK, why);
+        peer_req_finish(p->pending.head, status, PEER_OK, why);
     }
 }
 
@@ -686,7 +353,7 @@ probe_schedule(struct peer_net *net, size_t idx, unsigned ms)
     }
 }
 
-static void
+void
 peer_down(struct peer_net *net, size_t idx, const char *why)
 {
     struct peer *p = &net->peers[idx];
@@ -702,7 +369,7 @@ peer_down(struct peer_net *net, size_t idx, const char *why)
     probe_schedule(net, idx, p->probe_ms);
 }
 
-static void
+void
 peer_up(struct peer_net *net, size_t idx, const char *why)
 {
     struct peer *p = &net->peers[idx];
@@ -771,15 +438,10 @@ peer_probe_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* ------------------------------------------------------------ connections */
+/* ------------------------------------------------------------ addresses */
 
-static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
-static void conn_write_cb(struct bufferevent *bev, void *arg);
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
-static void slot_retry(struct peer_net *net, size_t idx, int s);
-
-static void
-sockaddr_text(const struct sockaddr *sa, char *out, size_t n)
+void
+peer_sockaddr_text(const struct sockaddr *sa, char *out, size_t n)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
@@ -798,854 +460,6 @@ sockaddr_text(const struct sockaddr *sa, char *out, size_t n)
     snprintf(out, n, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
 }
 
-static struct conn *
-conn_new(struct peer_net *net, evutil_socket_t fd, enum peer_role role)
-{
-    struct conn *c = rc_calloc(1, sizeof(*c));
-
-    if (c == NULL) {
-        return NULL;
-    }
-    c->net = net;
-    c->role = role;
-    c->peer = -1;
-    c->slot = -1;
-    c->need = PEER_HEADER_SIZE;
-    c->serial = ++net->serial;
-    c->lim.version = PEER_HANDSHAKE_VERSION;
-    c->lim.max_body = PEER_HANDSHAKE_MAX_BODY;
-    c->bev = bufferevent_socket_new(net->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    c->timer = evtimer_new(net->base, conn_timer_cb, c);
-    if (c->bev == NULL || c->timer == NULL) {
-        if (c->bev != NULL) {
-            bufferevent_free(c->bev);
-        } else if (fd >= 0) {
-            evutil_closesocket(fd);
-        }
-        if (c->timer != NULL) {
-            event_free(c->timer);
-        }
-        rc_free(c);
-        return NULL;
-    }
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    c->next = net->conns;
-    if (net->conns != NULL) {
-        net->conns->prev = c;
-    }
-    net->conns = c;
-    return c;
-}
-
-/* Release everything; the connection's requests must already be gone. */
-static void
-conn_free(struct conn *c)
-{
-    struct peer_net *net = c->net;
-
-    assert(c->state == CONN_CLOSING && c->inflight.n == 0);
-    if (c->prev != NULL) {
-        c->prev->next = c->next;
-    } else {
-        net->conns = c->next;
-    }
-    if (c->next != NULL) {
-        c->next->prev = c->prev;
-    }
-    bufferevent_free(c->bev);
-    event_free(c->timer);
-    if (c->hs_live) {
-        peer_hs_deinit(&c->hs);
-    }
-    rc_free(c);
-    if (net->stopping && net->conns == NULL) {
-        event_base_loopbreak(net->base);
-    }
-}
-
-static int
-conn_write(struct conn *c, const void *p, size_t n)
-{
-    return bufferevent_write(c->bev, p, n) == 0 ? RC_OK : RC_ENOMEM;
-}
-
-/* Write and empty net->out. */
-static void
-conn_flush_out(struct conn *c)
-{
-    struct peer_net *net = c->net;
-
-    if (net->out.len > 0) {
-        (void)conn_write(c, net->out.data, net->out.len);
-        buf_reset(&net->out);
-    }
-}
-
-/* Send a connection-level ERROR (id 0). */
-static void
-conn_send_error(struct conn *c, uint16_t code, const char *text)
-{
-    struct peer_error e;
-
-    memset(&e, 0, sizeof(e));
-    e.code = code;
-    e.text = text;
-    e.ntext = strlen(text);
-    buf_reset(&c->net->out);
-    if (peer_error_encode(c->lim.version, 0, &e, &c->net->out) == RC_OK) {
-        conn_flush_out(c);
-    }
-    buf_reset(&c->net->out);
-}
-
-/* End a connection: no more reading, its requests fail, its slot reopens
- * after the backoff, the peer goes DOWN when it was this connection that
- * carried it. With flush, what is queued (a final ERROR) is written first,
- * for at most NET_CLOSE_GRACE_MS. Freed later, from a callback of its own. */
-static void
-conn_close(struct conn *c, const char *why, bool flush)
-{
-    struct peer_net *net = c->net;
-    enum conn_state was = c->state;
-    struct timeval tv;
-    size_t out;
-
-    if (was == CONN_CLOSING) {
-        return;
-    }
-    c->state = CONN_CLOSING;
-    bufferevent_disable(c->bev, EV_READ);
-    log_debug("peer connection %s (%s, %s): closing: %s", c->addr, conn_peer_name(c),
-              c->role == PEER_ROLE_INITIATOR ? "out" : "in", why);
-    while (c->inflight.head != NULL) {
-        req_finish(c->inflight.head, RC_ECLOSED, PEER_OK,
-                   net->stopping ? "stopping" : "connection lost");
-    }
-    if (c->unauth) {
-        c->unauth = false;
-        net->nunauth--;
-    }
-    if (c->role == PEER_ROLE_INITIATOR && c->peer >= 0) {
-        struct peer *p = &net->peers[c->peer];
-
-        p->slots[c->slot].conn = NULL;
-        if (was == CONN_READY) {
-            atomic_fetch_sub(&p->conns_out, 1);
-        }
-        if (!net->stopping) {
-            CNT(p, errors);
-            if (was == CONN_READY || !peer_has_ready(net, (size_t)c->peer)) {
-                peer_down(net, (size_t)c->peer, why);
-            }
-            if (!peer_has_ready(net, (size_t)c->peer)) {
-                peer_fail_pending(net, (size_t)c->peer, RC_ECLOSED, "peer down");
-            }
-            slot_retry(net, (size_t)c->peer, c->slot);
-        }
-    } else if (c->role == PEER_ROLE_RESPONDER && c->peer >= 0 && was == CONN_READY) {
-        net->peers[c->peer].nin--;
-        atomic_fetch_sub(&net->peers[c->peer].conns_in, 1);
-    }
-    out = evbuffer_get_length(bufferevent_get_output(c->bev));
-    tv = ms_tv(flush && out > 0 && was != CONN_CONNECTING ? NET_CLOSE_GRACE_MS : 0);
-    evtimer_add(c->timer, &tv);
-}
-
-/* A frame refused by the decoder or by its place: ERROR, close. */
-static void
-conn_fault(struct conn *c, const struct peer_fault *fault)
-{
-    struct peer_net *net = c->net;
-
-    CNT(net, t_protocol_errors);
-    if (c->peer >= 0) {
-        CNT(&net->peers[c->peer], errors);
-        log_warn("peer %s (%s): protocol error: %s", conn_peer_name(c), c->addr, fault->why);
-    } else {
-        log_debug("peer connection %s: protocol error: %s", c->addr, fault->why);
-    }
-    buf_reset(&net->out);
-    if (peer_fault_encode(c->lim.version, fault, &net->out) == RC_OK) {
-        conn_flush_out(c);
-    }
-    buf_reset(&net->out);
-    conn_close(c, fault->why, true);
-}
-
-static void
-conn_fault_text(struct conn *c, const char *why)
-{
-    struct peer_fault f;
-
-    f.code = PEER_PROTOCOL;
-    f.why = why;
-    conn_fault(c, &f);
-}
-
-static void
-conn_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct conn *c = arg;
-
-    (void)fd;
-    (void)what;
-    if (c->state == CONN_CLOSING) {
-        conn_free(c);
-        return;
-    }
-    /* The handshake (or the connect) passed its deadline. */
-    if (c->state == CONN_HANDSHAKE) {
-        conn_send_error(c, PEER_TIMEOUT, "handshake timed out");
-    }
-    if (c->peer >= 0 && c->role == PEER_ROLE_INITIATOR) {
-        log_debug("peer %s: %s timed out", conn_peer_name(c),
-                  c->state == CONN_CONNECTING ? "connect" : "handshake");
-    }
-    conn_close(c, "handshake timed out", true);
-}
-
-static void
-conn_resume(struct conn *c)
-{
-    size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
-
-    if (!c->paused || c->state != CONN_READY || out > NET_OUT_PAUSE / 2 ||
-        c->deferred >= c->net->hs_cfg.max_inflight) {
-        return;
-    }
-    c->paused = false;
-    bufferevent_enable(c->bev, EV_READ);
-    conn_read_cb(c->bev, c); /* what arrived before the pause */
-}
-
-static void
-conn_maybe_pause(struct conn *c)
-{
-    size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
-
-    if (out > NET_OUT_PAUSE || c->deferred >= c->net->hs_cfg.max_inflight) {
-        c->paused = true;
-        bufferevent_disable(c->bev, EV_READ);
-    }
-}
-
-static void
-conn_write_cb(struct bufferevent *bev, void *arg)
-{
-    struct conn *c = arg;
-
-    (void)bev;
-    if (c->state == CONN_CLOSING) {
-        conn_free(c);
-        return;
-    }
-    conn_resume(c);
-}
-
-/* ------------------------------------------------------------ handshake */
-
-static int
-conn_hs_begin(struct conn *c)
-{
-    struct peer_net *net = c->net;
-    uint8_t nonce[PEER_NONCE_SIZE];
-    struct peer_hs_config cfg = net->hs_cfg;
-    int rc;
-
-    if ((rc = mac_random(nonce, sizeof(nonce))) != RC_OK) {
-        return rc;
-    }
-    cfg.wall_ms = util_now_ms();
-    rc = peer_hs_init(&c->hs, c->role, &cfg, nonce);
-    memset(nonce, 0, sizeof(nonce));
-    c->hs_live = true;
-    if (rc != RC_OK) {
-        return rc;
-    }
-    c->state = CONN_HANDSHAKE;
-    buf_reset(&net->out);
-    rc = peer_hs_start(&c->hs, &net->out);
-    conn_flush_out(c);
-    return rc;
-}
-
-static void
-log_ring_mismatch(struct conn *c, size_t idx_or_npeers)
-{
-    struct peer_net *net = c->net;
-    const struct peer_hello *h = &c->hs.hello;
-    uint64_t now = util_mono_ms();
-    char mine[2 * PEER_RING_HASH_SIZE + 1], theirs[2 * PEER_RING_HASH_SIZE + 1];
-    char myid[2 * PEER_NODE_ID_SIZE + 1], theirid[2 * PEER_NODE_ID_SIZE + 1];
-    uint64_t *last = idx_or_npeers < net->npeers ? &net->peers[idx_or_npeers].last_ring_log_ms
-                                                 : &net->last_ring_log_ms;
-
-    if (*last != 0 && now - *last < NET_RING_LOG_MS) {
-        return;
-    }
-    *last = now;
-    hex(net->hs_cfg.ring_hash, PEER_RING_HASH_SIZE, mine);
-    hex(h->ring_hash, PEER_RING_HASH_SIZE, theirs);
-    hex(net->hs_cfg.node_id, PEER_NODE_ID_SIZE, myid);
-    hex(h->node_id, PEER_NODE_ID_SIZE, theirid);
-    log_error("RING MISMATCH with peer %.*s (%s, id %s): this node %s (id %s) has ring %s Q=%u "
-              "N=%u, the peer has ring %s Q=%u N=%u; refusing it until the configurations agree",
-              (int)h->nname, h->name, c->addr, theirid, net->name, myid, mine,
-              net->hs_cfg.partitions, net->hs_cfg.replicas, theirs, h->partitions, h->replicas);
-}
-
-/* The handshake failed: count, log, close (the codec queued our ERROR). */
-static void
-conn_hs_failed(struct conn *c)
-{
-    struct peer_net *net = c->net;
-    uint16_t code = c->hs.fault.code;
-    struct peer *p = c->peer >= 0 ? &net->peers[c->peer] : NULL;
-    struct slot *s = p != NULL && c->slot >= 0 ? &p->slots[c->slot] : NULL;
-    uint64_t now = util_mono_ms();
-    const char *how = c->hs.remote ? "refused by the peer" : "refused";
-
-    if (code == PEER_AUTH_FAILED) {
-        CNT(net, t_auth_failures);
-        if (p != NULL) {
-            CNT(p, auth_failures);
-        }
-        if (s != NULL) {
-            s->backoff_ms = net->backoff_max;
-        }
-        if (now - net->last_auth_log_ms >= NET_AUTH_LOG_MS || net->last_auth_log_ms == 0) {
-            net->last_auth_log_ms = now;
-            log_error("peer authentication FAILED (%s) on %s connection %s%s%s: wrong "
-                      "--cluster-secret-file on one side?",
-                      how, c->role == PEER_ROLE_INITIATOR ? "outgoing" : "incoming", c->addr,
-                      p != NULL ? " to " : "", p != NULL ? p->name : "");
-        }
-    } else if (code == PEER_RING_MISMATCH) {
-        long idx = c->hs.hello.nname > 0 ? net_find_peer(net, c->hs.hello.name, c->hs.hello.nname)
-                                         : c->peer;
-
-        if (p == NULL && idx >= 0) {
-            p = &net->peers[idx];
-        }
-        CNT(net, t_ring_mismatches);
-        if (p != NULL) {
-            CNT(p, ring_mismatches);
-        }
-        if (s != NULL) {
-            s->backoff_ms = net->backoff_max;
-        }
-        if (!c->hs.remote) {
-            log_ring_mismatch(c, idx >= 0 ? (size_t)idx : net->npeers);
-        }
-    } else {
-        if (!c->hs.remote) {
-            CNT(net, t_protocol_errors);
-        }
-        log_debug("peer handshake with %s %s: %s %s", c->addr, how, peer_code_name(code),
-                  c->hs.fault.why != NULL ? c->hs.fault.why : "");
-        if (p != NULL && (code == PEER_SELF || code == PEER_UNKNOWN_PEER || code == PEER_VERSION)) {
-            log_warn("peer %s (%s): handshake %s: %s", p->name, c->addr, how, peer_code_name(code));
-        }
-    }
-    conn_close(c, "handshake failed", true);
-}
-
-/* The handshake is complete: name the peer, take the limits. */
-static void
-conn_hs_done(struct conn *c)
-{
-    struct peer_net *net = c->net;
-    const struct peer_hello *h = &c->hs.hello;
-    long idx = net_find_peer(net, h->name, h->nname);
-    struct peer *p;
-
-    peer_hs_limits(&c->hs, &c->lim);
-    c->version = c->hs.version;
-    c->peer_max_body = h->max_body;
-    c->peer_max_inflight = h->max_inflight;
-    evtimer_del(c->timer);
-    if (c->role == PEER_ROLE_INITIATOR) {
-        p = &net->peers[c->peer];
-        if (idx != c->peer) {
-            log_error("peer %s (%s) answered as \"%.*s\": refusing it", p->name, c->addr,
-                      (int)h->nname, h->name);
-            p->slots[c->slot].backoff_ms = net->backoff_max;
-            conn_send_error(c, PEER_UNKNOWN_PEER, "unexpected node name");
-            conn_close(c, "unexpected node name", true);
-            return;
-        }
-        c->state = CONN_READY;
-        p->slots[c->slot].backoff_ms = net->backoff_min;
-        atomic_fetch_add(&p->conns_out, 1);
-        log_debug("peer %s: connection %s ready (version %u)", p->name, c->addr, c->version);
-        peer_up(net, (size_t)idx, "connected");
-        peer_pump(net, (size_t)idx);
-        return;
-    }
-    c->unauth = false;
-    net->nunauth--;
-    if (idx < 0) {
-        log_warn("peer connection %s: \"%.*s\" authenticated but is not a member: refused", c->addr,
-                 (int)h->nname, h->name);
-        conn_send_error(c, PEER_UNKNOWN_PEER, "not a member");
-        conn_close(c, "unknown peer", true);
-        return;
-    }
-    p = &net->peers[idx];
-    if (p->nin >= 2 * (size_t)net->connections + 2) {
-        CNT(net, t_refused);
-        log_warn("peer %s: too many incoming connections; refusing %s", p->name, c->addr);
-        conn_send_error(c, PEER_PROTOCOL, "too many connections");
-        conn_close(c, "too many connections", true);
-        return;
-    }
-    c->peer = idx;
-    c->state = CONN_READY;
-    p->nin++;
-    atomic_fetch_add(&p->conns_in, 1);
-    atomic_store(&p->last_seen_ms, util_now_ms());
-    log_debug("peer %s: incoming connection %s ready (version %u)", p->name, c->addr, c->version);
-}
-
-static void
-conn_on_hs_frame(struct conn *c, const struct peer_frame *f)
-{
-    struct peer_net *net = c->net;
-    int rc;
-
-    buf_reset(&net->out);
-    rc = peer_hs_input(&c->hs, f, &net->out);
-    conn_flush_out(c);
-    if (rc == RC_EAGAIN) {
-        return;
-    }
-    if (rc == RC_OK) {
-        conn_hs_done(c);
-        return;
-    }
-    conn_hs_failed(c);
-}
-
-/* ------------------------------------------------------------ frames: initiator */
-
-/* Check a reply body against its type's layout before it goes anywhere. */
-static int
-reply_validate(const struct peer_frame *f, struct peer_fault *fault)
-{
-    struct peer_put_ack ack;
-    struct peer_get_reply gr;
-    struct peer_forward_reply fr;
-    struct peer_pong pong;
-    struct peer_error e;
-
-    switch (f->h.type) {
-    case PEER_T_PONG:
-        return peer_pong_decode(f, &pong, fault);
-    case PEER_T_PUT_ACK:
-        return peer_put_ack_decode(f, &ack, fault);
-    case PEER_T_GET_REPLY:
-        return peer_get_reply_decode(f, &gr, fault);
-    case PEER_T_FORWARD_REPLY:
-        return peer_forward_reply_decode(f, &fr, fault);
-    case PEER_T_FLUSH_ACK:
-        return peer_flush_ack_decode(f, fault);
-    case PEER_T_ERROR:
-        return peer_error_decode(f, &e, fault);
-    default:
-        fault->code = PEER_PROTOCOL;
-        fault->why = "not a reply";
-        return RC_EPROTO;
-    }
-}
-
-static struct req *
-conn_find(struct conn *c, uint64_t id)
-{
-    for (struct req *r = c->inflight.head; r != NULL; r = r->next) {
-        if (r->id == id) {
-            return r;
-        }
-    }
-    return NULL;
-}
-
-static void
-conn_on_ping_reply(struct conn *c, struct req *r, const struct peer_frame *f)
-{
-    struct peer_net *net = c->net;
-    struct peer *p = &net->peers[r->peer];
-    struct peer_pong pong;
-    uint64_t now = now_us();
-
-    if (f->h.type == PEER_T_PONG && peer_pong_decode(f, &pong, NULL) == RC_OK && pong.echo <= now) {
-        uint64_t sample = now - pong.echo, old = atomic_load(&p->rtt_us);
-        uint64_t rtt = old == 0 ? (sample > 0 ? sample : 1)
-                                : (old * (NET_RTT_WEIGHT - 1) + sample) / NET_RTT_WEIGHT;
-
-        atomic_store(&p->rtt_us, rtt > 0 ? rtt : 1);
-        req_finish(r, RC_OK, PEER_OK, NULL);
-        peer_up(net, (size_t)c->peer, "answered PING");
-        return;
-    }
-    req_finish(r, RC_EPROTO, PEER_OK, "bad PONG");
-}
-
-static void
-conn_on_reply(struct conn *c, const struct peer_frame *f)
-{
-    struct peer_net *net = c->net;
-    struct peer *p = &net->peers[c->peer];
-    struct peer_fault fault;
-    struct peer_error e;
-    struct req *r;
-    int status = RC_OK;
-    uint16_t code = PEER_OK;
-
-    if (reply_validate(f, &fault) != RC_OK) {
-        conn_fault(c, &fault);
-        return;
-    }
-    if (f->h.type == PEER_T_ERROR && f->h.id == 0) {
-        (void)peer_error_decode(f, &e, NULL);
-        log_info("peer %s (%s) closed the connection: %s %.*s", p->name, c->addr,
-                 peer_code_name(e.code), (int)e.ntext, e.text);
-        conn_close(c, e.code == PEER_SHUTDOWN ? "peer shutting down" : "peer sent ERROR", false);
-        return;
-    }
-    r = conn_find(c, f->h.id);
-    if (r == NULL) {
-        if (f->h.id <= c->last_id) {
-            CNT(p, late_replies);
-            CNT(net, t_late_replies);
-            return;
-        }
-        conn_fault_text(c, "reply to an id never sent");
-        return;
-    }
-    if (f->h.type != PEER_T_ERROR && f->h.type != (r->type | 0x80)) {
-        conn_fault_text(c, "reply of the wrong type");
-        return;
-    }
-    CNT(p, replies);
-    if (r->internal) {
-        conn_on_ping_reply(c, r, f);
-        peer_pump(net, (size_t)c->peer);
-        return;
-    }
-    if (f->h.type == PEER_T_ERROR) {
-        (void)peer_error_decode(f, &e, NULL);
-        code = e.code;
-        status = peer_code_to_status(code);
-        if (status == RC_OK) {
-            status = RC_EINTERNAL; /* an ERROR frame is never a success */
-        }
-        CNT(p, errors);
-    }
-    if (f->h.body_len > 0) {
-        r->rbody = rc_malloc(f->h.body_len);
-        if (r->rbody == NULL) {
-            req_finish(r, RC_ENOMEM, PEER_OK, "out of memory");
-            peer_pump(net, (size_t)c->peer);
-            return;
-        }
-        memcpy(r->rbody, f->body, f->h.body_len);
-    }
-    r->reply.frame.h = f->h;
-    r->reply.frame.body = r->rbody;
-    req_finish(r, status, code, NULL);
-    peer_pump(net, (size_t)c->peer);
-}
-
-/* ------------------------------------------------------------ frames: responder */
-
-/* Encode the ERROR that answers request `id` for a handler's failure. */
-static void
-reply_error(struct conn *c, uint64_t id, int status, const struct peer_call *call)
-{
-    struct peer_net *net = c->net;
-    struct peer_error e;
-    uint16_t code = call != NULL ? call->error_code : 0;
-
-    if (code == PEER_OK || code >= PEER_CODE_CONNECTION) {
-        code = peer_code_from_status(status);
-    }
-    if (code == PEER_OK || code >= PEER_CODE_CONNECTION) {
-        code = PEER_INTERNAL;
-    }
-    memset(&e, 0, sizeof(e));
-    e.code = code;
-    e.text = call != NULL && call->error_text != NULL ? call->error_text : peer_code_name(code);
-    e.ntext = strlen(e.text);
-    buf_reset(&net->out);
-    if (peer_error_encode(c->version, id, &e, &net->out) != RC_OK) {
-        /* The handler's text broke the rules: send the code's own name. */
-        e.text = peer_code_name(code);
-        e.ntext = strlen(e.text);
-        buf_reset(&net->out);
-        (void)peer_error_encode(c->version, id, &e, &net->out);
-    }
-}
-
-/* Run the handler for one decoded request; leave the reply in net->out.
- * Returns PEER_NET_DEFER when the handler keeps the request. */
-static int
-conn_call(struct conn *c, const struct peer_frame *f)
-{
-    struct peer_net *net = c->net;
-    const struct peer_handlers *h = &net->handlers;
-    struct peer_fault fault;
-    struct peer_call call;
-    uint8_t v = c->version;
-    uint64_t id = f->h.id;
-    int rc, enc = RC_OK;
-
-    memset(&call, 0, sizeof(call));
-    call.peer = (size_t)c->peer;
-    call.peer_name = net->peers[c->peer].name;
-    call.id = id;
-    call.ticket.conn = c->serial;
-    call.ticket.id = id;
-    call.ticket.type = f->h.type;
-    call.scratch = &net->scratch;
-    buf_reset(&net->scratch);
-    buf_reset(&net->out);
-    fault.code = PEER_PROTOCOL;
-    fault.why = "bad request";
-    switch (f->h.type) {
-    case PEER_T_PING: {
-        struct peer_ping ping;
-        struct peer_pong pong;
-
-        if (peer_ping_decode(f, &ping, &fault) != RC_OK) {
-            goto bad;
-        }
-        pong.echo = ping.echo;
-        pong.wall_ms = util_now_ms();
-        return peer_pong_encode(v, id, &pong, &net->out);
-    }
-    case PEER_T_PUT: {
-        struct peer_put m;
-        struct peer_put_ack ack;
-
-        if (peer_put_decode(f, &m, &fault) != RC_OK) {
-            goto bad;
-        }
-        memset(&ack, 0, sizeof(ack));
-        rc = h->put != NULL ? h->put(h->arg, &call, &m, &ack) : RC_EDISABLED;
-        if (rc == RC_OK) {
-            enc = peer_put_ack_encode(v, id, &ack, &net->out);
-        }
-        break;
-    }
-    case PEER_T_GET: {
-        struct peer_get m;
-        struct peer_get_reply r;
-
-        if (peer_get_decode(f, &m, &fault) != RC_OK) {
-            goto bad;
-        }
-        memset(&r, 0, sizeof(r));
-        rc = h->get != NULL ? h->get(h->arg, &call, &m, &r) : RC_EDISABLED;
-        if (rc == RC_OK) {
-            enc = peer_get_reply_encode(v, id, &r, &net->out);
-        }
-        break;
-    }
-    case PEER_T_FORWARD: {
-        struct peer_forward m;
-        struct peer_forward_reply r;
-
-        if (peer_forward_decode(f, &m, &fault) != RC_OK) {
-            goto bad;
-        }
-        memset(&r, 0, sizeof(r));
-        rc = h->forward != NULL ? h->forward(h->arg, &call, &m, &r) : RC_EDISABLED;
-        if (rc == RC_OK) {
-            enc = peer_forward_reply_encode(v, id, &r, &net->out);
-        }
-        break;
-    }
-    case PEER_T_FLUSH: {
-        struct peer_flush m;
-
-        if (peer_flush_decode(f, &m, &fault) != RC_OK) {
-            goto bad;
-        }
-        rc = h->flush != NULL ? h->flush(h->arg, &call, &m) : RC_EDISABLED;
-        if (rc == RC_OK) {
-            enc = peer_flush_ack_encode(v, id, &net->out);
-        }
-        break;
-    }
-    default:
-        goto bad;
-    }
-    if (rc == PEER_NET_DEFER) {
-        buf_reset(&net->out);
-        return PEER_NET_DEFER;
-    }
-    if (rc == RC_OK && enc != RC_OK) {
-        log_warn("peer %s: the %s handler built an invalid reply (%s)", call.peer_name,
-                 peer_type_name(f->h.type), rc_strerror(enc));
-        rc = RC_EINTERNAL;
-        call.error_code = PEER_INTERNAL;
-        call.error_text = "invalid reply";
-    } else if (rc == RC_OK && net->out.len - PEER_HEADER_SIZE > c->peer_max_body) {
-        log_warn("peer %s: a %s reply of %zu bytes passes the peer's limit", call.peer_name,
-                 peer_type_name(f->h.type | 0x80), net->out.len - PEER_HEADER_SIZE);
-        rc = RC_ETOOLARGE;
-        call.error_code = PEER_TOO_LARGE;
-        call.error_text = "reply too large";
-    }
-    if (rc != RC_OK) {
-        reply_error(c, id, rc, &call);
-    }
-    return RC_OK;
-bad:
-    conn_fault(c, &fault);
-    return RC_EPROTO;
-}
-
-static void
-conn_on_request(struct conn *c, const struct peer_frame *f)
-{
-    struct peer_net *net = c->net;
-    struct peer *p = &net->peers[c->peer];
-    struct peer_error e;
-    int rc;
-
-    if (f->h.type == PEER_T_ERROR) {
-        if (peer_error_decode(f, &e, NULL) == RC_OK) {
-            log_info("peer %s (%s) sent %s: %.*s", p->name, c->addr, peer_code_name(e.code),
-                     (int)e.ntext, e.text);
-        }
-        conn_close(c, "peer sent ERROR", false);
-        return;
-    }
-    CNT(p, received);
-    CNT(net, t_received);
-    rc = conn_call(c, f);
-    if (rc == RC_EPROTO) {
-        return; /* conn_fault closed it */
-    }
-    if (rc == PEER_NET_DEFER) {
-        c->deferred++;
-    } else {
-        conn_flush_out(c);
-    }
-    conn_maybe_pause(c);
-}
-
-/* ------------------------------------------------------------ reading */
-
-static void
-conn_on_frame(struct conn *c, const struct peer_frame *f)
-{
-    struct peer_fault fault;
-
-    if (c->state == CONN_HANDSHAKE) {
-        conn_on_hs_frame(c, f);
-        return;
-    }
-    if (peer_frame_expect(c->role, f, &fault) != RC_OK) {
-        conn_fault(c, &fault);
-        return;
-    }
-    atomic_store(&c->net->peers[c->peer].last_seen_ms, util_now_ms());
-    if (c->role == PEER_ROLE_INITIATOR) {
-        conn_on_reply(c, f);
-    } else {
-        conn_on_request(c, f);
-    }
-}
-
-static void
-conn_read_cb(struct bufferevent *bev, void *arg)
-{
-    struct conn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-
-    while ((c->state == CONN_HANDSHAKE || c->state == CONN_READY) && !c->paused) {
-        size_t len = evbuffer_get_length(in), n, need = 0;
-        struct peer_frame f;
-        struct peer_fault fault;
-        unsigned char *data;
-        int rc;
-
-        /* A header is checked byte by byte; a body only once it is whole. */
-        if (len == 0 || (c->need > PEER_HEADER_SIZE && len < c->need)) {
-            return;
-        }
-        n = len < c->need ? len : c->need;
-        data = evbuffer_pullup(in, (ev_ssize_t)n);
-        if (data == NULL) {
-            conn_close(c, "out of memory", false);
-            return;
-        }
-        rc = peer_frame_decode(&c->lim, data, n, &f, &need, &fault);
-        if (rc == RC_EAGAIN) {
-            c->need = need;
-            if (need > n && len > n) {
-                continue;
-            }
-            return;
-        }
-        if (rc != RC_OK) {
-            conn_fault(c, &fault);
-            return;
-        }
-        conn_on_frame(c, &f);
-        evbuffer_drain(in, need);
-        c->need = PEER_HEADER_SIZE;
-    }
-}
-
-static void
-conn_connected(struct conn *c)
-{
-    int one = 1;
-    evutil_socket_t fd = bufferevent_getfd(c->bev);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        sockaddr_text((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
-    }
-    if (conn_hs_begin(c) != RC_OK) {
-        conn_close(c, "cannot start the handshake", false);
-    }
-}
-
-static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    struct conn *c = arg;
-
-    (void)bev;
-    if (what & BEV_EVENT_CONNECTED) {
-        if (c->state == CONN_CONNECTING) {
-            conn_connected(c);
-        }
-        return;
-    }
-    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
-        return;
-    }
-    if (c->state == CONN_CLOSING) {
-        conn_free(c);
-        return;
-    }
-    if (c->state == CONN_CONNECTING) {
-        log_debug("peer %s: connect to %s failed: %s", conn_peer_name(c), c->addr,
-                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-        conn_close(c, "connect failed", false);
-        return;
-    }
-    conn_close(c, (what & BEV_EVENT_EOF) ? "closed by the peer" : "connection error", false);
-}
-
 /* ------------------------------------------------------------ outbound */
 
 static void
@@ -1658,9 +472,9 @@ slot_connect(struct peer_net *net, size_t idx, int s)
     if (net->stopping) {
         return;
     }
-    c = conn_new(net, -1, PEER_ROLE_INITIATOR);
+    c = peer_conn_new(net, -1, PEER_ROLE_INITIATOR);
     if (c == NULL) {
-        slot_retry(net, idx, s);
+        peer_slot_retry(net, idx, s);
         return;
     }
     c->peer = (long)idx;
@@ -1670,7 +484,7 @@ slot_connect(struct peer_net *net, size_t idx, int s)
     p->slots[s].tried = true;
     evtimer_add(c->timer, &tv);
     if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&p->sa, (int)p->salen) != 0) {
-        conn_close(c, "connect failed", false);
+        peer_conn_close(c, "connect failed", false);
     }
 }
 
@@ -1693,8 +507,8 @@ slot_retry_cb(evutil_socket_t fd, short what, void *arg)
     slot_connect(net, p->idx, sl->idx);
 }
 
-static void
-slot_retry(struct peer_net *net, size_t idx, int s)
+void
+peer_slot_retry(struct peer_net *net, size_t idx, int s)
 {
     struct slot *sl = &net->peers[idx].slots[s];
     struct timeval tv;
@@ -1727,16 +541,16 @@ net_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
         return;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c = conn_new(net, fd, PEER_ROLE_RESPONDER);
+    c = peer_conn_new(net, fd, PEER_ROLE_RESPONDER);
     if (c == NULL) {
         return;
     }
-    sockaddr_text(sa, c->addr, sizeof(c->addr));
+    peer_sockaddr_text(sa, c->addr, sizeof(c->addr));
     c->unauth = true;
     net->nunauth++;
     evtimer_add(c->timer, &tv);
-    if (conn_hs_begin(c) != RC_OK) {
-        conn_close(c, "cannot start the handshake", false);
+    if (peer_conn_hs_begin(c) != RC_OK) {
+        peer_conn_close(c, "cannot start the handshake", false);
     }
 }
 
@@ -1768,7 +582,7 @@ net_submit_cb(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&net->lock);
     while ((r = list_pop(&l)) != NULL) {
         if (net->stopping) {
-            req_finish(r, RC_ECLOSED, PEER_OK, "stopping");
+            peer_req_finish(r, RC_ECLOSED, PEER_OK, "stopping");
         } else {
             req_dispatch(net, r);
         }
@@ -1786,9 +600,9 @@ net_submit_cb(evutil_socket_t fd, short what, void *arg)
             c->deferred > 0) {
             d->frame[2] = c->version;
             be_put64(d->frame + 8, d->t.id);
-            (void)conn_write(c, d->frame, d->nframe);
+            (void)peer_conn_write(c, d->frame, d->nframe);
             c->deferred--;
-            conn_resume(c);
+            peer_conn_resume(c);
         }
         rc_free(d);
     }
@@ -1831,9 +645,9 @@ net_stop_cb(evutil_socket_t fd, short what, void *arg)
     for (c = net->conns; c != NULL; c = next) {
         next = c->next;
         if (c->state == CONN_READY || c->state == CONN_HANDSHAKE) {
-            conn_send_error(c, PEER_SHUTDOWN, "shutting down");
+            peer_conn_send_error(c, PEER_SHUTDOWN, "shutting down");
         }
-        conn_close(c, "stopping", true);
+        peer_conn_close(c, "stopping", true);
     }
     for (size_t i = 0; i < net->npeers; i++) {
         atomic_store(&net->peers[i].state, PEER_STATE_DOWN);
@@ -1860,8 +674,8 @@ net_main(void *arg)
     /* Whatever did not close in the grace period. */
     net->stopping = true;
     while (net->conns != NULL) {
-        conn_close(net->conns, "stopping", false);
-        conn_free(net->conns);
+        peer_conn_close(net->conns, "stopping", false);
+        peer_conn_free(net->conns);
     }
     return NULL;
 }
@@ -2191,7 +1005,7 @@ peer_net_destroy(struct peer_net *net)
         r->reply.status = RC_ECLOSED;
         r->reply.why = "stopping";
         r->reply.peer = r->peer;
-        req_deliver(r);
+        peer_req_deliver(r);
     }
     while (net->dr_head != NULL) {
         struct dreply *d = net->dr_head;
@@ -2297,7 +1111,7 @@ peer_net_request(struct peer_net *net, size_t peer, const void *frame, size_t le
     r->arg = arg;
     r->q = q;
     if (q != NULL) {
-        completions_ref(q);
+        peer_completions_ref(q);
     }
     pthread_mutex_lock(&net->lock);
     closed = net->closed;
@@ -2309,7 +1123,7 @@ peer_net_request(struct peer_net *net, size_t peer, const void *frame, size_t le
     pthread_mutex_unlock(&net->lock);
     if (closed) {
         r->done = NULL;
-        req_free(r);
+        peer_req_free(r);
         return RC_ECLOSED;
     }
     if (wake) {
@@ -2376,7 +1190,7 @@ peer_net_healthy(const struct peer_net *net, size_t peer)
 int
 peer_net_peer_index(const struct peer_net *net, const char *name, size_t *idx)
 {
-    long i = name != NULL ? net_find_peer(net, name, strlen(name)) : -1;
+    long i = name != NULL ? peer_find_by_name(net, name, strlen(name)) : -1;
 
     if (i < 0) {
         return RC_ENOTFOUND;
