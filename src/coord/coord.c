@@ -209,7 +209,19 @@ coord_ctx_key_load(struct coord *co)
     co->keys.cur_id = raw[0];
     memcpy(co->keys.cur, raw + 1, CONTEXT_KEY_SIZE);
     co->keys.prev_id = 0;
-    /* Mark the directory as holding format 3 records (V.13). */
+    /* Mark the directory as holding format 3 records (V.13), once: a
+     * metadata write is a synchronous commit, not something every start
+     * needs to pay. */
+    buf_init(&b);
+    rc = store_meta_get(co->st, COORD_META_FORMAT, &b);
+    if (rc == RC_OK && b.len == 1 && b.data[0] == '3') {
+        buf_deinit(&b);
+        return RC_OK;
+    }
+    buf_deinit(&b);
+    if (rc != RC_OK && rc != RC_ENOTFOUND) {
+        return rc;
+    }
     return store_meta_put(co->st, COORD_META_FORMAT, "3", 1);
 }
 

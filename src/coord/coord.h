@@ -38,7 +38,6 @@ struct coord_config {
     unsigned max_siblings;    /* client writes past this are refused (0 = 32) */
     unsigned tombstone_grace; /* seconds a delete's tombstone is kept */
     unsigned prune_keep;      /* clock entries kept by a prune (0 = 12) */
-    bool sync_none;           /* --sync=none: nothing waits for a ticket */
     bool keep_tombstones;     /* a cluster: tombstones are never reaped on a
                                * timer (only once every replica acknowledged,
                                * doc/replication.txt section 10) */

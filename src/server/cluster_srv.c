@@ -301,7 +301,6 @@ cs_flush(void *arg, struct peer_call *call, const struct peer_flush *m)
 /* ------------------------------------------------------------------ worker transport */
 
 struct cs_call {
-    struct cs_link *link;
     coord_put_done_fn put_done;
     coord_get_done_fn get_done;
     void *arg;
@@ -371,7 +370,6 @@ cs_tr_put(void *ctx, unsigned node, uint32_t partition, const void *key, size_t 
     if (c == NULL) {
         return RC_ENOMEM;
     }
-    c->link = l;
     c->put_done = done;
     c->arg = arg;
     buf_init(&frame);
@@ -424,7 +422,6 @@ cs_tr_get(void *ctx, unsigned node, uint32_t partition, const void *key, size_t 
     if (c == NULL) {
         return RC_ENOMEM;
     }
-    c->link = l;
     c->get_done = done;
     c->arg = arg;
     buf_init(&frame);

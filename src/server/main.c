@@ -191,7 +191,6 @@ main_run(const struct config *cfg)
         .max_siblings = (unsigned)cfg->max_siblings,
         .tombstone_grace = (unsigned)cfg->tombstone_grace,
         .prune_keep = (unsigned)cfg->prune_keep,
-        .sync_none = cfg->sync == STORE_SYNC_NONE,
         .keep_tombstones = cfg->npeers > 0,
     };
     struct store *st = NULL;
