@@ -329,8 +329,7 @@ net_setup(unsigned n, unsigned nrep, unsigned r, unsigned w)
     struct coord_config cc = {.max_item_size = 1024 * 1024,
                               .use_cas = true,
                               .flush_enabled = true,
-                              .tombstone_grace = 3600,
-                              .sync_none = true};
+                              .tombstone_grace = 3600};
     struct store_config sc = {.kind = STORE_KIND_MEM, .sync = STORE_SYNC_NONE};
 
     memset(&net, 0, sizeof(net));
