@@ -608,7 +608,7 @@ coord_rewrite(struct coord_thread *ct, const struct req_key *k, const struct coo
         buf_reset(&ct->enc);
         rc = object_rewrite_meta(ct->old.data, ct->old.len, &m, &ct->enc);
         if (rc == RC_OK) {
-            ct->pend.action = STORE_UPDATE_PUT;
+            ct->pend.action = soft ? STORE_UPDATE_CACHE : STORE_UPDATE_PUT;
             coord_account_of(ct->enc.data, ct->enc.len, &ct->pend.neu);
             ct->pend.soft = soft;
             ct->pend.want_ticket = !soft;
@@ -626,9 +626,12 @@ coord_rewrite(struct coord_thread *ct, const struct req_key *k, const struct coo
     o->meta.atime = it->atime;
     coord_stamp_expiry(ct->co, o, it->exptime, util_now_ms());
     rc = coord_encode(ct, &cas);
-    if (rc == RC_OK) {
-        ct->pend.soft = soft;
-        ct->pend.want_ticket = !soft;
+    if (rc == RC_OK && soft) {
+        /* A re-encoded object (a lifted format-1/2 record, or one decoded
+         * in full) need not match the engine's bytes outside bookkeeping,
+         * so it is written, not only cached. */
+        ct->pend.soft = true;
+        ct->pend.want_ticket = false;
     }
     return rc;
 }

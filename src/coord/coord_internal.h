@@ -168,7 +168,9 @@ int coord_object(struct coord_thread *ct, struct object **out);
  * J). Sets it->cas and it->seq. */
 int coord_write(struct coord_thread *ct, const struct req_key *k, struct coord_item *it);
 /* Store the object with new bookkeeping (it's iflags, atime, exptime): no
- * new version. soft: the reply does not wait for it and a failure is
+ * new version. soft (fetched flag, access time, recache win): the new
+ * header goes to the hot-item cache only (STORE_UPDATE_CACHE), so it lasts
+ * while the key stays cached; the reply does not wait and a failure is
  * ignored. */
 int coord_rewrite(struct coord_thread *ct, const struct req_key *k, const struct coord_item *it,
                   bool soft);

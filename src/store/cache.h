@@ -3,7 +3,9 @@
  * cache.h - a bounded in-process cache of recently used items in front of a
  * storage engine (private to src/store; store.c is its only user).
  *
- * It holds exact copies of stored values, so a hit never reaches the engine:
+ * It holds exact copies of stored values (except bookkeeping fields that
+ * store_update's STORE_UPDATE_CACHE changes here only), so a hit never
+ * reaches the engine:
  * reads of hot items cost a hash lookup and a copy instead of a B-tree
  * search with page latches and lock-manager calls.
  *

@@ -485,8 +485,9 @@ store_delete(struct store *st, const void *key, size_t nkey)
 /* store_update with the key's value in the hot-item cache, under its shard
  * lock: decide on the cached bytes, then one put or delete.
  *
- * Why this is still one transaction. The cached bytes are exactly the
- * engine's value: every engine write of the key (store_put, store_delete,
+ * Why this is still one transaction. The cached bytes are the engine's
+ * value (plus any STORE_UPDATE_CACHE bookkeeping, which decide may see and
+ * keep): every engine write of the key (store_put, store_delete,
  * store_update, and store_truncate, which holds every shard) happens under
  * this shard lock, and a write that fails drops the entry, so while we hold
  * the lock an entry present is the engine's current value and nobody can
@@ -505,6 +506,12 @@ store_update_cached(struct store *st, const void *key, size_t nkey, const void *
     int rc;
 
     rc = decide(arg, old, nold, &out);
+    if (rc == RC_OK && out.action == STORE_UPDATE_CACHE) {
+        /* Bookkeeping: the entry changes, the engine does not. val may
+         * point into the entry: cache_write_end copies it first. */
+        cache_write_end(st->cache, key, nkey, out.nval > 0 ? out.val : "", out.nval);
+        return RC_OK;
+    }
     if (rc == RC_OK) {
         rc = store_update_out_check(&out);
     }
@@ -572,11 +579,38 @@ store_spec_count(struct store *st, bool won)
     }
 }
 
+/* The caller's decide as the engine sees it: a STORE_UPDATE_CACHE decision
+ * is no write for the engine (store_update then refreshes the cache with
+ * its bytes), or, with no cache to hold it, a put. */
+struct store_upd_wrap {
+    store_decide_fn decide;
+    void *arg;
+    bool has_cache;
+    bool cache_only; /* the last decision was STORE_UPDATE_CACHE */
+};
+
+static int
+store_decide_wrapped(void *arg, const void *old, size_t nold, struct store_update_out *out)
+{
+    struct store_upd_wrap *w = arg;
+    int rc = w->decide(w->arg, old, nold, out);
+
+    w->cache_only = false;
+    if (rc == RC_OK && out->action == STORE_UPDATE_CACHE) {
+        w->cache_only = w->has_cache;
+        out->action = w->has_cache ? STORE_UPDATE_NONE : STORE_UPDATE_PUT;
+    }
+    return rc;
+}
+
 /* The engine's part of store_update for a key the cache does not hold. */
 static int
-store_update_engine(struct store *st, const void *key, size_t nkey, store_decide_fn decide,
-                    void *arg, struct store_update_out *out)
+store_update_engine(struct store *st, const void *key, size_t nkey, struct store_upd_wrap *w,
+                    struct store_update_out *out)
 {
+    store_decide_fn decide = store_decide_wrapped;
+    void *arg = w;
+
     if (store_spec_wanted(st)) {
         struct store_update_out spec = {.action = STORE_UPDATE_NONE};
         int rc = decide(arg, NULL, 0, &spec);
@@ -604,11 +638,13 @@ store_update(struct store *st, const void *key, size_t nkey, store_decide_fn dec
     size_t nold;
     int rc;
 
+    struct store_upd_wrap w = {decide, arg, st->cache != NULL, false};
+
     if (nkey == 0 || decide == NULL) {
         return RC_EINVAL;
     }
     if (st->cache == NULL) {
-        return store_update_engine(st, key, nkey, decide, arg, &out);
+        return store_update_engine(st, key, nkey, &w, &out);
     }
     cache_write_begin(st->cache, key, nkey);
     if (cache_peek_locked(st->cache, key, nkey, &old, &nold) == RC_OK) {
@@ -616,8 +652,11 @@ store_update(struct store *st, const void *key, size_t nkey, store_decide_fn dec
     }
     /* Miss: the engine reads, decides and writes in one transaction, with
      * the shard lock held so the cache changes with it. */
-    rc = store_update_engine(st, key, nkey, decide, arg, &out);
-    if (rc != RC_OK) {
+    rc = store_update_engine(st, key, nkey, &w, &out);
+    if (rc == RC_OK && w.cache_only) {
+        /* The engine's bytes plus bookkeeping: cached, not written. */
+        cache_write_end(st->cache, key, nkey, out.nval > 0 ? out.val : "", out.nval);
+    } else if (rc != RC_OK) {
         /* A decide error wrote nothing, but other failures leave the key's
          * state unknown: drop (the entry is absent anyway; this only makes
          * concurrent fills lose, which is always safe). */

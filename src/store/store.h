@@ -91,7 +91,18 @@ int store_delete(struct store *st, const void *key, size_t nkey);
  * bytes and the engine only writes (about the cost of store_put); otherwise
  * the engine reads with DB_RMW and writes in one transaction (less than a
  * store_get plus a store_put). */
-enum store_update_action { STORE_UPDATE_NONE = 0, STORE_UPDATE_PUT, STORE_UPDATE_DELETE };
+/* STORE_UPDATE_CACHE: bookkeeping that need not be durable (memcached's
+ * fetched flag and last-access time): the new bytes replace the hot-item
+ * cache's copy only and the engine keeps its own, so they last as long as the
+ * key stays cached (a restart or an eviction returns to the engine's bytes).
+ * They must differ from the engine's only in such fields. With no cache it is
+ * a PUT. */
+enum store_update_action {
+    STORE_UPDATE_NONE = 0,
+    STORE_UPDATE_PUT,
+    STORE_UPDATE_DELETE,
+    STORE_UPDATE_CACHE
+};
 struct store_update_out {
     enum store_update_action action;
     const void *val;
