@@ -1004,6 +1004,14 @@ conn_process(struct conn *c)
         buf_shrink(&c->rbuf, CONN_BUF_KEEP);
     }
     conn_set_reading(c, !c->closing && !c->stopping && conn_pending(c) <= CONN_OUT_HIGH);
+    if (c->nmarks > 0 && c->marks[0].slot == NULL && c->out_sent == 0 &&
+        store_sync_inline(c->w->srv->st)) {
+        /* --sync=batch, a reply held for its log write: the write at the
+         * end of this loop pass (worker_flush_cb, already requested)
+         * releases it and sends everything in one write(2), where flushing
+         * now too made two per pipelined batch that holds a set. */
+        return;
+    }
     conn_flush(c);
 }
 
