@@ -92,20 +92,24 @@ coord_needs_bump(const struct request *req, const struct coord_item *it, int64_t
  * TTL is below the client's R token, hands one client a win; later clients
  * see that a win is out. Returns true if the item changed. */
 static bool
-coord_recache(const struct request *req, struct coord_item *it, struct response *resp)
+coord_recache_wanted(const struct request *req, const struct coord_item *it,
+                     const struct response *resp)
 {
-    bool want;
-
-    if (req->proto != REQ_PROTO_META) {
+    if (req->proto != REQ_PROTO_META || (it->iflags & RECORD_IF_WON) != 0) {
         return false;
     }
-    if ((it->iflags & RECORD_IF_WON) != 0) {
+    return (it->iflags & RECORD_IF_STALE) != 0 ||
+           (coord_opt(req, REQO_RECACHE) && resp->ttl != -1 && resp->ttl < req->opts.recache_ttl);
+}
+
+static bool
+coord_recache(const struct request *req, struct coord_item *it, struct response *resp)
+{
+    if (req->proto == REQ_PROTO_META && (it->iflags & RECORD_IF_WON) != 0) {
         resp->won_already = true;
         return false;
     }
-    want = (it->iflags & RECORD_IF_STALE) != 0 ||
-           (coord_opt(req, REQO_RECACHE) && resp->ttl != -1 && resp->ttl < req->opts.recache_ttl);
-    if (!want) {
+    if (!coord_recache_wanted(req, it, resp)) {
         return false;
     }
     resp->win = true;
@@ -256,6 +260,19 @@ coord_count_hidden(struct coord_thread *ct, const struct response *resp)
     }
 }
 
+/* Does this hit of a get, gets or mg change nothing (no TTL, no access to
+ * record, no recache win to hand out, no context to seal)? Then it is
+ * answered as read, without coord_body_get's lock and update. */
+static bool
+coord_get_readonly(const struct request *req, const struct coord_item *it,
+                   const struct response *resp, int64_t now)
+{
+    const uint32_t pure = REQO_ITEM_INFO | REQO_NO_BUMP | REQO_RECACHE | REQO_VIVIFY;
+
+    return (req->opts.set & ~pure) == 0 && !coord_needs_bump(req, it, now) &&
+           !coord_recache_wanted(req, it, resp);
+}
+
 static void
 coord_op_get(struct coord_thread *ct, const struct request *req, size_t ki, struct response *resp,
              uint64_t *ticket)
@@ -270,15 +287,19 @@ coord_op_get(struct coord_thread *ct, const struct request *req, size_t ki, stru
     }
     if (req->cmd == REQ_GET || req->cmd == REQ_GETS) {
         /* Fast path: a read that changes nothing takes no lock. */
+        int64_t now = util_now_s();
+
         rc = coord_read(ct, k);
         if (rc != RC_OK) {
             resp->status = rc;
             return;
         }
         rc = coord_load(ct, &it, &resp->miss, &present);
-        if (rc == RC_OK && req->opts.set == 0 && req->proto != REQ_PROTO_META &&
-            !coord_needs_bump(req, &it, util_now_s())) {
-            coord_item_info(&it, util_now_s(), resp);
+        if (rc == RC_OK) {
+            coord_item_info(&it, now, resp);
+        }
+        if (rc == RC_OK && coord_get_readonly(req, &it, resp, now)) {
+            resp->won_already = req->proto == REQ_PROTO_META && (it.iflags & RECORD_IF_WON) != 0;
             coord_fill_hit(ct->co, resp, &it);
             ct->hidden = it.nlive > 1 ? it.nlive - 1 : 0;
             coord_count_hidden(ct, resp);
