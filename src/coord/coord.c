@@ -404,6 +404,32 @@ coord_read(struct coord_thread *ct, const struct req_key *k)
     return rc == RC_ENOTFOUND ? RC_OK : rc;
 }
 
+struct coord_mark {
+    int64_t now;
+    uint8_t skip_iflags;
+};
+
+static bool
+coord_mark_cb(void *arg, void *bytes, size_t n)
+{
+    const struct coord_mark *m = arg;
+
+    return object_mark_access(bytes, n, m->now, COORD_BUMP_INTERVAL, m->skip_iflags);
+}
+
+int
+coord_read_marked(struct coord_thread *ct, const struct req_key *k, int64_t now,
+                  uint8_t skip_iflags, bool *marked)
+{
+    struct coord_mark m = {now, skip_iflags};
+    int rc = store_get_touch(ct->co->st, k->key, k->nkey, &ct->old, coord_mark_cb, &m, marked);
+
+    ct->key = *k;
+    ct->obj_loaded = false;
+    ct->have_old = rc == RC_OK;
+    return rc == RC_ENOTFOUND ? RC_OK : rc;
+}
+
 /* The derived cas of a record read from format 1 or 2: its clock is the one
  * entry (self, old cas). */
 static uint64_t

@@ -93,6 +93,11 @@ struct coord {
     bool stopping;
 };
 
+/* Reads refresh an item's access time at most this often (memcached's
+ * ITEM_UPDATE_INTERVAL), so a read-mostly key is re-marked once a minute at
+ * most. */
+#define COORD_BUMP_INTERVAL 60
+
 /* The dominant sibling of an object as plain commands see it. */
 struct coord_item {
     uint8_t iflags; /* RECORD_IF_* */
@@ -156,6 +161,13 @@ int coord_update(struct coord_thread *ct, const struct request *req, const struc
 /* Read the key's record without a lock into ct->old (reads outside
  * coord_update). */
 int coord_read(struct coord_thread *ct, const struct req_key *k);
+/* coord_read that also records the read (the fetched flag, and the access
+ * time when COORD_BUMP_INTERVAL old) in the hot-item cache's copy when the
+ * cache holds the key, unless the record's item flags share a bit with
+ * skip_iflags. ct->old keeps the bytes as found; *marked says whether the
+ * read was recorded (false on a cache miss: record it with coord_update). */
+int coord_read_marked(struct coord_thread *ct, const struct req_key *k, int64_t now,
+                      uint8_t skip_iflags, bool *marked);
 /* Decode ct->old into *it. RC_OK: visible. RC_ENOTFOUND: *miss says why
  * (absent, expired, flushed, or deleted as RESP_MISS_ABSENT), and
  * *present whether a record is stored. */

@@ -40,10 +40,6 @@
 #include "coord/coord_internal.h"
 #include "kv/record.h"
 
-/* Reads refresh an item's access time at most this often (memcached's
- * ITEM_UPDATE_INTERVAL), so a read-mostly key is rewritten once a minute at
- * most. */
-#define COORD_BUMP_INTERVAL 60
 
 static bool
 coord_opt(const struct request *req, uint32_t bit)
@@ -263,14 +259,33 @@ coord_count_hidden(struct coord_thread *ct, const struct response *resp)
 /* Does this hit of a get, gets or mg change nothing (no TTL, no access to
  * record, no recache win to hand out, no context to seal)? Then it is
  * answered as read, without coord_body_get's lock and update. */
+#define COORD_GET_PURE (REQO_ITEM_INFO | REQO_NO_BUMP | REQO_RECACHE | REQO_VIVIFY)
+
 static bool
 coord_get_readonly(const struct request *req, const struct coord_item *it,
-                   const struct response *resp, int64_t now)
+                   const struct response *resp, int64_t now, bool marked)
 {
-    const uint32_t pure = REQO_ITEM_INFO | REQO_NO_BUMP | REQO_RECACHE | REQO_VIVIFY;
-
-    return (req->opts.set & ~pure) == 0 && !coord_needs_bump(req, it, now) &&
+    return (req->opts.set & ~COORD_GET_PURE) == 0 && (marked || !coord_needs_bump(req, it, now)) &&
            !coord_recache_wanted(req, it, resp);
+}
+
+/* The read of a fast-path get, recording the access in the cached copy
+ * when nothing else about the request could need coord_body_get: no R
+ * token, and (meta) no stale item without a win handed out, which would
+ * hand one out. *marked: recorded (doc/design.txt, read bookkeeping). */
+static int
+coord_get_read(struct coord_thread *ct, const struct request *req, const struct req_key *k,
+               int64_t now, bool *marked)
+{
+    /* A stale item with a win already out would change nothing either, but
+     * one flag test cannot tell the two apart: both take the lock. */
+    uint8_t skip = req->proto == REQ_PROTO_META ? RECORD_IF_STALE : 0;
+
+    *marked = false;
+    if ((req->opts.set & ~(REQO_ITEM_INFO | REQO_VIVIFY)) != 0) {
+        return coord_read(ct, k); /* mg u (no bump), R, or a slow-path option */
+    }
+    return coord_read_marked(ct, k, now, skip, marked);
 }
 
 static void
@@ -288,8 +303,9 @@ coord_op_get(struct coord_thread *ct, const struct request *req, size_t ki, stru
     if (req->cmd == REQ_GET || req->cmd == REQ_GETS) {
         /* Fast path: a read that changes nothing takes no lock. */
         int64_t now = util_now_s();
+        bool marked;
 
-        rc = coord_read(ct, k);
+        rc = coord_get_read(ct, req, k, now, &marked);
         if (rc != RC_OK) {
             resp->status = rc;
             return;
@@ -298,7 +314,7 @@ coord_op_get(struct coord_thread *ct, const struct request *req, size_t ki, stru
         if (rc == RC_OK) {
             coord_item_info(&it, now, resp);
         }
-        if (rc == RC_OK && coord_get_readonly(req, &it, resp, now)) {
+        if (rc == RC_OK && coord_get_readonly(req, &it, resp, now, marked)) {
             resp->won_already = req->proto == REQ_PROTO_META && (it.iflags & RECORD_IF_WON) != 0;
             coord_fill_hit(ct->co, resp, &it);
             ct->hidden = it.nlive > 1 ? it.nlive - 1 : 0;

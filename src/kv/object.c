@@ -1185,3 +1185,27 @@ object_rewrite_meta(const void *data, size_t n, const struct object_meta *m, str
     memcpy(h + OBJ_OFF_EXPNODE, m->exp_node.id, DVV_ACTOR_SIZE);
     return RC_OK;
 }
+
+bool
+object_mark_access(void *data, size_t n, int64_t now, int64_t interval, uint8_t skip_iflags)
+{
+    unsigned char *p = data;
+    int64_t exptime;
+    uint8_t iflags;
+
+    if (p == NULL || n < OBJECT_HEADER_SIZE || p[OBJ_OFF_FORMAT] != OBJECT_FORMAT_V3 ||
+        p[OBJ_OFF_KIND] != OBJECT_KIND) {
+        return false;
+    }
+    iflags = p[OBJ_OFF_IFLAGS];
+    exptime = (int64_t)be_get64(p + OBJ_OFF_EXPTIME);
+    if ((iflags & skip_iflags) != 0 || (p[OBJ_OFF_OFLAGS] & OBJECT_F_DELETED) != 0 ||
+        (exptime != 0 && exptime <= now) ||
+        ((iflags & RECORD_IF_FETCHED) != 0 &&
+         now - (int64_t)be_get64(p + OBJ_OFF_ATIME) < interval)) {
+        return false;
+    }
+    p[OBJ_OFF_IFLAGS] = (uint8_t)(iflags | RECORD_IF_FETCHED);
+    be_put64(p + OBJ_OFF_ATIME, (uint64_t)now);
+    return true;
+}

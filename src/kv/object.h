@@ -173,6 +173,14 @@ int object_merge(struct object *o, const struct object *peer);
  * other format, or a record object_view_decode refuses. */
 int object_rewrite_meta(const void *data, size_t n, const struct object_meta *m, struct buf *out);
 
+/* Record a read in a format-3 record's header, in place: set the fetched
+ * item flag and the last access to `now` when the record was never fetched
+ * or its access is at least `interval` seconds old. Declines (false,
+ * nothing changed) for other formats, a deleted or expired object, or when
+ * `skip_iflags` has a bit the record's item flags have too. True when it
+ * changed the bytes. */
+bool object_mark_access(void *data, size_t n, int64_t now, int64_t interval, uint8_t skip_iflags);
+
 /* Append the format 3 encoding of o (which must have a clock) to out, with
  * the derived cas given by the caller (context_cas of object_join). */
 int object_encode(const struct object *o, uint64_t cas, struct buf *out);

@@ -268,12 +268,22 @@ cache_insert(struct cache_shard *s, uint64_t h, const void *key, size_t nkey, co
 int
 cache_get(struct cache *c, const void *key, size_t nkey, struct buf *val, uint64_t *gen)
 {
+    return cache_get_touch(c, key, nkey, val, gen, NULL, NULL, NULL);
+}
+
+int
+cache_get_touch(struct cache *c, const void *key, size_t nkey, struct buf *val, uint64_t *gen,
+                bool (*touch)(void *arg, void *bytes, size_t n), void *arg, bool *touched)
+{
     uint64_t h;
     struct cache_shard *s;
     struct cache_entry *e;
     int rc = RC_ENOTFOUND;
 
     *gen = 0;
+    if (touched != NULL) {
+        *touched = false;
+    }
     if (c == NULL) {
         return RC_ENOTFOUND;
     }
@@ -287,6 +297,9 @@ cache_get(struct cache *c, const void *key, size_t nkey, struct buf *val, uint64
         if (rc == RC_OK) {
             e->referenced = 1;
             s->hits++;
+            if (touch != NULL && touch(arg, e->data + e->nkey, e->nval) && touched != NULL) {
+                *touched = true;
+            }
         }
     } else {
         s->misses++;

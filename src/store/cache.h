@@ -26,6 +26,7 @@
 #ifndef RC_STORE_CACHE_H
 #define RC_STORE_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,13 @@ void cache_destroy(struct cache *c); /* NULL ok */
 /* RC_OK and val filled on a hit; RC_ENOTFOUND on a miss, with *gen set for
  * a later cache_fill. */
 int cache_get(struct cache *c, const void *key, size_t nkey, struct buf *val, uint64_t *gen);
+/* cache_get, and on a hit (after the copy into val) touch(arg, bytes, n)
+ * may change the cached bytes in place, keeping their length: bookkeeping
+ * only, under the rules of store_update's STORE_UPDATE_CACHE. *touched
+ * (may be NULL) tells whether it did. touch runs under the shard lock and
+ * must not call the cache. */
+int cache_get_touch(struct cache *c, const void *key, size_t nkey, struct buf *val, uint64_t *gen,
+                    bool (*touch)(void *arg, void *bytes, size_t n), void *arg, bool *touched);
 /* Insert a value just read from the engine, unless the shard changed since
  * cache_get returned gen. */
 void cache_fill(struct cache *c, const void *key, size_t nkey, const void *val, size_t nval,

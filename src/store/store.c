@@ -438,13 +438,23 @@ store_close(struct store *st)
 int
 store_get(struct store *st, const void *key, size_t nkey, struct buf *val)
 {
+    return store_get_touch(st, key, nkey, val, NULL, NULL, NULL);
+}
+
+int
+store_get_touch(struct store *st, const void *key, size_t nkey, struct buf *val,
+                store_touch_fn touch, void *arg, bool *touched)
+{
     uint64_t gen;
     int rc;
 
+    if (touched != NULL) {
+        *touched = false;
+    }
     if (nkey == 0) {
         return RC_EINVAL;
     }
-    if (cache_get(st->cache, key, nkey, val, &gen) == RC_OK) {
+    if (cache_get_touch(st->cache, key, nkey, val, &gen, touch, arg, touched) == RC_OK) {
         return RC_OK;
     }
     rc = st->ops->get(st->eng, key, nkey, val);

@@ -66,6 +66,17 @@ int store_put(struct store *st, const void *key, size_t nkey, const void *val, s
 /* RC_ENOTFOUND when absent. */
 int store_delete(struct store *st, const void *key, size_t nkey);
 
+/* store_get that records a read where it costs nothing: when the hot-item
+ * cache holds the key, touch(arg, bytes, n) is called on the cached bytes
+ * after they are copied into val and may change them in place (same
+ * length), under STORE_UPDATE_CACHE's rules: bookkeeping the engine never
+ * sees. *touched says whether it did; it stays false on a cache miss (the
+ * engine read is not touched) and with no cache. touch must not call the
+ * store. */
+typedef bool (*store_touch_fn)(void *arg, void *bytes, size_t n);
+int store_get_touch(struct store *st, const void *key, size_t nkey, struct buf *val,
+                    store_touch_fn touch, void *arg, bool *touched);
+
 /* Read-decide-write of one key in one engine transaction (doc/versioning.txt
  * section 4). The engine reads the key with a write lock (Berkeley DB:
  * DB_RMW), calls decide(arg, old, nold, &out) with the current bytes (old

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,6 +59,61 @@ test_write_through_and_delete(void **state)
     assert_int_equal(get(c, "k", &b, &gen), RC_ENOTFOUND);
     buf_deinit(&b);
     cache_destroy(c);
+}
+
+static int touch_calls;
+
+/* Upper-case the first byte; decline (false) when it already is. */
+static bool
+touch_upper(void *arg, void *bytes, size_t n)
+{
+    char *p = bytes;
+
+    (void)arg;
+    touch_calls++;
+    if (n == 0 || (*p >= 'A' && *p <= 'Z')) {
+        return false;
+    }
+    *p = (char)(*p - 'a' + 'A');
+    return true;
+}
+
+/* cache_get_touch: the caller gets the bytes as they were; the entry keeps
+ * the touch; a miss or no cache touches nothing. */
+static void
+test_get_touch(void **state)
+{
+    struct cache *c;
+    struct buf b;
+    uint64_t gen;
+    bool touched = true;
+
+    (void)state;
+    buf_init(&b);
+    touch_calls = 0;
+    assert_int_equal(cache_create(1 << 20, &c), RC_OK);
+    assert_int_equal(cache_get_touch(c, "k", 1, &b, &gen, touch_upper, NULL, &touched),
+                     RC_ENOTFOUND);
+    assert_false(touched);
+    assert_int_equal(touch_calls, 0);
+    put(c, "k", "value");
+    assert_int_equal(cache_get_touch(c, "k", 1, &b, &gen, touch_upper, NULL, &touched), RC_OK);
+    assert_true(touched);
+    assert_memory_equal(b.data, "value", 5);
+    assert_int_equal(get(c, "k", &b, &gen), RC_OK);
+    assert_memory_equal(b.data, "Value", 5);
+    assert_int_equal(cache_get_touch(c, "k", 1, &b, &gen, touch_upper, NULL, &touched), RC_OK);
+    assert_false(touched);
+    assert_int_equal(touch_calls, 2);
+    cache_destroy(c);
+
+    assert_int_equal(cache_create(0, &c), RC_OK); /* disabled */
+    touched = true;
+    assert_int_equal(cache_get_touch(c, "k", 1, &b, &gen, touch_upper, NULL, &touched),
+                     RC_ENOTFOUND);
+    assert_false(touched);
+    cache_destroy(c);
+    buf_deinit(&b);
 }
 
 static void
@@ -367,6 +423,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_through_and_delete),
+        cmocka_unit_test(test_get_touch),
         cmocka_unit_test(test_fill_loses_to_write),
         cmocka_unit_test(test_bound_and_lru),
         cmocka_unit_test(test_oversized_not_cached),

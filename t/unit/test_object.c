@@ -663,6 +663,64 @@ make_sample(struct object *o)
     o->meta.exp_node = actor(2);
 }
 
+/* object_mark_access: the fetched flag and access time patched in place;
+ * everything else (the clock, the cas) byte for byte as before. */
+static void
+test_mark_access(void **state)
+{
+    struct object o;
+    struct object_view v;
+    struct buf rec, before;
+    unsigned char *p;
+
+    (void)state;
+    make_sample(&o);
+    o.meta.iflags = 0;
+    o.meta.exptime = 0;
+    encode_obj(&o, &rec);
+    p = (unsigned char *)rec.data;
+    buf_init(&before);
+    assert_int_equal(buf_append(&before, rec.data, rec.len), RC_OK);
+
+    /* Never fetched: marked, whatever the access time. */
+    assert_true(object_mark_access(rec.data, rec.len, 100, 60, 0));
+    assert_int_equal(object_view_decode(rec.data, rec.len, &v), RC_OK);
+    assert_int_equal(v.meta.iflags, RECORD_IF_FETCHED);
+    assert_int_equal(v.meta.atime, 100);
+    assert_int_equal(v.cas, 0x1122334455667788ull);
+    assert_memory_equal(rec.data + 28, before.data + 28, rec.len - 28);
+    assert_memory_equal(rec.data + 3, before.data + 3, 17);
+    /* Fetched within the interval: nothing to do; at the interval: bumped. */
+    assert_false(object_mark_access(rec.data, rec.len, 159, 60, 0));
+    assert_true(object_mark_access(rec.data, rec.len, 160, 60, 0));
+    assert_int_equal(object_view_decode(rec.data, rec.len, &v), RC_OK);
+    assert_int_equal(v.meta.atime, 160);
+
+    /* Declined: a flag in skip_iflags, a deleted object, an expired one,
+     * another format, a short buffer. */
+    p[2] = RECORD_IF_STALE;
+    assert_false(object_mark_access(rec.data, rec.len, 1000, 60, RECORD_IF_STALE));
+    assert_int_equal(p[2], RECORD_IF_STALE);
+    assert_true(object_mark_access(rec.data, rec.len, 1000, 60, 0));
+    assert_int_equal(p[2], RECORD_IF_STALE | RECORD_IF_FETCHED);
+    p[2] = 0;
+    p[3] = OBJECT_F_DELETED;
+    assert_false(object_mark_access(rec.data, rec.len, 1000, 60, 0));
+    p[3] = 0;
+    be_put64(p + 28, 999);
+    assert_false(object_mark_access(rec.data, rec.len, 1000, 60, 0));
+    be_put64(p + 28, 1001);
+    assert_true(object_mark_access(rec.data, rec.len, 1000, 60, 0));
+    p[2] = 0;
+    assert_false(object_mark_access(rec.data, OBJECT_HEADER_SIZE - 1, 1000, 60, 0));
+    p[0] = 2;
+    assert_false(object_mark_access(rec.data, rec.len, 1000, 60, 0));
+    assert_false(object_mark_access(NULL, 0, 1000, 60, 0));
+    buf_deinit(&before);
+    buf_deinit(&rec);
+    object_deinit(&o);
+}
+
 static void
 test_format3_round_trip(void **state)
 {
@@ -1196,6 +1254,7 @@ main(void)
         cmocka_unit_test(test_update_owns_payload),
         cmocka_unit_test(test_update_pruned_flag),
         cmocka_unit_test(test_format3_round_trip),
+        cmocka_unit_test(test_mark_access),
         cmocka_unit_test(test_format3_derived_mismatch),
         cmocka_unit_test(test_lift_formats_1_and_2),
         cmocka_unit_test(test_merge_laws),
