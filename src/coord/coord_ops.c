@@ -40,7 +40,6 @@
 #include "coord/coord_internal.h"
 #include "kv/record.h"
 
-
 static bool
 coord_opt(const struct request *req, uint32_t bit)
 {
