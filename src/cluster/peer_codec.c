@@ -29,19 +29,22 @@ _Static_assert(PEER_NODE_ID_SIZE == DVV_ACTOR_SIZE, "node id");
 _Static_assert(PEER_RING_DETAIL_SIZE == 2 * PEER_RING_HASH_SIZE + 12, "ring detail");
 
 /* Fixed parts of the bodies. */
-#define HELLO_FIXED   107 /* without name and extensions */
-#define PUT_FIXED     28
-#define GET_FIXED     8
-#define GETR_FIXED    8
-#define FWD_FIXED     82
-#define FWDR_FIXED    56
-#define SIB_FIXED     16
-#define ERR_FIXED     6
-#define PUT_ACK_SIZE  20
-#define PONG_SIZE     16
-#define PING_SIZE     8
-#define FLUSH_SIZE    16
-#define PUT_FLAGS_ALL (PEER_PUT_HINT | PEER_PUT_REPAIR | PEER_PUT_HANDOFF)
+#define HELLO_FIXED  107 /* without name and extensions */
+#define PUT_FIXED    28
+#define GET_FIXED    8
+#define GETR_FIXED   8
+#define FWD_FIXED    82
+#define FWDR_FIXED   56
+#define SIB_FIXED    16
+#define ERR_FIXED    6
+#define PUT_ACK_SIZE 20
+#define PONG_SIZE    16
+#define PING_SIZE    8
+#define FLUSH_SIZE   16
+#define PUT_FLAGS_V1 (PEER_PUT_HINT | PEER_PUT_REPAIR | PEER_PUT_HANDOFF)
+#define PUT_FLAGS_V2 (PUT_FLAGS_V1 | PEER_PUT_ACKED) /* version 2: notices */
+#define GET_FLAGS_V1 PEER_GET_DEAD
+#define GET_FLAGS_V2 (GET_FLAGS_V1 | PEER_GET_ACKED)
 
 /* ------------------------------------------------------------ tables */
 
@@ -812,9 +815,11 @@ peer_pong_decode(const struct peer_frame *f, struct peer_pong *m, struct peer_fa
 /* ------------------------------------------------------------ PUT */
 
 static bool
-put_flags_ok(uint8_t flags, const uint8_t owner[PEER_NODE_ID_SIZE])
+put_flags_ok(uint8_t version, uint8_t flags, const uint8_t owner[PEER_NODE_ID_SIZE])
 {
-    if ((flags & ~PUT_FLAGS_ALL) != 0 || (flags & (flags - 1)) != 0) {
+    uint8_t all = version >= 2 ? PUT_FLAGS_V2 : PUT_FLAGS_V1;
+
+    if ((flags & ~all) != 0 || (flags & (flags - 1)) != 0) {
         return false;
     }
     return (flags == PEER_PUT_HINT) != all_zero(owner, PEER_NODE_ID_SIZE);
@@ -825,7 +830,7 @@ peer_put_encode(uint8_t version, uint64_t id, const struct peer_put *m, struct b
 {
     struct wr w;
 
-    if (!frame_args_ok(version, PEER_T_PUT, id) || !put_flags_ok(m->flags, m->owner) ||
+    if (!frame_args_ok(version, PEER_T_PUT, id) || !put_flags_ok(version, m->flags, m->owner) ||
         !key_ok(m->key, m->nkey) || !record_ok(m->record, m->nrecord) ||
         m->nrecord > PEER_MAX_BODY_CEILING) {
         return RC_EINVAL;
@@ -871,7 +876,7 @@ peer_put_decode(const struct peer_frame *f, struct peer_put *m, struct peer_faul
     if (reserved != 0) {
         return fail(fault, PEER_PROTOCOL, "reserved bytes set");
     }
-    if (!put_flags_ok(m->flags, m->owner)) {
+    if (!put_flags_ok(f->h.version, m->flags, m->owner)) {
         return fail(fault, PEER_PROTOCOL, "bad put flags or owner");
     }
     if (!record_ok(m->record, m->nrecord)) {
@@ -974,27 +979,31 @@ peer_get_decode(const struct peer_frame *f, struct peer_get *m, struct peer_faul
 }
 
 static bool
-get_reply_ok(const struct peer_get_reply *m)
+get_reply_ok(uint8_t version, uint8_t flags, const struct peer_get_reply *m)
 {
     if (m->result == PEER_GET_NOT_FOUND) {
-        return m->flags == 0 && m->nrecord == 0;
+        return flags == 0 && m->nrecord == 0;
     }
-    return m->result == PEER_GET_FOUND && (m->flags & ~PEER_GET_DEAD) == 0 &&
+    return m->result == PEER_GET_FOUND &&
+           (flags & ~(version >= 2 ? GET_FLAGS_V2 : GET_FLAGS_V1)) == 0 &&
            record_ok(m->record, m->nrecord);
 }
 
 int
 peer_get_reply_encode(uint8_t version, uint64_t id, const struct peer_get_reply *m, struct buf *out)
 {
+    /* ACKED is advisory and version 1 cannot say it: left out there, since
+     * a responder does not know which version its reply will travel in. */
+    uint8_t flags = version >= 2 ? m->flags : (uint8_t)(m->flags & ~PEER_GET_ACKED);
     struct wr w;
 
-    if (!frame_args_ok(version, PEER_T_GET_REPLY, id) || !get_reply_ok(m) ||
+    if (!frame_args_ok(version, PEER_T_GET_REPLY, id) || !get_reply_ok(version, flags, m) ||
         m->nrecord > PEER_MAX_BODY_CEILING) {
         return RC_EINVAL;
     }
     wr_begin(&w, out, version, PEER_T_GET_REPLY, id);
     wr_u8(&w, m->result);
-    wr_u8(&w, m->flags);
+    wr_u8(&w, flags);
     wr_u16(&w, 0);
     wr_u32(&w, (uint32_t)m->nrecord);
     wr_bytes(&w, m->record, m->nrecord);
@@ -1025,7 +1034,7 @@ peer_get_reply_decode(const struct peer_frame *f, struct peer_get_reply *m,
     if (m->nrecord == 0) {
         m->record = NULL;
     }
-    if (reserved != 0 || !get_reply_ok(m)) {
+    if (reserved != 0 || !get_reply_ok(f->h.version, m->flags, m)) {
         return fail(fault, PEER_PROTOCOL, "bad get reply");
     }
     return RC_OK;

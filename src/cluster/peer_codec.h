@@ -32,8 +32,8 @@
 #define PEER_MAGIC0             0xd9u
 #define PEER_MAGIC1             0x50u
 #define PEER_HEADER_SIZE        20
-#define PEER_VERSION_MIN        1 /* versions this build speaks */
-#define PEER_VERSION_MAX        1
+#define PEER_VERSION_MIN        1    /* versions this build speaks */
+#define PEER_VERSION_MAX        2    /* 2: tombstone notices (PUT ACKED, GET_REPLY ACKED) */
 #define PEER_HANDSHAKE_VERSION  1    /* header version of handshake frames */
 #define PEER_HANDSHAKE_MAX_BODY 1024 /* any body before the handshake ends */
 #define PEER_MAX_BODY_MIN       65536u
@@ -238,10 +238,13 @@ int peer_pong_decode(const struct peer_frame *f, struct peer_pong *m, struct pee
 
 /* PUT and PUT_ACK (PP.8). The record is checked only for its size and its
  * first two bytes (format 3, kind 1); the receiver decodes it with
- * object_load before any use. */
+ * object_load before any use. PEER_PUT_ACKED (a tombstone notice, PP.8.4)
+ * exists from version 2: the encoder refuses it for version 1 and the
+ * decoder refuses it in a version 1 frame. */
 #define PEER_PUT_HINT    0x01u
 #define PEER_PUT_REPAIR  0x02u
 #define PEER_PUT_HANDOFF 0x04u
+#define PEER_PUT_ACKED   0x08u
 struct peer_put {
     uint8_t flags; /* at most one PEER_PUT_* bit */
     uint32_t partition;
@@ -277,11 +280,15 @@ struct peer_get {
 int peer_get_encode(uint8_t version, uint64_t id, const struct peer_get *m, struct buf *out);
 int peer_get_decode(const struct peer_frame *f, struct peer_get *m, struct peer_fault *fault);
 
+/* PEER_GET_ACKED (version 2): the responder's record carries the acked mark
+ * (the record itself travels without it). Advisory: the version 1 encoder
+ * leaves it out, the version 1 decoder refuses it. */
 enum peer_get_result { PEER_GET_FOUND = 0, PEER_GET_NOT_FOUND = 1 };
-#define PEER_GET_DEAD 0x01u
+#define PEER_GET_DEAD  0x01u
+#define PEER_GET_ACKED 0x02u
 struct peer_get_reply {
     uint8_t result;     /* enum peer_get_result */
-    uint8_t flags;      /* PEER_GET_DEAD, only when found */
+    uint8_t flags;      /* PEER_GET_DEAD, PEER_GET_ACKED, only when found */
     const void *record; /* found: format 3; not found: none (nrecord 0) */
     size_t nrecord;
 };

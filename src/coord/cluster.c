@@ -27,6 +27,14 @@
  * command that stores a new version or a new expiry that way (gat, mg T,
  * mg N, add, incr...) continues with the write phase.
  *
+ * Tombstone marks (doc/replication.txt section 10): once an op has nothing
+ * outstanding, cl_consider_mark looks at what it learned about op->rec, a
+ * tombstone-only record: holds[i] (member i holds exactly that clock: its
+ * PUT_ACK or repair ack carried the record's cas with no live sibling, or
+ * its GET answer was that clock) and marked[i] (its answer carried the
+ * mark). All N holding it, or any one marked, lets the coordinator mark
+ * its replica and send PUT ACKED to the others that hold it unmarked.
+ *
  * Dead answers (a peer's record expired or hidden by flush_all by its own
  * rules) are not merged into anything: merging a flushed record into a
  * replica that no longer holds it would bring it back. A non-member
@@ -35,9 +43,9 @@
  * TODO (not built yet, by design or for lack of time):
  *   - flush_all is applied locally only (section 9: FLUSH to every peer);
  *   - per-request R and W for the extension commands (syntax to come);
- *   - tombstone reaping in a cluster (section 10): the coordinator does not
- *     yet note that all N members acknowledged a delete, and the single-node
- *     sweeper still reaps tombstones after --tombstone-grace alone;
+ *   - tombstones of deletes that missed an owner are marked only by a later
+ *     quorum read of the key (section 10.2); a background confirm of keys
+ *     never read again is anti-entropy's (next issue);
  *   - the hint store: PUT HINT is sent with the owner, what the fallback
  *     does with it (src/store/hints.*) is the peer server's business;
  *   - node-local bookkeeping at a non-member coordinator (mg's recache win
@@ -145,18 +153,22 @@ cl_merge_record(struct coord *co, struct object *o, const void *rec, size_t nrec
     return rc;
 }
 
-/* Encode o (which has a clock) with this node's derived cas into out. */
+/* Encode o (which has a clock) with this node's derived cas into out, for
+ * a peer or a merge: without the acked mark, which is node-local knowledge
+ * and travels only as a notice (PUT ACKED). */
 static int
 cl_encode(struct coord *co, const struct req_key *k, const struct object *o, struct buf *out)
 {
+    struct object bare = *o; /* a shallow copy, only read */
     struct dvv_vector j;
     uint64_t cas;
     int rc = object_join(o, &j);
 
+    bare.meta.acked = false;
     if (rc == RC_OK) {
         cas = context_cas(&co->keys, k->key, k->nkey, &j);
         buf_reset(out);
-        rc = object_encode(o, cas, out);
+        rc = object_encode(&bare, cas, out);
     }
     dvv_vector_deinit(&j);
     return rc;
@@ -181,6 +193,25 @@ cl_fill_ack(struct coord_thread *ct, const struct req_key *k, const struct objec
     return rc;
 }
 
+/* The local object (*o) and the peer's record (req->value) decoded into
+ * *peer, which must hold a clock; on failure *peer is released. */
+static int
+cl_load_pair(struct coord_thread *ct, const struct request *req, struct object **o,
+             struct object *peer)
+{
+    int rc = coord_object(ct, o);
+
+    if (rc != RC_OK) {
+        return rc;
+    }
+    object_init(peer);
+    if (object_load(req->value, req->nvalue, &ct->co->self, peer) != RC_OK || peer->clock == NULL) {
+        object_deinit(peer);
+        return RC_ECORRUPT;
+    }
+    return RC_OK;
+}
+
 /* The body of a replica merge: the peer's record is req->value; the ack's
  * figures go to resp (created: the merge changed the object). */
 static int
@@ -191,17 +222,12 @@ cl_body_merge(struct coord_thread *ct, const struct request *req, const struct r
     int64_t now_ms = util_now_ms();
     uint64_t seq, cas;
     bool had;
-    int rc = coord_object(ct, &o);
+    int rc = cl_load_pair(ct, req, &o, &peer);
 
     if (rc != RC_OK) {
         return rc;
     }
-    object_init(&peer);
-    rc = object_load(req->value, req->nvalue, &ct->co->self, &peer);
-    if (rc != RC_OK || peer.clock == NULL) {
-        object_deinit(&peer);
-        return RC_ECORRUPT;
-    }
+    peer.meta.acked = false; /* the sender's knowledge, not ours (PP.8.2) */
     had = o->clock != NULL;
     if (had && cl_clock_covered(peer.clock, o->clock) && cl_expiry_cmp(&peer.meta, &o->meta) <= 0) {
         object_deinit(&peer);
@@ -238,9 +264,41 @@ cl_body_merge(struct coord_thread *ct, const struct request *req, const struct r
     return RC_OK;
 }
 
-int
-coord_replica_merge(struct coord_thread *ct, const void *key, size_t nkey, const void *rec,
-                    size_t nrec, struct coord_replica_ack *ack)
+/* The body of a notice: mark the local record acked if it holds exactly the
+ * notified tombstone-only clock. The record keeps its write sequence and
+ * times: the mark changes no version, and the sweeper's same-record check
+ * (by write sequence) still holds for it. */
+static int
+cl_body_mark(struct coord_thread *ct, const struct request *req, const struct req_key *k,
+             struct response *resp)
+{
+    struct object *o, peer;
+    uint64_t cas;
+    bool same;
+    int rc = cl_load_pair(ct, req, &o, &peer);
+
+    if (rc != RC_OK) {
+        return rc;
+    }
+    same = object_tombstone_only(o) && object_same_clock(o, &peer);
+    object_deinit(&peer);
+    resp->created = false;
+    if (same && !o->meta.acked) {
+        o->meta.acked = true;
+        rc = coord_encode_object(ct, &cas);
+        if (rc != RC_OK) {
+            return rc;
+        }
+        ct->pend.marked = 1;
+        resp->created = true;
+    }
+    return cl_fill_ack(ct, k, o, resp);
+}
+
+/* Run a replica-side body over the record a peer sent. */
+static int
+cl_replica_update(struct coord_thread *ct, const void *key, size_t nkey, const void *rec,
+                  size_t nrec, coord_body_fn body, struct coord_replica_ack *ack)
 {
     struct req_key k = {(const char *)key, nkey};
     struct request req;
@@ -255,7 +313,7 @@ coord_replica_merge(struct coord_thread *ct, const void *key, size_t nkey, const
     req.value = rec;
     req.nvalue = nrec;
     response_reset(&resp);
-    rc = coord_update(ct, &req, &k, cl_body_merge, &resp, &ticket);
+    rc = coord_update(ct, &req, &k, body, &resp, &ticket);
     if (rc != RC_OK) {
         return rc;
     }
@@ -265,6 +323,20 @@ coord_replica_merge(struct coord_thread *ct, const void *key, size_t nkey, const
     ack->cas = resp.cas;
     ack->ticket = ticket;
     return RC_OK;
+}
+
+int
+coord_replica_merge(struct coord_thread *ct, const void *key, size_t nkey, const void *rec,
+                    size_t nrec, struct coord_replica_ack *ack)
+{
+    return cl_replica_update(ct, key, nkey, rec, nrec, cl_body_merge, ack);
+}
+
+int
+coord_replica_mark(struct coord_thread *ct, const void *key, size_t nkey, const void *rec,
+                   size_t nrec, struct coord_replica_ack *ack)
+{
+    return cl_replica_update(ct, key, nkey, rec, nrec, cl_body_mark, ack);
 }
 
 int
@@ -326,15 +398,18 @@ struct cl_slot {
     unsigned node;
     enum cl_state st;
     bool dead;
+    bool acked;     /* its record carries the acked mark (COORD_GET_ACKED) */
     struct buf rec; /* CL_FOUND: its record */
 };
 
-/* One PUT (write phase or repair). */
+/* One PUT (write phase, repair or tombstone notice). */
 struct cl_put {
     struct cl_op *op;
     struct ring_target t;
     enum cl_state st;
     bool repair;
+    bool notice; /* PUT ACKED: answers change nothing in the op */
+    int member;  /* index in op->pref of the node it reaches; -1: a fallback */
 };
 
 struct cl_op {
@@ -372,6 +447,15 @@ struct cl_op {
 
     /* forward */
     size_t fwd_next;
+
+    /* the tombstone mark (doc/replication.txt section 10), by index in pref:
+     * holds[i]: member i is known to hold exactly op->rec's clock (which
+     * then holds only tombstones), marked[i]: and its record is marked */
+    bool mark_candidate, mark_done;
+    uint64_t mark_cas; /* the derived cas and siblings of op->rec */
+    uint32_t mark_nsib;
+    bool holds[RING_MAX_N], marked[RING_MAX_N];
+    struct cl_put notices[RING_MAX_N];
 
     /* this request's quorums: the node's, or the client's (REQO_QUORUM) */
     unsigned r, w;
@@ -734,7 +818,7 @@ cl_run_view(struct cl_op *op)
 /* ---- transport completions */
 
 static void
-cl_get_done(void *arg, int status, const void *rec, size_t nrec, bool dead)
+cl_get_done(void *arg, int status, const void *rec, size_t nrec, unsigned flags)
 {
     struct cl_slot *s = arg;
     struct cl_op *op = s->op;
@@ -745,7 +829,8 @@ cl_get_done(void *arg, int status, const void *rec, size_t nrec, bool dead)
         buf_reset(&s->rec);
         if (nrec >= OBJECT_HEADER_SIZE && buf_append(&s->rec, rec, nrec) == RC_OK) {
             s->st = CL_FOUND;
-            s->dead = dead;
+            s->dead = (flags & COORD_GET_DEAD) != 0;
+            s->acked = (flags & COORD_GET_ACKED) != 0;
         } else {
             s->st = CL_FAILED;
         }
@@ -766,10 +851,17 @@ cl_put_done(void *arg, int status, const struct coord_put_ack *ack)
     struct cl_put *p = arg;
     struct cl_op *op = p->op;
 
-    (void)ack;
     op->outstanding--;
     p->st = status == RC_OK ? CL_FOUND : CL_FAILED;
-    if (!p->repair) {
+    /* An owner (never a fallback: a hint is not a replica) that reports
+     * exactly the tombstone sent, no newer or concurrent version: its
+     * derived cas names the clock's history and no live sibling came in. */
+    if (!p->notice && status == RC_OK && ack != NULL && op->mark_candidate && p->member >= 0 &&
+        ack->result != COORD_PUT_HINTED && ack->nlive == 0 && ack->nsiblings == op->mark_nsib &&
+        ack->cas == op->mark_cas) {
+        op->holds[p->member] = true;
+    }
+    if (!p->repair && !p->notice) {
         op->wpending--;
         if (status == RC_OK) {
             op->acks++; /* STORED, UNCHANGED and HINTED all count */
@@ -809,6 +901,33 @@ cl_healthy(const struct coord_cluster *cl, unsigned node)
     return node == cl->cfg.self || t->healthy == NULL || t->healthy(t->ctx, node);
 }
 
+/* The index of node in op's preference list, -1 when it is not a member. */
+static int
+cl_pref_index(const struct cl_op *op, unsigned node)
+{
+    for (size_t i = 0; i < op->npref; i++) {
+        if (op->pref[i] == node) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Is op->rec a tombstone-only record that a mark could name? Resets what is
+ * known about who holds it. */
+static void
+cl_mark_prepare(struct cl_op *op)
+{
+    struct object_view v;
+
+    memset(op->holds, 0, sizeof(op->holds));
+    memset(op->marked, 0, sizeof(op->marked));
+    op->mark_candidate = object_view_decode(op->rec.data, op->rec.len, &v) == RC_OK && !v.lifted &&
+                         v.deleted && v.nlive == 0 && v.nsiblings > 0;
+    op->mark_cas = op->mark_candidate ? v.cas : 0;
+    op->mark_nsib = op->mark_candidate ? v.nsiblings : 0;
+}
+
 /* Send one PUT of op->rec; false if the transport refused it at once. */
 static bool
 cl_send_put(struct cl_op *op, const struct ring_target *t, unsigned flags, bool repair)
@@ -821,6 +940,8 @@ cl_send_put(struct cl_op *op, const struct ring_target *t, unsigned flags, bool 
     p->op = op;
     p->t = *t;
     p->repair = repair;
+    p->notice = false;
+    p->member = t->fallback ? -1 : cl_pref_index(op, t->node);
     p->st = CL_PENDING;
     op->outstanding++;
     if (!repair) {
@@ -855,6 +976,13 @@ cl_start_write(struct cl_op *op)
     op->write_started = true;
     op->acks = 0;
     op->nputs = 0;
+    /* The record a peer gets never carries the mark (a new version has
+     * none; this is only a guard). */
+    (void)object_record_set_acked(op->rec.data, op->rec.len, false);
+    cl_mark_prepare(op);
+    if (op->mark_candidate && cl_pref_index(op, cl->cfg.self) >= 0) {
+        op->holds[cl_pref_index(op, cl->cfg.self)] = true; /* it just wrote it */
+    }
     if (ring_sloppy(ring, op->part, healthy, tg, RING_MAX_N, &n) != RC_OK) {
         n = 0;
     }
@@ -957,7 +1085,9 @@ cl_merge_into_local(struct cl_op *op)
     for (size_t i = 0; i < op->npref && rc == RC_OK; i++) {
         struct cl_slot *s = &op->slots[i];
 
-        if (s->st != CL_FOUND || s->dead) {
+        /* A marked tombstone is not brought back to a replica that holds
+         * nothing: that replica reaped it (every replica had it). */
+        if (s->st != CL_FOUND || s->dead || (s->acked && !have_local)) {
             continue;
         }
         object_init(&one);
@@ -1005,6 +1135,44 @@ cl_after_read(struct cl_op *op)
     }
 }
 
+/* Read repair found f (encoded in op->rec): note which members answered
+ * exactly f's clock, and which of those carry the mark. local: this node's
+ * record when it is the member self_i and holds a live one. */
+static void
+cl_mark_note_answers(struct cl_op *op, const struct object *f, const struct buf *local, int self_i)
+{
+    struct coord *co = op->cl->co;
+    struct object one;
+
+    cl_mark_prepare(op);
+    if (!op->mark_candidate) {
+        return;
+    }
+    if (local != NULL) {
+        object_init(&one);
+        if (object_load(local->data, local->len, &co->self, &one) == RC_OK &&
+            object_same_clock(&one, f)) {
+            op->holds[self_i] = true;
+            op->marked[self_i] = one.meta.acked;
+        }
+        object_deinit(&one);
+    }
+    for (size_t i = 0; i < op->npref; i++) {
+        struct cl_slot *s = &op->slots[i];
+
+        if (s->st != CL_FOUND || s->dead) {
+            continue;
+        }
+        object_init(&one);
+        if (object_load(s->rec.data, s->rec.len, &co->self, &one) == RC_OK &&
+            object_same_clock(&one, f)) {
+            op->holds[i] = true;
+            op->marked[i] = s->acked;
+        }
+        object_deinit(&one);
+    }
+}
+
 /* Every member answered or failed: send the merge of every answer to each
  * member whose object differs (and into the local replica). */
 static void
@@ -1014,8 +1182,9 @@ cl_repair(struct cl_op *op)
     struct coord *co = cl->co;
     struct object f, one;
     struct buf local;
-    bool local_dead = false, have_local = false;
+    bool local_dead = false, have_local = false, known = false;
     unsigned alive = 0;
+    int self_i = op->member ? cl_pref_index(op, cl->cfg.self) : -1;
     int rc = RC_OK;
 
     object_init(&f);
@@ -1039,16 +1208,25 @@ cl_repair(struct cl_op *op)
         cl_encode(co, &op->key, &f, &op->rec) != RC_OK) {
         goto out;
     }
+    cl_mark_note_answers(op, &f, self_i >= 0 && have_local && !local_dead ? &local : NULL, self_i);
+    for (size_t i = 0; i < op->npref; i++) {
+        known |= op->marked[i];
+    }
     if (op->member) {
         object_init(&one);
         if (!have_local || object_load(local.data, local.len, &co->self, &one) != RC_OK ||
             !cl_same(&one, &f)) {
             struct coord_replica_ack ack;
 
-            if (coord_replica_merge(cl->ct, op->key.key, op->key.nkey, op->rec.data, op->rec.len,
-                                    &ack) == RC_OK &&
-                ack.result == COORD_REPLICA_STORED) {
-                cl->stats.read_repairs++;
+            /* A marked tombstone is not brought back where it was reaped. */
+            if (!(known && !have_local) &&
+                coord_replica_merge(cl->ct, op->key.key, op->key.nkey, op->rec.data, op->rec.len,
+                                    &ack) == RC_OK) {
+                cl->stats.read_repairs += ack.result == COORD_REPLICA_STORED ? 1 : 0;
+                if (op->mark_candidate && ack.nlive == 0 && ack.nsiblings == op->mark_nsib &&
+                    ack.cas == op->mark_cas) {
+                    op->holds[self_i] = true;
+                }
             }
         }
         object_deinit(&one);
@@ -1058,7 +1236,7 @@ cl_repair(struct cl_op *op)
     for (size_t i = 0; i < op->npref; i++) {
         struct cl_slot *s = &op->slots[i];
         struct ring_target t = {s->node, s->node, false};
-        bool differs = s->st == CL_ABSENT;
+        bool differs = s->st == CL_ABSENT && !known; /* known: it reaped the mark */
 
         if (s->st == CL_FOUND) {
             object_init(&one);
@@ -1074,6 +1252,67 @@ cl_repair(struct cl_op *op)
 out:
     object_deinit(&f);
     buf_deinit(&local);
+}
+
+/* Everything else is done: if op->rec is a tombstone that every member of
+ * the preference list holds exactly, or that one of them already marked
+ * (a mark says every member acknowledged it once), mark the local replica
+ * and send a notice (PUT ACKED) to every other member that holds it
+ * unmarked. A member not known to hold it is left alone: it may hold a newer
+ * version, and a notice would be ignored there anyway. */
+static void
+cl_consider_mark(struct cl_op *op)
+{
+    struct coord_cluster *cl = op->cl;
+    const struct coord_transport *tr = &cl->cfg.transport;
+    bool all = op->npref > 0, known = false;
+    size_t nn = 0;
+
+    if (!op->mark_candidate) {
+        return;
+    }
+    for (size_t i = 0; i < op->npref; i++) {
+        all &= op->holds[i];
+        known |= op->marked[i];
+    }
+    if (!all && !known) {
+        return; /* not every replica acknowledged it: it stays (unmarked) */
+    }
+    op->dispatching = true;
+    for (size_t i = 0; i < op->npref; i++) {
+        unsigned node = op->pref[i];
+        struct cl_put *p;
+
+        if (!op->holds[i] || op->marked[i]) {
+            continue;
+        }
+        if (node == cl->cfg.self) {
+            struct coord_replica_ack ack;
+
+            if (coord_replica_mark(cl->ct, op->key.key, op->key.nkey, op->rec.data, op->rec.len,
+                                   &ack) == RC_OK &&
+                ack.result == COORD_REPLICA_STORED) {
+                cl->stats.tombstones_marked++;
+            }
+            continue;
+        }
+        p = &op->notices[nn++];
+        memset(p, 0, sizeof(*p));
+        p->op = op;
+        p->t.node = p->t.owner = node;
+        p->notice = true;
+        p->member = (int)i;
+        p->st = CL_PENDING;
+        op->outstanding++;
+        if (tr->put(tr->ctx, node, op->part, op->key.key, op->key.nkey, op->rec.data, op->rec.len,
+                    COORD_PUT_ACKED, node, cl_put_done, p) == RC_OK) {
+            cl->stats.tombstone_notices_sent++;
+        } else if (p->st == CL_PENDING) {
+            p->st = CL_FAILED; /* e.g. a peer without notices: it keeps its tombstone */
+            op->outstanding--;
+        }
+    }
+    op->dispatching = false;
 }
 
 /* Re-evaluate the op after any event; frees it once it is finished. */
@@ -1109,6 +1348,13 @@ cl_step(struct cl_op *op)
     }
     if (op->replied && op->outstanding == 0 && !op->dispatching &&
         (!op->repair_wanted || op->repair_done)) {
+        if (!op->mark_done) {
+            op->mark_done = true;
+            cl_consider_mark(op);
+            if (op->outstanding > 0) {
+                return; /* the notices' answers free it */
+            }
+        }
         cl_op_free(op);
     }
 }

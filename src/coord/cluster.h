@@ -50,6 +50,15 @@
  *   LOCAL: everything else (flush_all, me, mn, ...) runs on this node
  *     only (see the TODO list in cluster.c).
  *
+ *   TOMBSTONE MARK (after everything above is done, doc/replication.txt
+ *     section 10): when the op's record holds only tombstones and every
+ *     preference-list member is known to hold exactly that clock (write
+ *     phase: each owner's PUT_ACK, not a fallback's, reports its cas with
+ *     no live sibling; read: each member answered it or acknowledged its
+ *     repair so), or one member already carries the mark for it, the
+ *     coordinator marks its own replica and sends PUT ACKED to the members
+ *     that hold it unmarked.
+ *
  * Quorum failures reply with status RC_EAGAIN and the text in
  * resp->errmsg: the text and meta codecs print SERVER_ERROR <text>, the
  * binary codec status 0x0086 with the text.
@@ -92,6 +101,18 @@ struct coord_replica_ack {
 int coord_replica_merge(struct coord_thread *ct, const void *key, size_t nkey, const void *rec,
                         size_t nrec, struct coord_replica_ack *ack);
 
+/* A notice (PUT with COORD_PUT_ACKED): every replica of key acknowledged
+ * the tombstone-only record rec[0..nrec). Marks the local record acked
+ * (OBJECT_F_ACKED) in one transaction under the key's stripe lock, only if
+ * it holds exactly that clock (object_same_clock: equal, not merely
+ * covered) and only tombstones; otherwise nothing changes. ack->result:
+ * STORED when the mark was set now, UNCHANGED when it was already set or
+ * the notice was ignored; the figures are those of the local record. The
+ * mark needs no durability wait (losing it in a crash keeps the tombstone).
+ * RC_ECORRUPT when object_load refuses the record. */
+int coord_replica_mark(struct coord_thread *ct, const void *key, size_t nkey, const void *rec,
+                       size_t nrec, struct coord_replica_ack *ack);
+
 /* The local record of key for a peer's GET (PP.9), format 3 (older formats
  * are lifted and re-encoded), into out (reset first). RC_OK with *dead set
  * when the record is expired or hidden by flush_all by this node's rules;
@@ -105,6 +126,11 @@ int coord_replica_read(struct coord_thread *ct, const void *key, size_t nkey, st
 #define COORD_PUT_HINT    0x01u /* kept by a fallback for `owner` */
 #define COORD_PUT_REPAIR  0x02u /* read repair: a merge, no new version */
 #define COORD_PUT_HANDOFF 0x04u /* a hint replayed to its owner */
+#define COORD_PUT_ACKED   0x08u /* a notice: every replica has this tombstone (PP.8, v2) */
+
+/* GET completion flags (PP.9.2's reply flags). */
+#define COORD_GET_DEAD  0x01u /* expired or flushed by the replica's rules */
+#define COORD_GET_ACKED 0x02u /* the replica's record carries the acked mark */
 
 enum coord_put_outcome { COORD_PUT_STORED = 0, COORD_PUT_UNCHANGED = 1, COORD_PUT_HINTED = 2 };
 
@@ -122,7 +148,8 @@ struct coord_put_ack {
  * peer's ERROR mapped to a status): the node counts as failed. Pointers are
  * valid during the call only. */
 typedef void (*coord_put_done_fn)(void *arg, int status, const struct coord_put_ack *ack);
-typedef void (*coord_get_done_fn)(void *arg, int status, const void *rec, size_t nrec, bool dead);
+typedef void (*coord_get_done_fn)(void *arg, int status, const void *rec, size_t nrec,
+                                  unsigned flags /* COORD_GET_* */);
 typedef void (*coord_forward_done_fn)(void *arg, int status, const struct response *resp);
 
 /* The peers, as the coordinator sees them. Nodes are ring indices. Every
@@ -140,7 +167,10 @@ struct coord_transport {
     /* false: the node is marked down (section 8); it is sent nothing. */
     bool (*healthy)(void *ctx, unsigned node);
     /* PUT (PP.8): flags COORD_PUT_*; owner: the member a HINT stands for
-     * (== node without HINT). */
+     * (== node without HINT). A transport refuses COORD_PUT_ACKED (returns
+     * an error, never calls back) to a peer that speaks no protocol version
+     * with notices, so such a peer keeps its tombstone unmarked. Records
+     * are sent with the acked mark clear: it is this node's knowledge. */
     int (*put)(void *ctx, unsigned node, uint32_t partition, const void *key, size_t nkey,
                const void *rec, size_t nrec, unsigned flags, unsigned owner, coord_put_done_fn done,
                void *arg);
@@ -169,6 +199,9 @@ struct coord_cluster_stats {
     uint64_t read_repairs;  /* PUT REPAIR sent to peers (and self-repairs) */
     uint64_t hinted_writes; /* PUT HINT sent to fallbacks */
     uint64_t in_flight;     /* requests not finished (repair included) */
+    /* Tombstones (doc/replication.txt section 10): marks this coordinator
+     * made on its own replica, and notices (PUT ACKED) it sent. */
+    uint64_t tombstones_marked, tombstone_notices_sent;
 };
 
 /* One per thread that coordinates: it owns a coord_thread of co and every

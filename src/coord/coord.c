@@ -20,8 +20,9 @@
  *   (V.6) with the node's context key, kept in metadata beside the node id.
  * - flush_all never rewrites items: it records thresholds (in metadata, so a
  *   restart keeps them) that make older items invisible; the sweeper then
- *   removes expired and flushed records, and tombstones past their grace, at
- *   a bounded rate.
+ *   removes expired and flushed records, and tombstones past their grace (in
+ *   a cluster only those marked as held by every replica), at a bounded
+ *   rate.
  * - curr_items/bytes count stored records whose dominant sibling is live,
  *   expired or not yet reaped, as memcached counts items it has not
  *   reclaimed yet; tombstone records count in tombstones_pending.
@@ -53,6 +54,12 @@
 #include "kv/record.h"
 
 /* ------------------------------------------------------------------ time */
+
+unsigned
+coord_tombstone_grace(const struct coord *co)
+{
+    return co->cfg.tombstone_grace;
+}
 
 int64_t
 coord_now(struct coord *co)
@@ -885,6 +892,7 @@ coord_update(struct coord_thread *ct, const struct request *req, const struct re
         atomic_fetch_add(&co->clock_prunes, p->prunes);
         atomic_fetch_add(&co->reclaimed, p->reclaimed);
         atomic_fetch_add(&co->tombstones_reaped, p->reaped);
+        atomic_fetch_add(&co->tombstones_acked, p->marked);
         if (p->want_ticket && ticket != NULL) {
             *ticket = store_sync_ticket(co->st);
         }
@@ -905,24 +913,36 @@ struct coord_sweep {
     struct buf found;
     int64_t now, now_ms;
     size_t nfound;
+    uint64_t unacked; /* tombstones kept past their grace for want of a mark */
 };
 
 /* Dead (expired or flushed), or a tombstone record past its grace (V.12).
- * Durability (condition 3) needs no check: the removal is logged after the
- * tombstone, so no crash can keep the removal and lose the tombstone. */
+ * In a cluster condition 4 is the record's acked mark: set only once every
+ * replica of the key acknowledged exactly this tombstone-only clock
+ * (cluster.c), and the grace, measured from the newest tombstone's write
+ * time like on one node, outlasts every hint and late PUT that could still
+ * carry an older version (doc/replication.txt section 10). *unacked: a
+ * tombstone that only the missing mark keeps. Durability (condition 3)
+ * needs no check: the removal is logged after the tombstone, so no crash
+ * can keep the removal and lose the tombstone. */
 static bool
 coord_reapable(struct coord *co, const struct object_view *v, int64_t now, int64_t now_ms,
-               bool *dead)
+               bool *dead, bool *unacked)
 {
+    bool due;
+
+    *unacked = false;
     *dead = (v->meta.exptime != 0 && v->meta.exptime <= now) ||
             coord_is_flushed(co, v->meta.seq, v->meta.mtime_ms, now_ms);
     if (*dead) {
         return true;
     }
-    if (co->cfg.keep_tombstones) {
-        return false; /* a timer never reaps a tombstone in a cluster */
+    due = v->nlive == 0 && now_ms - v->wtime_ms >= (int64_t)co->cfg.tombstone_grace * 1000;
+    if (due && co->cfg.reap_needs_ack && !v->meta.acked) {
+        *unacked = v->nsiblings > 0; /* a timer never reaps a tombstone in a cluster */
+        return false;
     }
-    return v->nlive == 0 && now_ms - v->wtime_ms >= (int64_t)co->cfg.tombstone_grace * 1000;
+    return due;
 }
 
 static int
@@ -931,10 +951,13 @@ coord_sweep_visit(void *arg, const void *key, size_t nkey, const void *val, size
     struct coord_sweep *sw = arg;
     struct object_view v;
     uint32_t n32 = (uint32_t)nkey;
-    bool dead;
+    bool dead, unacked;
 
-    if (object_view_decode(val, nval, &v) != RC_OK ||
-        !coord_reapable(sw->co, &v, sw->now, sw->now_ms, &dead)) {
+    if (object_view_decode(val, nval, &v) != RC_OK) {
+        return 0;
+    }
+    if (!coord_reapable(sw->co, &v, sw->now, sw->now_ms, &dead, &unacked)) {
+        sw->unacked += unacked ? 1 : 0;
         return 0;
     }
     if (buf_append(&sw->found, &n32, sizeof(n32)) != RC_OK ||
@@ -952,12 +975,13 @@ coord_body_reap(struct coord_thread *ct, const struct request *req, const struct
                 struct response *resp)
 {
     struct object_view v;
-    bool dead;
+    bool dead, unacked;
 
     (void)k;
     (void)resp;
     if (!ct->have_old || object_view_decode(ct->old.data, ct->old.len, &v) != RC_OK ||
-        v.meta.seq != req->cas || !coord_reapable(ct->co, &v, util_now_s(), util_now_ms(), &dead)) {
+        v.meta.seq != req->cas ||
+        !coord_reapable(ct->co, &v, util_now_s(), util_now_ms(), &dead, &unacked)) {
         return RC_OK;
     }
     if (dead) {
@@ -981,7 +1005,8 @@ coord_sweep_reap(struct coord_thread *ct, const char *key, size_t nkey, uint64_t
 }
 
 static void
-coord_sweep_batch(struct coord_thread *ct, struct buf *cursor, size_t max, bool *done)
+coord_sweep_batch(struct coord_thread *ct, struct buf *cursor, size_t max, bool *done,
+                  uint64_t *unacked)
 {
     struct coord_sweep sw = {.co = ct->co, .now = util_now_s(), .now_ms = util_now_ms()};
     size_t off = 0;
@@ -1000,6 +1025,7 @@ coord_sweep_batch(struct coord_thread *ct, struct buf *cursor, size_t max, bool 
         off += sizeof(n32) + n32 + sizeof(seq);
     }
     buf_deinit(&sw.found);
+    *unacked += sw.unacked;
 }
 
 /* Sleep up to ms, waking early on stop or flush. Returns false when stopping. */
@@ -1034,6 +1060,7 @@ coord_sweeper_main(void *arg)
     struct coord_thread *ct;
     struct buf cursor;
     size_t batch = co->cfg.sweep_per_sec / 10 ? co->cfg.sweep_per_sec / 10 : 1;
+    uint64_t unacked = 0;
     bool done;
 
     if (coord_thread_create(co, &ct) != RC_OK) {
@@ -1042,9 +1069,11 @@ coord_sweeper_main(void *arg)
     }
     buf_init(&cursor);
     while (coord_sweep_wait(co, 100)) {
-        coord_sweep_batch(ct, &cursor, batch, &done);
+        coord_sweep_batch(ct, &cursor, batch, &done, &unacked);
         if (done) {
             buf_reset(&cursor);
+            atomic_store(&co->tombstones_unacked, unacked); /* a whole pass */
+            unacked = 0;
             atomic_fetch_add(&co->sweeps, 1);
             if (!coord_sweep_wait(co, 1000)) {
                 break;
@@ -1225,6 +1254,8 @@ coord_get_stats(struct coord *co, struct coord_stats *out)
     out->clock_prunes = atomic_load(&co->clock_prunes);
     out->vget_cmds = atomic_load(&co->vget_cmds);
     out->vset_cmds = atomic_load(&co->vset_cmds);
+    out->tombstones_acked = atomic_load(&co->tombstones_acked);
+    out->tombstones_unacked = atomic_load(&co->tombstones_unacked);
     for (int i = 0; i < COORD_HIST_SIBLINGS; i++) {
         out->hist_siblings[i] = atomic_load(&co->hist_siblings[i]);
     }
@@ -1299,4 +1330,5 @@ coord_reset_stats(struct coord *co)
     atomic_store(&co->clock_prunes, 0);
     atomic_store(&co->vget_cmds, 0);
     atomic_store(&co->vset_cmds, 0);
+    atomic_store(&co->tombstones_acked, 0);
 }

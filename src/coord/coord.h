@@ -38,9 +38,11 @@ struct coord_config {
     unsigned max_siblings;    /* client writes past this are refused (0 = 32) */
     unsigned tombstone_grace; /* seconds a delete's tombstone is kept */
     unsigned prune_keep;      /* clock entries kept by a prune (0 = 12) */
-    bool keep_tombstones;     /* a cluster: tombstones are never reaped on a
-                               * timer (only once every replica acknowledged,
-                               * doc/replication.txt section 10) */
+    bool reap_needs_ack;      /* a cluster: a tombstone is reaped only once its
+                               * record carries the acked mark (every replica
+                               * acknowledged it, doc/replication.txt section
+                               * 10) and tombstone_grace has passed; never on
+                               * the timer alone */
 };
 
 /* Figures the coordinator keeps (read by `stats`). */
@@ -56,6 +58,11 @@ struct coord_stats {
     uint64_t siblings_hidden_reads, siblings_hidden, siblings_collapsed;
     uint64_t sibling_limit_refused, context_errors, tombstones_reaped, clock_prunes;
     uint64_t vget_cmds, vset_cmds;
+    /* A cluster (doc/replication.txt section 10): tombstone records marked
+     * acked on this node (reset), and tombstone-only records past their grace
+     * that the last complete sweep kept because they were not marked (a
+     * gauge, 0 on a single node). */
+    uint64_t tombstones_acked, tombstones_unacked;
     /* Histograms of the objects stored: by siblings (1, 2, 3-4, 5-8, 9-16,
      * 17-32, 33-64, 65+) and by clock entries (1, 2, 3-4, 5-8, 9-16, 17+). */
     uint64_t hist_siblings[COORD_HIST_SIBLINGS];
@@ -68,7 +75,8 @@ extern const char *const coord_hist_entries_names[COORD_HIST_ENTRIES];
  * of a fixed label) instead of the node's own random one. */
 int coord_use_cluster_secret(struct coord *co, const void *secret, size_t nsecret);
 /* Merge two stored records of key (object_merge; the result re-encoded with
- * its derived cas) into out: how two hints for one key become one. */
+ * its derived cas) into out: how two hints for one key become one. The
+ * acked mark survives only as object_merge keeps it (identical clocks). */
 int coord_merge_records(struct coord *co, const void *key, size_t nkey, const void *a, size_t na,
                         const void *b, size_t nb, struct buf *out);
 /* Count a context refused before it reached the coordinator (a codec saw
@@ -85,6 +93,10 @@ int coord_thread_create(struct coord *co, struct coord_thread **out);
 void coord_thread_destroy(struct coord_thread *ct); /* NULL ok */
 
 /* Execute key ki of req (ki = 0 for single-key and keyless commands). */
+/* A hint that key will be used soon (store_prefetch): call with entry
+ * false for every key of a batch, then with entry true. */
+void coord_prefetch(struct coord *co, const void *key, size_t nkey, bool entry);
+
 int coord_execute(struct coord_thread *ct, const struct request *req, size_t ki,
                   struct response *resp, uint64_t *ticket);
 
@@ -95,6 +107,8 @@ void coord_get_stats(struct coord *co, struct coord_stats *out);
  * versioning lands). */
 #define COORD_NODE_ID_LEN 16
 const uint8_t *coord_node_id(const struct coord *co);
+/* The tombstone grace the sweeper applies, in seconds (the configured one). */
+unsigned coord_tombstone_grace(const struct coord *co);
 /* Current wall-clock second as the coordinator sees it (for `stats time`). */
 int64_t coord_now(struct coord *co);
 

@@ -79,6 +79,7 @@ struct coord {
     _Atomic uint64_t siblings_hidden_reads, siblings_hidden, siblings_collapsed;
     _Atomic uint64_t sibling_limit_refused, context_errors, tombstones_reaped, clock_prunes;
     _Atomic uint64_t vget_cmds, vset_cmds;
+    _Atomic uint64_t tombstones_acked, tombstones_unacked;
     _Atomic uint64_t hist_siblings[COORD_HIST_SIBLINGS];
     _Atomic uint64_t hist_entries[COORD_HIST_ENTRIES];
 
@@ -122,6 +123,7 @@ struct coord_pending {
     struct coord_account neu; /* the record as written */
     uint64_t total_items;     /* new versions made (total_items) */
     uint64_t collapsed, prunes, reclaimed, reaped;
+    uint64_t marked; /* tombstone records marked acked (cluster.c) */
 };
 
 struct coord_thread {

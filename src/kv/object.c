@@ -440,7 +440,7 @@ object_view_v3(const unsigned char *p, size_t n, struct object_view *v)
 
     if (n < OBJECT_HEADER_SIZE || p[OBJ_OFF_KIND] != OBJECT_KIND ||
         (p[OBJ_OFF_IFLAGS] & ~RECORD_IF__ALL) != 0 ||
-        (p[OBJ_OFF_OFLAGS] & ~OBJECT_F_DELETED) != 0) {
+        (p[OBJ_OFF_OFLAGS] & ~(OBJECT_F_DELETED | OBJECT_F_ACKED)) != 0) {
         return RC_ECORRUPT;
     }
     nclock = be_get32(p + OBJ_OFF_CLOCKLEN);
@@ -459,6 +459,7 @@ object_view_v3(const unsigned char *p, size_t n, struct object_view *v)
     memcpy(v->meta.exp_node.id, p + OBJ_OFF_EXPNODE, DVV_ACTOR_SIZE);
     v->cas = be_get64(p + OBJ_OFF_CAS);
     v->deleted = (p[OBJ_OFF_OFLAGS] & OBJECT_F_DELETED) != 0;
+    v->meta.acked = (p[OBJ_OFF_OFLAGS] & OBJECT_F_ACKED) != 0;
     v->flags = be_get32(p + OBJ_OFF_DFLAGS);
     v->wtime_ms = (int64_t)be_get64(p + OBJ_OFF_DWTIME);
     v->nlive = be_get32(p + OBJ_OFF_NLIVE);
@@ -466,6 +467,11 @@ object_view_v3(const unsigned char *p, size_t n, struct object_view *v)
     v->nentries = be_get32(p + OBJ_OFF_NENTRIES);
     if (v->nlive > v->nsiblings || v->nsiblings > DVV_MAX_VALUES || v->nentries > DVV_MAX_ENTRIES ||
         v->nentries != be_get16(clock + 3) || !object_view_dominant(p, n, v)) {
+        return RC_ECORRUPT;
+    }
+    /* The mark names a tombstone-only clock; anything else is a bug or a
+     * forgery, and reaping on it would lose a live value. */
+    if (v->meta.acked && (!v->deleted || v->nlive != 0 || v->nsiblings == 0)) {
         return RC_ECORRUPT;
     }
     return RC_OK;
@@ -1003,6 +1009,9 @@ object_update(struct object *o, const struct dvv_vector *ctx, bool cover_local,
     }
     if (keep <= DVV_PRUNE_TRIGGER &&
         object_update_simple(o, ctx, cover_local, p, self, seq, stamp_ms, &rc)) {
+        if (rc == RC_OK) {
+            o->meta.acked = false; /* a new version: nobody has it yet */
+        }
         return rc;
     }
     buf_init(&tmp);
@@ -1029,6 +1038,7 @@ object_update(struct object *o, const struct dvv_vector *ctx, bool cover_local,
         *pruned = dvv_nentries(moved) < unpruned;
     }
     object_install(o, moved);
+    o->meta.acked = false;
     return RC_OK;
 }
 
@@ -1072,14 +1082,50 @@ object_expiry_cmp(const struct object_meta *a, const struct object_meta *b)
     return 0;
 }
 
+bool
+object_tombstone_only(const struct object *o)
+{
+    return o->clock != NULL && object_nsiblings(o) > 0 && object_nlive(o) == 0;
+}
+
+bool
+object_same_clock(const struct object *a, const struct object *b)
+{
+    struct buf ea, eb;
+    bool same;
+
+    if (a->clock == NULL || b->clock == NULL) {
+        return a->clock == b->clock;
+    }
+    /* Equal states encode to identical bytes (dvv.h), so this is exact. */
+    buf_init(&ea);
+    buf_init(&eb);
+    same = dvv_encode(a->clock, &ea) == RC_OK && dvv_encode(b->clock, &eb) == RC_OK &&
+           ea.len == eb.len && memcmp(ea.data, eb.data, ea.len) == 0;
+    buf_deinit(&ea);
+    buf_deinit(&eb);
+    return same;
+}
+
 int
 object_merge(struct object *o, const struct object *peer)
 {
     struct dvv_set *merged = NULL, *moved = NULL;
+    bool acked;
     int rc = RC_OK;
 
     if (peer->clock == NULL) {
         return RC_OK;
+    }
+    /* The mark survives only where the clock does not change: a merge with
+     * nothing is the peer's object itself; otherwise both sides must hold
+     * the identical tombstone-only clock (then the merge changes nothing and
+     * either side's knowledge that every replica has it holds for both). */
+    if (o->clock == NULL) {
+        acked = peer->meta.acked && object_tombstone_only(peer);
+    } else {
+        acked = (o->meta.acked || peer->meta.acked) && object_tombstone_only(o) &&
+                object_same_clock(o, peer);
     }
     if (o->clock != NULL) {
         rc = dvv_sync(o->clock, peer->clock, &merged);
@@ -1099,6 +1145,7 @@ object_merge(struct object *o, const struct object *peer)
         o->meta.exp_node = peer->meta.exp_node;
     }
     object_install(o, moved);
+    o->meta.acked = acked;
     return RC_OK;
 }
 
@@ -1139,7 +1186,11 @@ object_encode(const struct object *o, uint64_t cas, struct buf *out)
     h[OBJ_OFF_FORMAT] = OBJECT_FORMAT_V3;
     h[OBJ_OFF_KIND] = OBJECT_KIND;
     h[OBJ_OFF_IFLAGS] = o->meta.iflags;
-    h[OBJ_OFF_OFLAGS] = sum.deleted ? OBJECT_F_DELETED : 0;
+    h[OBJ_OFF_OFLAGS] =
+        (uint8_t)((sum.deleted ? OBJECT_F_DELETED : 0) |
+                  (o->meta.acked && sum.deleted && sum.nlive == 0 && sum.nsiblings > 0
+                       ? OBJECT_F_ACKED
+                       : 0));
     be_put64(h + OBJ_OFF_SEQ, o->meta.seq);
     be_put64(h + OBJ_OFF_MTIME, (uint64_t)o->meta.mtime_ms);
     be_put64(h + OBJ_OFF_ATIME, (uint64_t)o->meta.atime);
@@ -1207,5 +1258,22 @@ object_mark_access(void *data, size_t n, int64_t now, int64_t interval, uint8_t 
     }
     p[OBJ_OFF_IFLAGS] = (uint8_t)(iflags | RECORD_IF_FETCHED);
     be_put64(p + OBJ_OFF_ATIME, (uint64_t)now);
+    return true;
+}
+
+bool
+object_record_set_acked(void *data, size_t n, bool acked)
+{
+    unsigned char *p = data;
+    struct object_view v;
+
+    if (object_view_decode(data, n, &v) != RC_OK || v.lifted) {
+        return false;
+    }
+    if (acked && (!v.deleted || v.nlive != 0 || v.nsiblings == 0)) {
+        return false;
+    }
+    p[OBJ_OFF_OFLAGS] =
+        (uint8_t)(acked ? p[OBJ_OFF_OFLAGS] | OBJECT_F_ACKED : p[OBJ_OFF_OFLAGS] & ~OBJECT_F_ACKED);
     return true;
 }

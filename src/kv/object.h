@@ -13,7 +13,10 @@
  *     1   1  kind, 1 = versioned object
  *     2   1  item flags (RECORD_IF_*)
  *     3   1  object flags: bit 0 = deleted (the dominant sibling is a
- *            tombstone, or there is no sibling); other bits 0
+ *            tombstone, or there is no sibling); bit 1 = acked (a cluster:
+ *            every replica of the key acknowledged exactly this tombstone-
+ *            only clock, doc/replication.txt section 10; only with bit 0,
+ *            no live sibling and at least one sibling); other bits 0
  *     4   8  write sequence of the last local change
  *    12   8  last local change, Unix milliseconds
  *    20   8  last access, Unix seconds
@@ -63,6 +66,7 @@
 #define OBJECT_PAYLOAD_V1   1
 #define OBJECT_PAYLOAD_HDR  14 /* u8 version, u8 sflags, u32 flags, i64 time */
 #define OBJECT_F_DELETED    0x01u
+#define OBJECT_F_ACKED      0x02u /* node-local: every replica has this tombstone */
 #define OBJECT_SF_TOMBSTONE 0x01u
 
 /* One sibling's payload (a DVVSet value). */
@@ -87,6 +91,12 @@ struct object_meta {
     int64_t exptime;      /* absolute Unix seconds; 0 = never */
     int64_t exp_stamp_ms; /* who set the expiry, for last-writer-wins merges */
     struct dvv_actor exp_node;
+    /* OBJECT_F_ACKED: this node knows every replica of the key acknowledged
+     * exactly this clock, which holds only tombstones. Never travels with a
+     * different clock: object_update clears it, object_merge keeps it only
+     * for identical clocks, object_encode writes it only for a tombstone-
+     * only clock. */
+    bool acked;
 };
 
 /* What a plain read needs, from the header alone (formats 1 and 2 lifted:
@@ -164,8 +174,23 @@ int object_update_count(const struct object *o, const struct dvv_vector *ctx, bo
                         const struct dvv_actor *self, uint64_t seq, size_t *nsiblings);
 
 /* Merge a peer's state into o (dvv_sync; expiry by the larger (stamp, node));
- * no dot, no prune, no sibling limit. For replication; tested here. */
+ * no dot, no prune, no sibling limit. For replication; tested here. The
+ * acked mark: an absent o takes peer's state whole, mark included; otherwise
+ * the result is marked only when both clocks are identical (object_same_
+ * clock), hold only tombstones, and either side was marked. */
 int object_merge(struct object *o, const struct object *peer);
+
+/* Do a and b hold exactly the same clock (identical canonical encodings:
+ * the same entries, stamps and values, not merely equal histories)? Two
+ * absent clocks are the same. */
+bool object_same_clock(const struct object *a, const struct object *b);
+/* Does o hold at least one sibling and only tombstones (what a mark may
+ * name)? */
+bool object_tombstone_only(const struct object *o);
+/* Set or clear the acked mark of a format 3 record in place. Declines
+ * (false, nothing changed) for other formats, and for setting it on a record
+ * that is not tombstone-only. True when the record now says `acked`. */
+bool object_record_set_acked(void *data, size_t n, bool acked);
 
 /* Append a copy of the format 3 record data[0..n) with its bookkeeping and
  * expiry fields replaced by m's (the clock, and so the cas, unchanged): a

@@ -83,6 +83,12 @@ struct cluster_srv {
     _Atomic unsigned replay_inflight;
 
     _Atomic uint64_t puts_in, gets_in, hints_stored, hints_replayed, hint_failures, flushes_in;
+    _Atomic uint64_t notices_in, hints_expired;
+    /* ring index -> the protocol version its last reply came in (0: none
+     * yet): a tombstone notice goes only to a peer known to speak 2, since
+     * the net picks the connection (and so the version) after the frame is
+     * built, and a version 1 peer would refuse the flag and close. */
+    _Atomic uint8_t *peer_version;
 };
 
 /* The per-worker side: the transport a worker's coord_cluster uses. */
@@ -220,6 +226,16 @@ cs_sync_notify(void *arg)
     buf_deinit(&frame);
 }
 
+/* The figures of a replica's merge or mark, as its PUT_ACK carries them. */
+static void
+cs_ack_fill(struct peer_put_ack *ack, const struct coord_replica_ack *ra)
+{
+    ack->result = ra->result == COORD_REPLICA_STORED ? PEER_PUT_STORED : PEER_PUT_UNCHANGED;
+    ack->nsiblings = ra->nsiblings;
+    ack->nlive = ra->nlive;
+    ack->cas = ra->cas;
+}
+
 static int
 cs_put(void *arg, struct peer_call *call, const struct peer_put *m, struct peer_put_ack *ack)
 {
@@ -229,6 +245,25 @@ cs_put(void *arg, struct peer_call *call, const struct peer_put *m, struct peer_
 
     atomic_fetch_add(&cs->puts_in, 1);
     memset(ack, 0, sizeof(*ack));
+    if (m->flags & PEER_PUT_ACKED) {
+        /* A notice: no durability wait (a mark lost in a crash only keeps
+         * the tombstone longer), so the ack is not SYNCED. */
+        atomic_fetch_add(&cs->notices_in, 1);
+        if (m->partition != ring_partition(cs->srv->ring, m->key, m->nkey)) {
+            call->error_code = PEER_WRONG_PARTITION;
+            return RC_EINVAL;
+        }
+        if (cs->fwd_cl == NULL || !coord_cluster_is_member(cs->fwd_cl, m->key, m->nkey)) {
+            call->error_code = PEER_NOT_REPLICA;
+            return RC_EINVAL;
+        }
+        rc = coord_replica_mark(cs->ct, m->key, m->nkey, m->record, m->nrecord, &ra);
+        if (rc != RC_OK) {
+            return rc;
+        }
+        cs_ack_fill(ack, &ra);
+        return RC_OK;
+    }
     if (m->flags & PEER_PUT_HINT) {
         struct store_hint h = {.arrival_ms = cs_now_ms(),
                                .partition = m->partition,
@@ -249,10 +284,7 @@ cs_put(void *arg, struct peer_call *call, const struct peer_put *m, struct peer_
     if (rc != RC_OK) {
         return rc;
     }
-    ack->result = ra.result == COORD_REPLICA_STORED ? PEER_PUT_STORED : PEER_PUT_UNCHANGED;
-    ack->nsiblings = ra.nsiblings;
-    ack->nlive = ra.nlive;
-    ack->cas = ra.cas;
+    cs_ack_fill(ack, &ra);
     return cs_ack_durable(cs, call, ra.ticket, ack);
 }
 
@@ -260,6 +292,7 @@ static int
 cs_get(void *arg, struct peer_call *call, const struct peer_get *m, struct peer_get_reply *reply)
 {
     struct cluster_srv *cs = arg;
+    struct object_view view;
     bool dead = false;
     int rc;
 
@@ -276,6 +309,11 @@ cs_get(void *arg, struct peer_call *call, const struct peer_get *m, struct peer_
     }
     reply->result = PEER_GET_FOUND;
     reply->flags = dead ? PEER_GET_DEAD : 0;
+    /* The mark travels as a reply flag, never inside the record (PP.9.2). */
+    if (object_view_decode(cs->scratch.data, cs->scratch.len, &view) == RC_OK && view.meta.acked &&
+        object_record_set_acked(cs->scratch.data, cs->scratch.len, false)) {
+        reply->flags |= PEER_GET_ACKED;
+    }
     reply->record = cs->scratch.data;
     reply->nrecord = cs->scratch.len;
     return RC_OK;
@@ -304,7 +342,18 @@ struct cs_call {
     coord_put_done_fn put_done;
     coord_get_done_fn get_done;
     void *arg;
+    struct cluster_srv *cs;
+    unsigned node; /* ring index of the peer asked */
 };
+
+/* Remember the version a peer's reply travelled in (see peer_version). */
+static void
+cs_note_version(const struct cs_call *c, const struct peer_reply *r)
+{
+    if (r->frame.h.type != 0 && c->node < c->cs->nnodes) {
+        atomic_store(&c->cs->peer_version[c->node], r->frame.h.version);
+    }
+}
 
 static bool
 cs_tr_healthy(void *ctx, unsigned node)
@@ -328,6 +377,7 @@ cs_put_reply(void *arg, const struct peer_reply *r)
     int status = r->status;
 
     memset(&ack, 0, sizeof(ack));
+    cs_note_version(c, r);
     if (status == RC_OK && peer_put_ack_decode(&r->frame, &pa, &fault) == RC_OK) {
         ack.result = pa.result == PEER_PUT_HINTED      ? COORD_PUT_HINTED
                      : pa.result == PEER_PUT_UNCHANGED ? COORD_PUT_UNCHANGED
@@ -366,12 +416,17 @@ cs_tr_put(void *ctx, unsigned node, uint32_t partition, const void *key, size_t 
     if ((flags & COORD_PUT_HINT) && owner < cs->nnodes) {
         memcpy(m.owner, cs->target[owner], sizeof(m.owner));
     }
+    if ((flags & COORD_PUT_ACKED) && atomic_load(&cs->peer_version[node]) < 2) {
+        return RC_EDISABLED; /* it speaks no notices: it keeps its tombstone */
+    }
     c = rc_calloc(1, sizeof(*c));
     if (c == NULL) {
         return RC_ENOMEM;
     }
     c->put_done = done;
     c->arg = arg;
+    c->cs = cs;
+    c->node = node;
     buf_init(&frame);
     rc = peer_put_encode(PEER_VERSION_MAX, 1, &m, &frame);
     if (rc == RC_OK) {
@@ -392,14 +447,17 @@ cs_get_reply(void *arg, const struct peer_reply *r)
     struct peer_get_reply gr;
     struct peer_fault fault;
 
+    cs_note_version(c, r);
     if (r->status == RC_OK && peer_get_reply_decode(&r->frame, &gr, &fault) == RC_OK) {
         if (gr.result == PEER_GET_FOUND) {
-            c->get_done(c->arg, RC_OK, gr.record, gr.nrecord, (gr.flags & PEER_GET_DEAD) != 0);
+            c->get_done(c->arg, RC_OK, gr.record, gr.nrecord,
+                        ((gr.flags & PEER_GET_DEAD) ? COORD_GET_DEAD : 0) |
+                            ((gr.flags & PEER_GET_ACKED) ? COORD_GET_ACKED : 0));
         } else {
-            c->get_done(c->arg, RC_ENOTFOUND, NULL, 0, false);
+            c->get_done(c->arg, RC_ENOTFOUND, NULL, 0, 0);
         }
     } else {
-        c->get_done(c->arg, r->status == RC_OK ? RC_EPROTO : r->status, NULL, 0, false);
+        c->get_done(c->arg, r->status == RC_OK ? RC_EPROTO : r->status, NULL, 0, 0);
     }
     rc_free(c);
 }
@@ -424,6 +482,8 @@ cs_tr_get(void *ctx, unsigned node, uint32_t partition, const void *key, size_t 
     }
     c->get_done = done;
     c->arg = arg;
+    c->cs = cs;
+    c->node = node;
     buf_init(&frame);
     rc = peer_get_encode(PEER_VERSION_MAX, 1, &m, &frame);
     if (rc == RC_OK) {
@@ -1008,8 +1068,18 @@ cs_replay_one(void *arg, const struct store_hint *h)
                          .nkey = h->nkey,
                          .record = h->rec,
                          .nrecord = h->nrec};
-    struct cs_replay *rp = rc_calloc(1, sizeof(*rp));
+    int64_t max_age_ms = (int64_t)cs->srv->cfg->hint_max_age * 1000;
+    struct cs_replay *rp;
 
+    /* A hint past --hint-max-age is never replayed, even before the next
+     * reap removes it: the tombstone grace is sized on that bound
+     * (doc/replication.txt section 10), and an older version replayed to an
+     * owner that reaped the key's tombstone would bring it back. */
+    if (max_age_ms > 0 && cs_now_ms() - h->arrival_ms >= max_age_ms) {
+        atomic_fetch_add(&cs->hints_expired, 1);
+        return 0;
+    }
+    rp = rc_calloc(1, sizeof(*rp));
     if (rp == NULL) {
         return 1;
     }
@@ -1143,9 +1213,11 @@ cluster_srv_create(struct server *srv, struct cluster_srv **out)
     cs->nnodes = ring_nodes(srv->ring);
     cs->peer_of = rc_calloc(cs->nnodes, sizeof(*cs->peer_of));
     cs->target = rc_calloc(cs->nnodes, sizeof(*cs->target));
+    cs->peer_version = rc_calloc(cs->nnodes, sizeof(*cs->peer_version));
     peers = rc_calloc(cfg->npeers, sizeof(*peers));
     addrs = rc_calloc(cfg->npeers, sizeof(*addrs));
-    if (cs->peer_of == NULL || cs->target == NULL || peers == NULL || addrs == NULL) {
+    if (cs->peer_of == NULL || cs->target == NULL || cs->peer_version == NULL || peers == NULL ||
+        addrs == NULL) {
         goto fail;
     }
     rc = ring_node_index(srv->ring, cfg->name, strlen(cfg->name), &idx);
@@ -1276,6 +1348,7 @@ cluster_srv_destroy(struct cluster_srv *cs)
     buf_deinit(&cs->scratch);
     rc_free(cs->peer_of);
     rc_free(cs->target);
+    rc_free((void *)cs->peer_version);
     pthread_mutex_destroy(&cs->defer_lock);
     pthread_mutex_destroy(&cs->replay_lock);
     pthread_cond_destroy(&cs->replay_cond);
@@ -1322,6 +1395,7 @@ void
 cluster_srv_stats(struct cluster_srv *cs, struct server *srv, cluster_stat_fn emit, void *arg)
 {
     struct coord_cluster_stats sum, one;
+    struct coord_stats cst;
     struct peer_net_totals t;
     uint64_t hints = 0, hint_bytes = 0, dropped = 0, repair = 0;
     int64_t oldest = 0;
@@ -1342,7 +1416,15 @@ cluster_srv_stats(struct cluster_srv *cs, struct server *srv, cluster_stat_fn em
         sum.read_repairs += one.read_repairs;
         sum.hinted_writes += one.hinted_writes;
         sum.in_flight += one.in_flight;
+        sum.tombstones_marked += one.tombstones_marked;
+        sum.tombstone_notices_sent += one.tombstone_notices_sent;
     }
+    if (cs->fwd_cl != NULL) { /* forwarded writes are coordinated there */
+        coord_cluster_get_stats(cs->fwd_cl, &one);
+        sum.tombstones_marked += one.tombstones_marked;
+        sum.tombstone_notices_sent += one.tombstone_notices_sent;
+    }
+    coord_get_stats(srv->co, &cst);
     for (size_t i = 0; i < cs->nnodes; i++) {
         struct store_hint_stats hs;
 
@@ -1377,6 +1459,13 @@ cluster_srv_stats(struct cluster_srv *cs, struct server *srv, cluster_stat_fn em
     cs_emit_u64(emit, arg, "hints_stored", atomic_load(&cs->hints_stored));
     cs_emit_u64(emit, arg, "hints_replayed", atomic_load(&cs->hints_replayed));
     cs_emit_u64(emit, arg, "hint_replay_failures", atomic_load(&cs->hint_failures));
+    cs_emit_u64(emit, arg, "hints_expired_unreplayed", atomic_load(&cs->hints_expired));
+    cs_emit_u64(emit, arg, "tombstone_grace", coord_tombstone_grace(srv->co));
+    cs_emit_u64(emit, arg, "tombstones_acked", cst.tombstones_acked);
+    cs_emit_u64(emit, arg, "tombstones_unacked", cst.tombstones_unacked);
+    cs_emit_u64(emit, arg, "tombstones_marked_here", sum.tombstones_marked);
+    cs_emit_u64(emit, arg, "tombstone_notices_sent", sum.tombstone_notices_sent);
+    cs_emit_u64(emit, arg, "tombstone_notices_received", atomic_load(&cs->notices_in));
     cs_emit_u64(emit, arg, "peer_puts_received", atomic_load(&cs->puts_in));
     cs_emit_u64(emit, arg, "peer_gets_received", atomic_load(&cs->gets_in));
     cs_emit_u64(emit, arg, "peer_flushes_received", atomic_load(&cs->flushes_in));

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -169,6 +170,32 @@ main_drop_privileges(const struct config *cfg)
     return RC_OK;
 }
 
+/* The tombstone grace the sweeper applies. In a cluster a reaped tombstone
+ * must outlive everything that can still deliver an older version of its
+ * key to a replica: a hint (kept up to --hint-max-age after it arrived,
+ * which is at most one peer timeout after the delete was written) and a PUT
+ * or read repair still in flight (a peer timeout each way). So the grace is
+ * at least --hint-max-age plus two peer timeouts, rounded up
+ * (doc/replication.txt section 10); a smaller --tombstone-grace is raised,
+ * and said so once at start. */
+static unsigned
+main_tombstone_grace(const struct config *cfg)
+{
+    int64_t floor_s, grace = cfg->tombstone_grace;
+
+    if (cfg->npeers == 0) {
+        return (unsigned)grace;
+    }
+    floor_s = (int64_t)cfg->hint_max_age + (2 * (int64_t)cfg->peer_timeout_ms + 999) / 1000;
+    if (grace < floor_s) {
+        log_info("cluster: tombstone grace %" PRId64 " s raised to %" PRId64
+                 " s (--hint-max-age plus two --peer-timeout-ms)",
+                 grace, floor_s);
+        grace = floor_s;
+    }
+    return grace > UINT_MAX ? UINT_MAX : (unsigned)grace;
+}
+
 static int
 main_run(const struct config *cfg)
 {
@@ -189,9 +216,9 @@ main_run(const struct config *cfg)
         .use_cas = cfg->use_cas,
         .flush_enabled = cfg->flush_enabled,
         .max_siblings = (unsigned)cfg->max_siblings,
-        .tombstone_grace = (unsigned)cfg->tombstone_grace,
+        .tombstone_grace = main_tombstone_grace(cfg),
         .prune_keep = (unsigned)cfg->prune_keep,
-        .keep_tombstones = cfg->npeers > 0,
+        .reap_needs_ack = cfg->npeers > 0,
     };
     struct store *st = NULL;
     struct coord *co = NULL;

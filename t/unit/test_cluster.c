@@ -74,7 +74,9 @@ struct net {
     bool cut[MAXN];  /* silently unreachable: requests are dropped */
     bool hold[MAXN]; /* requests wait in the queue */
     unsigned hints[MAXN], hint_owner[MAXN], repairs[MAXN], puts[MAXN], gets[MAXN], fwds[MAXN];
-    bool sync; /* a rude transport: calls back from inside the call */
+    unsigned notices[MAXN]; /* PUT ACKED received */
+    bool no_notices[MAXN];  /* speaks no notices: the transport refuses them */
+    bool sync;              /* a rude transport: calls back from inside the call */
 };
 
 static struct net net;
@@ -152,8 +154,15 @@ static int
 tx_put(void *ctx, unsigned node, uint32_t partition, const void *key, size_t nkey, const void *rec,
        size_t nrec, unsigned flags, unsigned owner, coord_put_done_fn done, void *arg)
 {
-    struct ev *e = ev_new(EV_PUT, ctx, node, partition, key, nkey);
+    struct ev *e;
 
+    if ((flags & COORD_PUT_ACKED) && net.no_notices[node]) {
+        return RC_EDISABLED;
+    }
+    e = ev_new(EV_PUT, ctx, node, partition, key, nkey);
+    /* A record on the wire never carries the mark (PP.8.1). */
+    assert_int_equal(rec != NULL && nrec > 3 ? ((const unsigned char *)rec)[3] & OBJECT_F_ACKED : 0,
+                     0);
     e->rec = dupmem(rec, nrec);
     e->nrec = nrec;
     e->flags = flags;
@@ -228,7 +237,14 @@ deliver(struct ev *e)
         if (e->flags & COORD_PUT_REPAIR) {
             net.repairs[e->to]++;
         }
-        if (e->flags & COORD_PUT_HINT) {
+        if (e->flags & COORD_PUT_ACKED) {
+            net.notices[e->to]++;
+            rc = coord_replica_mark(t->ct, e->key, e->nkey, e->rec, e->nrec, &ra);
+            ack.result = ra.result == COORD_REPLICA_STORED ? COORD_PUT_STORED : COORD_PUT_UNCHANGED;
+            ack.nsiblings = ra.nsiblings;
+            ack.nlive = ra.nlive;
+            ack.cas = ra.cas;
+        } else if (e->flags & COORD_PUT_HINT) {
             /* The fallback keeps it for the owner (the hint store is not
              * the coordinator's): count it. */
             net.hints[e->to]++;
@@ -246,13 +262,21 @@ deliver(struct ev *e)
     }
     case EV_GET: {
         struct buf b;
+        struct object_view v;
         bool dead = false;
+        unsigned flags;
         int rc;
 
         net.gets[e->to]++;
         buf_init(&b);
         rc = coord_replica_read(t->ct, e->key, e->nkey, &b, &dead);
-        e->get_done(e->arg, rc, b.data, b.len, dead);
+        flags = dead ? COORD_GET_DEAD : 0;
+        /* As the peer server does: the mark goes as a flag, not in the record. */
+        if (rc == RC_OK && object_view_decode(b.data, b.len, &v) == RC_OK && v.meta.acked &&
+            object_record_set_acked(b.data, b.len, false)) {
+            flags |= COORD_GET_ACKED;
+        }
+        e->get_done(e->arg, rc, b.data, b.len, flags);
         buf_deinit(&b);
         break;
     }
@@ -309,7 +333,7 @@ net_timeouts(void)
             e->put_done(e->arg, RC_EAGAIN, NULL);
             break;
         case EV_GET:
-            e->get_done(e->arg, RC_EAGAIN, NULL, 0, false);
+            e->get_done(e->arg, RC_EAGAIN, NULL, 0, 0);
             break;
         case EV_FWD:
             e->fwd_done(e->arg, RC_EAGAIN, NULL);
@@ -539,6 +563,23 @@ local_value(unsigned i, const char *key, char *out, size_t cap, uint32_t *nlive)
     *nlive = v.nlive;
     buf_deinit(&b);
     return v.deleted ? NULL : out;
+}
+
+/* Does node i's record of key carry the acked mark? (false: absent) */
+static bool
+local_acked(unsigned i, const char *key)
+{
+    struct buf b;
+    struct object_view v;
+    bool dead, acked = false;
+
+    buf_init(&b);
+    if (coord_replica_read(net.nodes[i].ct, key, strlen(key), &b, &dead) == RC_OK &&
+        object_view_decode(b.data, b.len, &v) == RC_OK) {
+        acked = v.meta.acked;
+    }
+    buf_deinit(&b);
+    return acked;
 }
 
 static void
@@ -1330,6 +1371,230 @@ test_request_w_forward(void **state)
     assert_true(net.fwds[pref[0]] >= 2);
 }
 
+/* ------------------------------------------------------------------ tombstone marks */
+
+/* Every owner acknowledged the delete: the coordinator marks its record and
+ * tells the two others, which mark theirs; a later read sends nothing. */
+static void
+test_tombstone_all_ack(void **state)
+{
+    struct reply r;
+    struct coord_cluster_stats s;
+    struct coord_stats cs;
+    unsigned pref[RING_MAX_N];
+    const char *key = find_key(any_key, pref);
+
+    (void)state;
+    run(pref[0], REQ_SET, key, "v", NULL, &r);
+    assert_false(local_acked(pref[0], key)); /* a live value is never marked */
+    run(pref[0], REQ_DELETE, key, NULL, NULL, &r);
+    assert_int_equal(r.status, RC_OK);
+    for (unsigned i = 0; i < 3; i++) {
+        assert_true(local_acked(pref[i], key));
+    }
+    assert_int_equal(net.notices[pref[0]], 0);
+    assert_int_equal(net.notices[pref[1]], 1);
+    assert_int_equal(net.notices[pref[2]], 1);
+    coord_cluster_get_stats(net.nodes[pref[0]].cl, &s);
+    assert_int_equal(s.tombstones_marked, 1);
+    assert_int_equal(s.tombstone_notices_sent, 2);
+    coord_get_stats(net.nodes[pref[1]].co, &cs);
+    assert_int_equal(cs.tombstones_acked, 1);
+    /* Everyone already marked: a read changes nothing and sends nothing. */
+    run(pref[1], REQ_GET, key, NULL, NULL, &r);
+    assert_int_equal(r.status, RC_ENOTFOUND);
+    assert_int_equal(net.notices[pref[0]] + net.notices[pref[2]], 1);
+    /* A new version clears the mark everywhere it lands. */
+    run(pref[2], REQ_SET, key, "again", NULL, &r);
+    for (unsigned i = 0; i < 3; i++) {
+        assert_false(local_acked(pref[i], key));
+    }
+}
+
+/* One owner down during the delete: nobody marks; once it is back, a read
+ * repairs it and, with every owner holding the tombstone, marks it. */
+static void
+test_tombstone_one_down(void **state)
+{
+    struct reply r;
+    unsigned pref[RING_MAX_N];
+    const char *key = find_key(any_key, pref);
+
+    (void)state;
+    run(pref[0], REQ_SET, key, "v", NULL, &r);
+    net.down[pref[2]] = net.cut[pref[2]] = true;
+    run(pref[0], REQ_DELETE, key, NULL, NULL, &r);
+    assert_int_equal(r.status, RC_OK);
+    net_timeouts();
+    for (unsigned i = 0; i < 3; i++) {
+        assert_false(local_acked(pref[i], key));
+    }
+    assert_int_equal(net.notices[pref[1]], 0);
+    /* Reads while it is down: two answers, not all N: still unmarked. */
+    run(pref[1], REQ_GET, key, NULL, NULL, &r);
+    net_timeouts();
+    assert_false(local_acked(pref[0], key));
+    assert_false(local_acked(pref[1], key));
+    net.down[pref[2]] = net.cut[pref[2]] = false;
+    assert_local(pref[2], key, "v"); /* it missed the delete */
+    run(pref[1], REQ_GET, key, NULL, NULL, &r);
+    assert_int_equal(r.status, RC_ENOTFOUND);
+    assert_local(pref[2], key, NULL); /* repaired */
+    for (unsigned i = 0; i < 3; i++) {
+        assert_true(local_acked(pref[i], key));
+    }
+}
+
+/* 4 nodes: an owner down, the delete goes to a fallback with a hint: a hint
+ * is not a replica, so nothing is marked. */
+static void
+test_tombstone_hinted(void **state)
+{
+    struct reply r;
+    unsigned pref[RING_MAX_N];
+    const char *key = find_key(any_key, pref);
+    unsigned out = outsider(pref);
+
+    (void)state;
+    run(pref[0], REQ_SET, key, "v", NULL, &r);
+    net.down[pref[1]] = net.cut[pref[1]] = true;
+    run(pref[0], REQ_DELETE, key, NULL, NULL, &r);
+    assert_int_equal(r.status, RC_OK);
+    assert_int_equal(net.hints[out], 1);
+    net_timeouts();
+    assert_false(local_acked(pref[0], key));
+    assert_false(local_acked(pref[2], key));
+    assert_int_equal(net.notices[pref[2]] + net.notices[out], 0);
+}
+
+/* A replica holding a version concurrent with the tombstone: its ack is not
+ * exact, so nobody marks; and a notice naming the tombstone is ignored by a
+ * replica whose clock is not exactly that one. */
+static void
+test_tombstone_concurrent(void **state)
+{
+    struct reply r, r2;
+    struct request req;
+    struct response resp;
+    struct req_key k;
+    struct coord_replica_ack ack;
+    struct buf tomb;
+    uint64_t ticket = 0;
+    bool dead;
+    unsigned pref[RING_MAX_N];
+    const char *key = find_key(any_key, pref);
+
+    (void)state;
+    run(pref[0], REQ_SET, key, "v", NULL, &r);
+    net.hold[pref[2]] = true;
+    issue(pref[0], REQ_DELETE, key, NULL, NULL, &r);
+    net_run();
+    assert_true(r.done); /* W = 2: self and pref[1] */
+    /* Meanwhile pref[2] takes a write of its own (not through the
+     * cluster): a version the delete did not see. */
+    k.key = key;
+    k.nkey = strlen(key);
+    request_reset(&req);
+    req.cmd = REQ_SET;
+    req.keys = &k;
+    req.nkeys = 1;
+    req.value = "w";
+    req.nvalue = 1;
+    coord_execute(net.nodes[pref[2]].ct, &req, 0, &resp, &ticket);
+    assert_int_equal(resp.status, RC_OK);
+    net.hold[pref[2]] = false;
+    net_run();
+    for (unsigned i = 0; i < 3; i++) {
+        assert_false(local_acked(pref[i], key));
+    }
+    assert_int_equal(net.notices[pref[1]] + net.notices[pref[2]], 0);
+    /* The tombstone as pref[1] holds it, notified to pref[2] directly. */
+    buf_init(&tomb);
+    assert_int_equal(coord_replica_read(net.nodes[pref[1]].ct, key, strlen(key), &tomb, &dead),
+                     RC_OK);
+    assert_int_equal(
+        coord_replica_mark(net.nodes[pref[2]].ct, key, strlen(key), tomb.data, tomb.len, &ack),
+        RC_OK);
+    assert_int_equal(ack.result, COORD_REPLICA_UNCHANGED);
+    assert_int_equal(ack.nlive, 1);
+    assert_false(local_acked(pref[2], key));
+    /* pref[1] holds exactly it: marked, once. */
+    assert_int_equal(
+        coord_replica_mark(net.nodes[pref[1]].ct, key, strlen(key), tomb.data, tomb.len, &ack),
+        RC_OK);
+    assert_int_equal(ack.result, COORD_REPLICA_STORED);
+    assert_true(local_acked(pref[1], key));
+    assert_int_equal(
+        coord_replica_mark(net.nodes[pref[1]].ct, key, strlen(key), tomb.data, tomb.len, &ack),
+        RC_OK);
+    assert_int_equal(ack.result, COORD_REPLICA_UNCHANGED);
+    /* A newer tombstone (descending the notified one) is not "the same".
+     * A set first, so the delete's quorum read finds the key live whichever
+     * two replicas answer first (pref[2] alone holds a live sibling now). */
+    run(pref[2], REQ_SET, key, "x", NULL, &r2);
+    assert_int_equal(r2.status, RC_OK);
+    run(pref[2], REQ_DELETE, key, NULL, NULL, &r2);
+    assert_int_equal(r2.status, RC_OK);
+    assert_true(local_acked(pref[0], key)); /* the new tombstone, everywhere */
+    assert_int_equal(
+        coord_replica_mark(net.nodes[pref[0]].ct, key, strlen(key), tomb.data, tomb.len, &ack),
+        RC_OK);
+    assert_int_equal(ack.result, COORD_REPLICA_UNCHANGED);
+    buf_deinit(&tomb);
+}
+
+/* A peer that speaks no notices (version 1) is not sent one: the others
+ * still mark theirs, it keeps its tombstone unmarked. */
+static void
+test_tombstone_old_peer(void **state)
+{
+    struct reply r;
+    unsigned pref[RING_MAX_N];
+    const char *key = find_key(any_key, pref);
+
+    (void)state;
+    net.no_notices[pref[2]] = true;
+    run(pref[0], REQ_SET, key, "v", NULL, &r);
+    run(pref[0], REQ_DELETE, key, NULL, NULL, &r);
+    assert_true(local_acked(pref[0], key));
+    assert_true(local_acked(pref[1], key));
+    assert_false(local_acked(pref[2], key));
+    assert_int_equal(net.notices[pref[2]], 0);
+}
+
+/* A replica that reaped a marked tombstone is not handed it back by a read
+ * that finds it marked elsewhere. */
+static void
+test_tombstone_not_resurrected(void **state)
+{
+    struct reply r;
+    unsigned pref[RING_MAX_N];
+    const char *key = find_key(any_key, pref);
+
+    (void)state;
+    run(pref[0], REQ_SET, key, "v", NULL, &r);
+    run(pref[0], REQ_DELETE, key, NULL, NULL, &r);
+    assert_true(local_acked(pref[2], key));
+    /* pref[2] reaps it (its record removed, as its sweeper would). */
+    assert_int_equal(store_delete(net.nodes[pref[2]].st, key, strlen(key)), RC_OK);
+    net.repairs[pref[2]] = 0;
+    run(pref[1], REQ_GET, key, NULL, NULL, &r);
+    assert_int_equal(r.status, RC_ENOTFOUND);
+    run(pref[2], REQ_GET, key, NULL, NULL, &r);
+    assert_int_equal(r.status, RC_ENOTFOUND);
+    assert_int_equal(net.repairs[pref[2]], 0);
+    assert_local(pref[2], key, NULL);
+    {
+        struct buf b;
+        bool dead;
+
+        buf_init(&b);
+        assert_int_equal(coord_replica_read(net.nodes[pref[2]].ct, key, strlen(key), &b, &dead),
+                         RC_ENOTFOUND);
+        buf_deinit(&b);
+    }
+}
+
 int
 main(void)
 {
@@ -1353,6 +1618,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_request_r, setup3, teardown),
         cmocka_unit_test_setup_teardown(test_request_w, setup3, teardown),
         cmocka_unit_test_setup_teardown(test_request_w_forward, setup4, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstone_all_ack, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstone_one_down, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstone_hinted, setup4, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstone_concurrent, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstone_old_peer, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstone_not_resurrected, setup3, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1005,6 +1005,108 @@ test_merge_laws(void **state)
     object_deinit(&r[2]);
 }
 
+/* The acked mark (doc/replication.txt section 10): it names one exact
+ * tombstone-only clock. It survives a merge only with an identical clock,
+ * a new version clears it, the encoder writes it only for a tombstone-only
+ * clock, and the decoder refuses it anywhere else. */
+static void
+test_acked_mark(void **state)
+{
+    struct object a, b, c, m, l;
+    struct buf rec, rec2;
+
+    (void)state;
+    object_init(&a);
+    object_init(&c);
+    write_at(&a, NULL, true, live("v", 0, 1), 1, 1);
+    write_at(&a, NULL, true, tomb(2), 1, 2);
+    assert_true(object_tombstone_only(&a));
+    /* b: the identical clock, through an encoding */
+    encode_obj(&a, &rec);
+    assert_int_equal(object_load(rec.data, rec.len, NULL, &b), RC_OK);
+    assert_true(object_same_clock(&a, &b));
+    assert_false(b.meta.acked);
+
+    /* identical clocks, one marked: the merge is marked, either way round */
+    a.meta.acked = true;
+    merged(&b, &a, &m);
+    assert_true(m.meta.acked);
+    object_deinit(&m);
+    assert_int_equal(object_merge(&b, &a), RC_OK);
+    assert_true(b.meta.acked);
+    b.meta.acked = false;
+    /* neither marked: not marked */
+    a.meta.acked = false;
+    assert_int_equal(object_merge(&b, &a), RC_OK);
+    assert_false(b.meta.acked);
+    /* into nothing: the peer's object whole, mark included */
+    a.meta.acked = true;
+    object_init(&m);
+    assert_int_equal(object_merge(&m, &a), RC_OK);
+    assert_true(m.meta.acked);
+    object_deinit(&m);
+
+    /* a different clock (a concurrent tombstone of another node): the merge
+     * is not the marked clock, so no mark, whichever side had it */
+    write_at(&c, NULL, true, tomb(3), 2, 1);
+    assert_false(object_same_clock(&a, &c));
+    merged(&a, &c, &m);
+    assert_false(m.meta.acked);
+    assert_true(object_tombstone_only(&m));
+    object_deinit(&m);
+    c.meta.acked = true;
+    b.meta.acked = false;
+    merged(&c, &b, &m); /* c marked, b not and different */
+    assert_false(m.meta.acked);
+    object_deinit(&m);
+    /* an older clock merged into the marked one changes nothing... but a
+     * newer one does: a covered peer leaves the mark (the clock stays the
+     * same), a descending peer removes it */
+    object_init(&l);
+    write_at(&l, NULL, true, live("v", 0, 1), 1, 1); /* older: covered by a */
+    assert_int_equal(object_merge(&a, &l), RC_OK);
+    assert_false(a.meta.acked); /* l's clock differs: the rule is identity */
+    object_deinit(&l);
+
+    /* a new version clears it */
+    a.meta.acked = true;
+    write_at(&a, NULL, true, tomb(4), 1, 3);
+    assert_false(a.meta.acked);
+
+    /* encode: written for a tombstone-only clock, read back */
+    a.meta.acked = true;
+    encode_obj(&a, &rec2);
+    assert_int_equal(((unsigned char *)rec2.data)[3], OBJECT_F_DELETED | OBJECT_F_ACKED);
+    object_init(&l);
+    assert_int_equal(object_load(rec2.data, rec2.len, NULL, &l), RC_OK);
+    assert_true(l.meta.acked);
+    object_deinit(&l);
+    /* in place: clear and set */
+    assert_true(object_record_set_acked(rec2.data, rec2.len, false));
+    assert_int_equal(((unsigned char *)rec2.data)[3], OBJECT_F_DELETED);
+    assert_true(object_record_set_acked(rec2.data, rec2.len, true));
+    buf_deinit(&rec2);
+
+    /* never on a live object: not encoded, refused when decoded, refused
+     * in place */
+    write_at(&a, NULL, true, live("back", 0, 5), 1, 4);
+    a.meta.acked = true; /* forced: the encoder still leaves it out */
+    encode_obj(&a, &rec2);
+    assert_int_equal(((unsigned char *)rec2.data)[3], 0);
+    assert_false(object_record_set_acked(rec2.data, rec2.len, true));
+    ((unsigned char *)rec2.data)[3] = OBJECT_F_ACKED;
+    object_init(&l);
+    assert_int_equal(object_load(rec2.data, rec2.len, NULL, &l), RC_ECORRUPT);
+    ((unsigned char *)rec2.data)[3] = 0x04; /* an unknown bit */
+    assert_int_equal(object_load(rec2.data, rec2.len, NULL, &l), RC_ECORRUPT);
+    buf_deinit(&rec2);
+
+    buf_deinit(&rec);
+    object_deinit(&a);
+    object_deinit(&b);
+    object_deinit(&c);
+}
+
 /* After a merge o holds no reference into the peer or its record. */
 static void
 test_merge_owns_bytes(void **state)
@@ -1259,6 +1361,7 @@ main(void)
         cmocka_unit_test(test_lift_formats_1_and_2),
         cmocka_unit_test(test_merge_laws),
         cmocka_unit_test(test_merge_owns_bytes),
+        cmocka_unit_test(test_acked_mark),
         cmocka_unit_test(test_token_join_cut),
         cmocka_unit_test(test_siblings_cap),
         cmocka_unit_test(test_hostile_inputs),

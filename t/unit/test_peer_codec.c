@@ -635,8 +635,10 @@ test_header_errors(void **state)
     memcpy(h, b.data, b.len);
     h[2] = 0;
     expect_header_fault(&big, h, 3, PEER_PROTOCOL, "unknown version");
-    h[2] = 2;
+    h[2] = PEER_VERSION_MAX + 1;
     expect_header_fault(&big, h, 3, PEER_PROTOCOL, "unknown version");
+    h[2] = 2; /* known, but not this connection's (version 1) */
+    expect_header_fault(&big, h, 3, PEER_PROTOCOL, "wrong version");
     h[2] = 0xff;
     expect_header_fault(&big, h, b.len, PEER_PROTOCOL, "unknown version");
 
@@ -1138,7 +1140,8 @@ test_encode_refuses(void **state)
     assert_int_equal(peer_error_encode(1, 0, &e, &b), RC_EINVAL);
     e.text = "ok";
     e.ntext = 2;
-    assert_int_equal(peer_error_encode(2, 0, &e, &b), RC_EINVAL); /* unknown version */
+    assert_int_equal(peer_error_encode(PEER_VERSION_MAX + 1, 0, &e, &b),
+                     RC_EINVAL); /* unknown version */
 
     assert_int_equal(peer_ping_encode(1, 0, &ping, &b), RC_EINVAL);
     assert_int_equal(peer_ping_encode(0, 1, &ping, &b), RC_EINVAL);
@@ -1691,7 +1694,7 @@ test_hs_refusals(void **state)
     assert_int_equal(peer_hs_init(&i, PEER_ROLE_INITIATOR, &ci, n), RC_EINVAL);
     peer_hs_deinit(&i);
     ci = config("alpha", 0xa1, secret_a, 7);
-    ci.max_version = 2;
+    ci.max_version = PEER_VERSION_MAX + 1;
     assert_int_equal(peer_hs_init(&i, PEER_ROLE_INITIATOR, &ci, n), RC_EINVAL);
     peer_hs_deinit(&i);
     ci = config("alpha", 0xa1, secret_a, 7);
@@ -1846,6 +1849,65 @@ test_garbage(void **state)
     buf_deinit(&out);
 }
 
+/* Version 2's tombstone notices (PP.8.4, PP.9.2): PUT ACKED and GET_REPLY
+ * ACKED travel in version 2 frames only; version 1 can say neither. */
+static void
+test_version2_acked(void **state)
+{
+    static const struct peer_limits v2 = {2, 1u << 24};
+    static unsigned char rec[200];
+    struct peer_put put, pm;
+    struct peer_get_reply gr = {PEER_GET_FOUND, PEER_GET_DEAD | PEER_GET_ACKED, rec, sizeof(rec)};
+    struct peer_get_reply gm;
+    struct peer_frame f;
+    struct peer_fault fault;
+    struct buf b;
+    size_t need;
+
+    (void)state;
+    fake_record(rec, sizeof(rec), 0x3c);
+    memset(&put, 0, sizeof(put));
+    put.flags = PEER_PUT_ACKED;
+    put.key = "gone";
+    put.nkey = 4;
+    put.record = rec;
+    put.nrecord = sizeof(rec);
+    buf_init(&b);
+    assert_int_equal(peer_put_encode(1, 1, &put, &b), RC_EINVAL); /* not in version 1 */
+    assert_int_equal(b.len, 0);
+    assert_int_equal(peer_put_encode(2, 1, &put, &b), RC_OK);
+    assert_int_equal(peer_frame_decode(&v2, b.data, b.len, &f, &need, &fault), RC_OK);
+    assert_int_equal(peer_put_decode(&f, &pm, &fault), RC_OK);
+    assert_int_equal(pm.flags, PEER_PUT_ACKED);
+    /* ACKED with another flag: still one bit at most */
+    ((unsigned char *)b.data)[PEER_HEADER_SIZE] = PEER_PUT_ACKED | PEER_PUT_REPAIR;
+    assert_int_equal(peer_frame_decode(&v2, b.data, b.len, &f, &need, &fault), RC_OK);
+    assert_int_equal(peer_put_decode(&f, &pm, &fault), RC_EPROTO);
+    /* the same bytes in a version 1 frame: refused */
+    ((unsigned char *)b.data)[PEER_HEADER_SIZE] = PEER_PUT_ACKED;
+    ((unsigned char *)b.data)[2] = 1;
+    assert_int_equal(peer_frame_decode(&big, b.data, b.len, &f, &need, &fault), RC_OK);
+    assert_int_equal(peer_put_decode(&f, &pm, &fault), RC_EPROTO);
+    assert_string_equal(fault.why, "bad put flags or owner");
+
+    /* GET_REPLY: version 2 carries ACKED, version 1's encoder leaves it out
+     * and its decoder refuses it. */
+    buf_reset(&b);
+    assert_int_equal(peer_get_reply_encode(2, 5, &gr, &b), RC_OK);
+    assert_int_equal(peer_frame_decode(&v2, b.data, b.len, &f, &need, &fault), RC_OK);
+    assert_int_equal(peer_get_reply_decode(&f, &gm, &fault), RC_OK);
+    assert_int_equal(gm.flags, PEER_GET_DEAD | PEER_GET_ACKED);
+    ((unsigned char *)b.data)[2] = 1;
+    assert_int_equal(peer_frame_decode(&big, b.data, b.len, &f, &need, &fault), RC_OK);
+    assert_int_equal(peer_get_reply_decode(&f, &gm, &fault), RC_EPROTO);
+    buf_reset(&b);
+    assert_int_equal(peer_get_reply_encode(1, 5, &gr, &b), RC_OK);
+    assert_int_equal(peer_frame_decode(&big, b.data, b.len, &f, &need, &fault), RC_OK);
+    assert_int_equal(peer_get_reply_decode(&f, &gm, &fault), RC_OK);
+    assert_int_equal(gm.flags, PEER_GET_DEAD);
+    buf_deinit(&b);
+}
+
 int
 main(void)
 {
@@ -1859,6 +1921,7 @@ main(void)
         cmocka_unit_test(test_hs_wrong_secret), cmocka_unit_test(test_hs_fake_responder),
         cmocka_unit_test(test_hs_replay),       cmocka_unit_test(test_hs_ring_mismatch),
         cmocka_unit_test(test_hs_refusals),     cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_version2_acked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
