@@ -39,6 +39,7 @@
 #include "base/buf.h"
 #include "fuzz_common.h"
 #include "base/status.h"
+#include "proto/scan.h"
 #include "proto/bin.h"
 #include "proto/request.h"
 
@@ -412,6 +413,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     chunk = malloc(at ? at : 1); /* exact size: reads past it are caught */
     FUZZ_CHECK(chunk != NULL);
     memcpy(chunk, stream, at);
+    {
+        /* The prefetch scan (proto/scan.h) sees the same bytes first in
+         * the daemon: every key it names must lie inside them. */
+        struct scan_key keys[32];
+        size_t nk = scan_keys_binary((const unsigned char *)chunk, at, keys, 32);
+
+        for (size_t i = 0; i < nk; i++) {
+            FUZZ_CHECK(keys[i].key >= chunk && keys[i].key + keys[i].nkey <= chunk + at);
+        }
+    }
     fuzz_feed(&split, chunk, at);
     free(chunk);
     fuzz_feed(&split, stream, n);

@@ -255,6 +255,12 @@ coord_count_hidden(struct coord_thread *ct, const struct response *resp)
     }
 }
 
+void
+coord_prefetch(struct coord *co, const void *key, size_t nkey, bool entry)
+{
+    store_prefetch(co->st, key, nkey, entry);
+}
+
 /* Does this hit of a get, gets or mg change nothing (no TTL, no access to
  * record, no recache win to hand out, no context to seal)? Then it is
  * answered as read, without coord_body_get's lock and update. */

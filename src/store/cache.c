@@ -38,10 +38,20 @@ struct cache_entry {
     char data[];        /* key, then value */
 };
 
+/* Bucket arrays a shard outgrew. cache_prefetch reads bucket slots without
+ * the lock, so an array is freed only with the cache; each growth doubles,
+ * so the retired ones together are smaller than the live one. */
+#define CACHE_MAX_RETIRED 48
+
+/* Cache lines cache_prefetch loads from an entry. */
+#define CACHE_PREFETCH_LINES 5
+
 struct cache_shard {
     pthread_mutex_t lock;
-    struct cache_entry **buckets; /* owned */
+    struct cache_entry **buckets; /* owned; published with release stores */
     size_t nbuckets, items;
+    struct cache_entry **retired[CACHE_MAX_RETIRED];
+    unsigned nretired;
     struct cache_entry *head, *tail; /* LRU */
     uint64_t bytes_used, limit, gen;
     uint64_t hits, misses, evictions;
@@ -144,13 +154,22 @@ cache_lru_push(struct cache_shard *s, struct cache_entry *e)
     }
 }
 
+/* Every store into a bucket slot or a chain link: relaxed atomic, because
+ * cache_prefetch reads bucket slots without the lock (a plain store on
+ * every platform we build for). */
+static void
+cache_slot_set(struct cache_entry **pp, struct cache_entry *e)
+{
+    __atomic_store_n(pp, e, __ATOMIC_RELAXED);
+}
+
 /* Unlink *pp from its chain and the LRU, and free it. */
 static void
 cache_drop(struct cache_shard *s, struct cache_entry **pp)
 {
     struct cache_entry *e = *pp;
 
-    *pp = e->hnext;
+    cache_slot_set(pp, e->hnext);
     cache_lru_unlink(s, e);
     s->bytes_used -= cache_cost(e->nkey, e->nval);
     s->items--;
@@ -171,8 +190,12 @@ static void
 cache_grow(struct cache_shard *s)
 {
     size_t n = s->nbuckets * 2;
-    struct cache_entry **b = rc_calloc(n, sizeof(*b));
+    struct cache_entry **b;
 
+    if (s->nretired == CACHE_MAX_RETIRED) {
+        return; /* 2^54 buckets: unreachable */
+    }
+    b = rc_calloc(n, sizeof(*b));
     if (b == NULL) {
         return; /* longer chains, still correct */
     }
@@ -185,9 +208,12 @@ cache_grow(struct cache_shard *s)
             b[e->hash & (n - 1)] = e;
         }
     }
-    rc_free(s->buckets);
-    s->buckets = b;
-    s->nbuckets = n;
+    /* The array before the count: a reader that sees the new count sees
+     * the new array (acquire); one that sees the old count indexes within
+     * either array. The old array stays readable until cache_destroy. */
+    s->retired[s->nretired++] = s->buckets;
+    __atomic_store_n(&s->buckets, b, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->nbuckets, n, __ATOMIC_RELEASE);
 }
 
 static void
@@ -241,7 +267,7 @@ cache_link(struct cache_shard *s, struct cache_entry *e)
     uint64_t h = e->hash;
 
     e->hnext = s->buckets[h & (s->nbuckets - 1)];
-    s->buckets[h & (s->nbuckets - 1)] = e;
+    cache_slot_set(&s->buckets[h & (s->nbuckets - 1)], e);
     cache_lru_push(s, e);
     s->bytes_used += cache_cost(e->nkey, e->nval);
     s->items++;
@@ -264,6 +290,39 @@ cache_insert(struct cache_shard *s, uint64_t h, const void *key, size_t nkey, co
 }
 
 /* ------------------------------------------------------------ API */
+
+/* No lock: the count, then the array (see cache_grow), then the slot, all
+ * atomic loads of memory that stays allocated; the entry it names may be
+ * freed meanwhile, which a prefetch (it never faults) does not mind. */
+void
+cache_prefetch(struct cache *c, const void *key, size_t nkey, bool entry)
+{
+    struct cache_shard *s;
+    struct cache_entry **b, *e;
+    uint64_t h;
+    size_t n;
+
+    if (c == NULL) {
+        return;
+    }
+    h = hash_key64(key, nkey);
+    s = cache_shard(c, h);
+    n = __atomic_load_n(&s->nbuckets, __ATOMIC_ACQUIRE);
+    b = __atomic_load_n(&s->buckets, __ATOMIC_ACQUIRE);
+    if (!entry) {
+        __builtin_prefetch(&b[h & (n - 1)]);
+        return;
+    }
+    e = __atomic_load_n(&b[h & (n - 1)], __ATOMIC_RELAXED);
+    if (e != NULL) {
+        /* The header, the key and the first CACHE_PREFETCH_LINES - 1 lines
+         * of the value (a typical small item whole); its size is in the
+         * line being fetched, so this cannot be exact without waiting. */
+        for (int i = 0; i < CACHE_PREFETCH_LINES; i++) {
+            __builtin_prefetch((const char *)e + 64 * i);
+        }
+    }
+}
 
 int
 cache_get(struct cache *c, const void *key, size_t nkey, struct buf *val, uint64_t *gen)
@@ -471,6 +530,9 @@ cache_destroy(struct cache *c)
         if (c->shards[i].buckets != NULL) {
             cache_shard_clear(&c->shards[i]);
             rc_free(c->shards[i].buckets);
+        }
+        for (unsigned r = 0; r < c->shards[i].nretired; r++) {
+            rc_free(c->shards[i].retired[r]);
         }
         pthread_mutex_destroy(&c->shards[i].lock);
     }

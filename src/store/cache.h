@@ -38,6 +38,13 @@ struct cache;
 int cache_create(uint64_t bytes, struct cache **out);
 void cache_destroy(struct cache *c); /* NULL ok */
 
+/* A hint that the key will be looked up soon: start loading its bucket
+ * slot (entry false) or, reading that slot, the first entry of its chain
+ * (entry true) into the CPU cache. Callers with several keys issue every
+ * slot first and then every entry, so the memory loads overlap. Takes no
+ * lock and changes nothing. */
+void cache_prefetch(struct cache *c, const void *key, size_t nkey, bool entry);
+
 /* RC_OK and val filled on a hit; RC_ENOTFOUND on a miss, with *gen set for
  * a later cache_fill. */
 int cache_get(struct cache *c, const void *key, size_t nkey, struct buf *val, uint64_t *gen);

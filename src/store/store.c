@@ -464,6 +464,14 @@ store_get_touch(struct store *st, const void *key, size_t nkey, struct buf *val,
     return rc;
 }
 
+void
+store_prefetch(struct store *st, const void *key, size_t nkey, bool entry)
+{
+    if (nkey > 0) {
+        cache_prefetch(st->cache, key, nkey, entry);
+    }
+}
+
 int
 store_put(struct store *st, const void *key, size_t nkey, const void *val, size_t nval)
 {

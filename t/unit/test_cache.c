@@ -61,6 +61,61 @@ test_write_through_and_delete(void **state)
     cache_destroy(c);
 }
 
+/* cache_prefetch reads bucket slots without the lock while writers insert,
+ * grow and evict: it must never touch freed memory (ASan) or change what
+ * readers see. */
+struct pf_arg {
+    struct cache *c;
+    atomic_bool stop;
+};
+
+static void *
+pf_main(void *arg)
+{
+    struct pf_arg *a = arg;
+    char k[32];
+
+    for (unsigned i = 0; !atomic_load(&a->stop); i++) {
+        int n = snprintf(k, sizeof(k), "key%u", i % 5000);
+
+        cache_prefetch(a->c, k, (size_t)n, false);
+        cache_prefetch(a->c, k, (size_t)n, true);
+    }
+    return NULL;
+}
+
+static void
+test_prefetch(void **state)
+{
+    struct pf_arg a;
+    pthread_t t;
+    struct buf b;
+    uint64_t gen;
+    char k[32];
+
+    (void)state;
+    buf_init(&b);
+    assert_int_equal(cache_create(256 << 10, &a.c), RC_OK); /* small: evictions */
+    atomic_init(&a.stop, false);
+    cache_prefetch(a.c, "nothing", 7, false);
+    cache_prefetch(a.c, "nothing", 7, true);
+    assert_int_equal(pthread_create(&t, NULL, pf_main, &a), 0);
+    for (unsigned i = 0; i < 20000; i++) {
+        snprintf(k, sizeof(k), "key%u", i % 5000);
+        put(a.c, k, i % 3 == 0 ? NULL : "some value of a few bytes");
+    }
+    atomic_store(&a.stop, true);
+    pthread_join(t, NULL);
+    put(a.c, "last", "v");
+    cache_prefetch(a.c, "last", 4, false);
+    cache_prefetch(a.c, "last", 4, true);
+    assert_int_equal(get(a.c, "last", &b, &gen), RC_OK);
+    assert_memory_equal(b.data, "v", 1);
+    cache_prefetch(NULL, "x", 1, true); /* no cache */
+    cache_destroy(a.c);
+    buf_deinit(&b);
+}
+
 static int touch_calls;
 
 /* Upper-case the first byte; decline (false) when it already is. */
@@ -424,6 +479,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_through_and_delete),
         cmocka_unit_test(test_get_touch),
+        cmocka_unit_test(test_prefetch),
         cmocka_unit_test(test_fill_loses_to_write),
         cmocka_unit_test(test_bound_and_lru),
         cmocka_unit_test(test_oversized_not_cached),
