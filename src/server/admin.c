@@ -248,7 +248,8 @@ admin_stats_settings(struct server *srv, const struct admin_out *out)
     admin_stat(out, "sync_interval_ms", "%u", cfg->sync_interval_ms);
     admin_stat(out, "engine", "%s", cfg->engine == STORE_KIND_MEM ? "memory" : "bdb");
     admin_stat(out, "max_siblings", "%d", cfg->max_siblings);
-    admin_stat(out, "tombstone_grace", "%d", cfg->tombstone_grace);
+    /* The grace in force: a cluster raises it (doc/replication.txt 10). */
+    admin_stat(out, "tombstone_grace", "%u", coord_tombstone_grace(srv->co));
     admin_stat(out, "prune_keep", "%d", cfg->prune_keep);
     admin_stat(out, "peer_listen", "%s", cfg->peer_listen ? cfg->peer_listen : "NULL");
     admin_u64(out, "peers", cfg->npeers);

@@ -236,6 +236,36 @@ cs_ack_fill(struct peer_put_ack *ack, const struct coord_replica_ack *ra)
     ack->cas = ra->cas;
 }
 
+/* doc/peer-protocol.txt 8.2 steps 1 and 2: the rings agree on the key's
+ * partition, and this node is one of its owners (a hint: this node is not
+ * the owner named, which must be a member). A mismatch is a bug on one
+ * side: logged loudly. */
+static int
+cs_put_check(struct cluster_srv *cs, struct peer_call *call, const struct peer_put *m)
+{
+    unsigned owner;
+
+    if (m->partition != ring_partition(cs->srv->ring, m->key, m->nkey)) {
+        log_error("peer PUT for partition %u, which this ring computes as %u: refused",
+                  (unsigned)m->partition, (unsigned)ring_partition(cs->srv->ring, m->key, m->nkey));
+        call->error_code = PEER_WRONG_PARTITION;
+        return RC_EINVAL;
+    }
+    if ((m->flags & PEER_PUT_HINT) != 0) {
+        if (!cs_node_of_target(cs, m->owner, &owner) || owner == cs->self) {
+            call->error_code = PEER_NOT_REPLICA;
+            return RC_EINVAL;
+        }
+        return RC_OK;
+    }
+    if (cs->fwd_cl == NULL || !coord_cluster_is_member(cs->fwd_cl, m->key, m->nkey)) {
+        log_error("peer PUT for a key this node does not own: refused");
+        call->error_code = PEER_NOT_REPLICA;
+        return RC_EINVAL;
+    }
+    return RC_OK;
+}
+
 static int
 cs_put(void *arg, struct peer_call *call, const struct peer_put *m, struct peer_put_ack *ack)
 {
@@ -245,18 +275,14 @@ cs_put(void *arg, struct peer_call *call, const struct peer_put *m, struct peer_
 
     atomic_fetch_add(&cs->puts_in, 1);
     memset(ack, 0, sizeof(*ack));
+    rc = cs_put_check(cs, call, m);
+    if (rc != RC_OK) {
+        return rc;
+    }
     if (m->flags & PEER_PUT_ACKED) {
         /* A notice: no durability wait (a mark lost in a crash only keeps
          * the tombstone longer), so the ack is not SYNCED. */
         atomic_fetch_add(&cs->notices_in, 1);
-        if (m->partition != ring_partition(cs->srv->ring, m->key, m->nkey)) {
-            call->error_code = PEER_WRONG_PARTITION;
-            return RC_EINVAL;
-        }
-        if (cs->fwd_cl == NULL || !coord_cluster_is_member(cs->fwd_cl, m->key, m->nkey)) {
-            call->error_code = PEER_NOT_REPLICA;
-            return RC_EINVAL;
-        }
         rc = coord_replica_mark(cs->ct, m->key, m->nkey, m->record, m->nrecord, &ra);
         if (rc != RC_OK) {
             return rc;
