@@ -39,7 +39,7 @@
 set -u
 set -o pipefail
 
-ARGS_AS_GIVEN="$0 $*"
+ARGS_ORIG=("$@")
 BUILD_DIR=.
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
     BUILD_DIR=$1
@@ -333,7 +333,7 @@ echo "the light-load row (2 closed-loop connections) is the nearest equal-load c
 echo
 echo "Command lines:"
 echo
-echo "    $ARGS_AS_GIVEN"
+echo "    $(bench_command_line "$0" "${ARGS_ORIG[@]}")"
 echo "    cluster node (the last one): ${CL_CMD//$TMP/TMP}"
 echo "    single node:  ringcached -l 127.0.0.1 -p PORT --data-dir DIR --name single ${SRV_FLAGS[*]}${ROOT_ARGS[*]:+ ${ROOT_ARGS[*]}}"
 echo "    preload: loadgen --port PORT --duration 0 --preload --conns 4 --pipeline 32 --keys $KEYS --value-size 100"

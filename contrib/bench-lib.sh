@@ -57,3 +57,17 @@ port_taken() {
     fi
     port_in_use "$1"
 }
+
+# The command as run, for a report, without this machine's paths: the
+# script by its place in the tree and a leading build directory argument
+# as BUILD_DIR. Usage: bench_command_line "$0" "${ORIGINAL_ARGS[@]}"
+bench_command_line() {
+    local line
+    line="contrib/$(basename "$1")"
+    shift
+    if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+        line="$line BUILD_DIR"
+        shift
+    fi
+    echo "$line $*"
+}

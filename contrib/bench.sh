@@ -44,7 +44,7 @@
 set -u
 set -o pipefail
 
-ARGS_AS_GIVEN="$0 $*"
+ARGS_ORIG=("$@")
 BUILD_DIR=.
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
     BUILD_DIR=$1
@@ -499,7 +499,7 @@ fi
 echo
 echo "Command lines:"
 echo
-echo "    $ARGS_AS_GIVEN"
+echo "    $(bench_command_line "$0" "${ARGS_ORIG[@]}")"
 echo "    memcached -l 127.0.0.1 -p PORT -U 0 -t 2 -m 1024${ROOT_ARGS[*]:+ ${ROOT_ARGS[*]}}"
 echo "    ringcached -l 127.0.0.1 -p PORT --data-dir DIR --sync batch|always -t 2 -m 256${ROOT_ARGS[*]:+ ${ROOT_ARGS[*]}}"
 echo "    preload: loadgen --port PORT --duration 0 --preload --conns 4 --pipeline 32 --keys $KEYS --value-size 100"
