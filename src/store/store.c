@@ -524,6 +524,9 @@ store_update_cached(struct store *st, const void *key, size_t nkey, const void *
     int rc;
 
     rc = decide(arg, old, nold, &out);
+    if (rc == RC_OK && out.action == STORE_UPDATE_CACHE && out.nval > 0 && out.val == NULL) {
+        rc = RC_EINVAL; /* malformed, as store_update_out_check says of a PUT */
+    }
     if (rc == RC_OK && out.action == STORE_UPDATE_CACHE) {
         /* Bookkeeping: the entry changes, the engine does not. val may
          * point into the entry: cache_write_end copies it first. */
@@ -614,6 +617,9 @@ store_decide_wrapped(void *arg, const void *old, size_t nold, struct store_updat
     int rc = w->decide(w->arg, old, nold, out);
 
     w->cache_only = false;
+    if (rc == RC_OK && out->action == STORE_UPDATE_CACHE && out->nval > 0 && out->val == NULL) {
+        return RC_EINVAL;
+    }
     if (rc == RC_OK && out->action == STORE_UPDATE_CACHE) {
         w->cache_only = w->has_cache;
         out->action = w->has_cache ? STORE_UPDATE_NONE : STORE_UPDATE_PUT;

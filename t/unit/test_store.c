@@ -821,6 +821,82 @@ test_failed_flush_surfaces(void **state)
     assert_true(atomic_load(&flush_calls) >= 3);
 }
 
+/* STORE_UPDATE_CACHE: the cached copy changes, the engine is not written;
+ * with no cache it is a put; a malformed one is refused. */
+static atomic_int engine_puts;
+
+static int
+counting_put(void *self, const void *key, size_t nkey, const void *val, size_t nval)
+{
+    atomic_fetch_add(&engine_puts, 1);
+    return store_engine_mem.put(self, key, nkey, val, nval);
+}
+
+struct cache_upd {
+    const char *val; /* NULL with nval > 0: malformed */
+    size_t nval;
+    char seen[32];
+    size_t nseen;
+};
+
+static int
+decide_cache(void *arg, const void *old, size_t nold, struct store_update_out *out)
+{
+    struct cache_upd *u = arg;
+
+    u->nseen = old != NULL && nold < sizeof(u->seen) ? nold : 0;
+    if (u->nseen > 0) {
+        memcpy(u->seen, old, u->nseen);
+    }
+    out->action = STORE_UPDATE_CACHE;
+    out->val = u->val;
+    out->nval = u->nval;
+    return RC_OK;
+}
+
+static void
+test_update_cache_only(void **state)
+{
+    struct engine_ops ops = store_engine_mem;
+    struct store_config cfg = {.kind = STORE_KIND_MEM, .sync = STORE_SYNC_NONE};
+    struct cache_upd u = {"NEW-bytes", 9, {0}, 0};
+    struct store *st;
+    struct buf b;
+
+    (void)state;
+    buf_init(&b);
+    ops.put = counting_put;
+    for (int cached = 1; cached >= 0; cached--) {
+        cfg.hot_cache_bytes = cached ? 1 << 20 : 0;
+        atomic_store(&engine_puts, 0);
+        assert_int_equal(store_open_engine(&cfg, &ops, &st), RC_OK);
+        assert_int_equal(store_put(st, "k", 1, "old-bytes", 9), RC_OK);
+        assert_int_equal(atomic_load(&engine_puts), 1);
+        u.val = "NEW-bytes";
+        assert_int_equal(store_update(st, "k", 1, decide_cache, &u), RC_OK);
+        assert_int_equal(u.nseen, 9);
+        assert_memory_equal(u.seen, "old-bytes", 9);
+        /* Cached: only the copy changed (no engine put). No cache: the
+         * engine's update wrote it (the get below reads the engine). */
+        if (cached) {
+            assert_int_equal(atomic_load(&engine_puts), 1);
+        }
+        assert_int_equal(store_get(st, "k", 1, &b), RC_OK);
+        assert_int_equal(b.len, 9);
+        assert_memory_equal(b.data, "NEW-bytes", 9);
+        /* The next decision sees the cached bookkeeping. */
+        u.val = "NEW-again";
+        assert_int_equal(store_update(st, "k", 1, decide_cache, &u), RC_OK);
+        assert_memory_equal(u.seen, "NEW-bytes", 9);
+        u.val = NULL;
+        assert_int_equal(store_update(st, "k", 1, decide_cache, &u), RC_EINVAL);
+        assert_int_equal(store_get(st, "k", 1, &b), RC_OK);
+        assert_memory_equal(b.data, "NEW-again", 9);
+        store_close(st);
+    }
+    buf_deinit(&b);
+}
+
 static void
 test_sync_names(void **state)
 {
@@ -1576,6 +1652,7 @@ main(void)
         ALL(test_update_concurrent_increments),
         cmocka_unit_test(test_update_failing_engine),
         cmocka_unit_test(test_failed_flush_surfaces),
+        cmocka_unit_test(test_update_cache_only),
         cmocka_unit_test(test_sync_names),
         cmocka_unit_test(test_open_rejects_bad_config),
     };
