@@ -98,6 +98,7 @@ struct lg_config {
     size_t prefix_len;
     size_t value_size;
     double get_ratio;
+    double rate; /* requests per second over all conns; 0: unpaced */
     double duration;
     double warmup;
     int preload;
@@ -961,6 +962,9 @@ struct conn {
     struct worker *w;        /* owner, not owned */
     struct bufferevent *bev; /* owned; NULL unless connecting or ready */
     struct event *ev_retry;  /* owned */
+    struct event *ev_pace;   /* owned: --rate, the next request's due time */
+    uint64_t next_due;       /* --rate: when the next request is due, ns */
+    uint64_t slot_free_at;   /* --rate: when the pipeline last had room, ns */
     enum conn_state state;
     struct pending *ring; /* owned, `cap` slots: requests in flight, oldest first */
     unsigned cap, head, count;
@@ -1070,7 +1074,7 @@ key_format(const struct lg_config *cfg, char *buf, uint64_t key)
 }
 
 /* Sends one request for key index `key`; the ring must have room. */
-static void
+static struct pending *
 conn_send(struct conn *c, enum req_kind kind, uint64_t key)
 {
     const struct lg_config *cfg = c->w->cfg;
@@ -1101,6 +1105,7 @@ conn_send(struct conn *c, enum req_kind kind, uint64_t key)
     p->kind = kind;
     c->count++;
     c->w->inflight++;
+    return p;
 }
 
 static int
@@ -1139,6 +1144,8 @@ conn_complete(struct conn *c, const struct reply *rep)
     enum reply_kind r = rep->kind;
     int key_ok = key_matches(w, rep, p->key);
 
+    if (c->count == (unsigned)w->cfg->pipeline)
+        c->slot_free_at = done; /* room again (--rate) */
     c->head = (c->head + 1) % c->cap;
     c->count--;
     w->inflight--;
@@ -1261,6 +1268,66 @@ conn_on_event(struct bufferevent *bev, short what, void *arg)
         conn_fail(c);
 }
 
+/* One request of the run's mix. */
+static struct pending *
+conn_send_next(struct conn *c)
+{
+    struct worker *w = c->w;
+    const struct lg_config *cfg = w->cfg;
+    enum req_kind kind = rng_unit(&w->rng) < cfg->get_ratio ? REQ_GET : REQ_SET;
+
+    if (kind == REQ_SET && cfg->proto->vctx) /* one of this conn's own keys */
+        return conn_send(c, kind,
+                         c->gindex + (uint64_t)cfg->conns * rng_below(&w->rng, c->own_keys));
+    return conn_send(c, kind, rng_below(&w->rng, cfg->keys));
+}
+
+/* --rate: each conn sends one request every conns / rate seconds (its first
+ * at a random offset, so the conns interleave), at most `pipeline` in
+ * flight. A request that fell due while the pipeline was full counts its
+ * latency from its due time, not from when it could be sent: a server that
+ * falls behind is charged for the wait (no coordinated omission). */
+static void
+conn_refill_paced(struct conn *c)
+{
+    struct worker *w = c->w;
+    const struct lg_config *cfg = w->cfg;
+    uint64_t period = (uint64_t)(1e9 * (double)cfg->conns / cfg->rate), now = now_ns();
+
+    if (period == 0)
+        period = 1;
+    if (c->next_due == 0)
+        c->next_due = now + rng_below(&w->rng, period);
+    while (c->count < (unsigned)cfg->pipeline && c->next_due <= now) {
+        struct pending *p = conn_send_next(c);
+
+        /* Due while the pipeline was full: the server made it wait, so
+         * the wait is latency. Due with room to send: only our timer was
+         * late, which is not the server's. */
+        p->sent = c->next_due < c->slot_free_at ? c->next_due : now;
+        c->next_due += period;
+    }
+    if (c->count < (unsigned)cfg->pipeline && c->next_due > now &&
+        !evtimer_pending(c->ev_pace, NULL)) {
+        uint64_t wait = c->next_due - now;
+        struct timeval tv = {(time_t)(wait / 1000000000u),
+                             (suseconds_t)(wait % 1000000000u / 1000u)};
+
+        evtimer_add(c->ev_pace, &tv);
+    }
+}
+
+static void
+conn_on_pace(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    if (c->w->phase == PHASE_RUN && c->state == CONN_READY)
+        conn_refill(c);
+}
+
 /* Tops up the pipeline for the current phase. */
 static void
 conn_refill(struct conn *c)
@@ -1284,14 +1351,12 @@ conn_refill(struct conn *c)
         worker_maybe_exit(w);
         return;
     }
-    while (c->count < (unsigned)cfg->pipeline) {
-        enum req_kind kind = rng_unit(&w->rng) < cfg->get_ratio ? REQ_GET : REQ_SET;
-
-        if (kind == REQ_SET && cfg->proto->vctx) /* one of this conn's own keys */
-            conn_send(c, kind, c->gindex + (uint64_t)cfg->conns * rng_below(&w->rng, c->own_keys));
-        else
-            conn_send(c, kind, rng_below(&w->rng, cfg->keys));
+    if (cfg->rate > 0) {
+        conn_refill_paced(c);
+        return;
     }
+    while (c->count < (unsigned)cfg->pipeline)
+        conn_send_next(c);
 }
 
 static void
@@ -1400,7 +1465,18 @@ worker_init(struct worker *w)
 
     if ((cfg->preload || cfg->proto->vctx) && depth < LG_PRELOAD_DEPTH)
         depth = LG_PRELOAD_DEPTH;
-    w->base = event_base_new();
+    if (cfg->rate > 0) {
+        /* Paced sends: a timerfd timer, not epoll's millisecond timeout,
+         * or the pacing itself would add up to a millisecond of latency. */
+        struct event_config *ec = event_config_new();
+
+        if (ec != NULL && event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER) == 0)
+            w->base = event_base_new_with_config(ec);
+        if (ec != NULL)
+            event_config_free(ec);
+    } else {
+        w->base = event_base_new();
+    }
     w->conns = calloc((size_t)w->nconns, sizeof(*w->conns));
     if (w->base == NULL || w->conns == NULL)
         return -1;
@@ -1419,7 +1495,8 @@ worker_init(struct worker *w)
         c->gindex = g;
         c->ring = calloc(depth, sizeof(*c->ring));
         c->ev_retry = evtimer_new(w->base, conn_on_retry, c);
-        if (c->ring == NULL || c->ev_retry == NULL)
+        c->ev_pace = evtimer_new(w->base, conn_on_pace, c);
+        if (c->ring == NULL || c->ev_retry == NULL || c->ev_pace == NULL)
             return -1;
         if (cfg->proto->vctx) {
             /* keys >= conns (checked), so every conn owns at least one */
@@ -1450,6 +1527,8 @@ worker_deinit(struct worker *w)
             bufferevent_free(w->conns[i].bev);
         if (w->conns[i].ev_retry != NULL)
             event_free(w->conns[i].ev_retry);
+        if (w->conns[i].ev_pace != NULL)
+            event_free(w->conns[i].ev_pace);
         free(w->conns[i].ring);
         for (j = 0; w->conns[i].ctxs != NULL && j < w->conns[i].nctx; j++)
             free(w->conns[i].ctxs[j].ctx);
@@ -1558,6 +1637,8 @@ static const struct opt_spec opt_table[] = {
     {"key-prefix", OPT_STRING, CFG(key_prefix), 0, 0, "S", "key prefix (lg:)"},
     {"value-size", OPT_SIZE, CFG(value_size), 0, 1 << 30, "N", "bytes per set value (100)"},
     {"get-ratio", OPT_DOUBLE, CFG(get_ratio), 0, 1, "F", "fraction of gets, 0..1 (0.9)"},
+    {"rate", OPT_DOUBLE, CFG(rate), 0, 1e9, "R",
+     "requests per second over all conns, latency from each due time (0: unpaced)"},
     {"duration", OPT_DOUBLE, CFG(duration), 0, 86400, "S",
      "measured seconds; 0 with --preload only loads (10)"},
     {"warmup", OPT_DOUBLE, CFG(warmup), 0, 86400, "S", "seconds of load before measuring (1)"},
@@ -1858,9 +1939,9 @@ static void
 print_text(const struct lg_config *cfg, const struct lg_stats *st, const struct lg_result *r)
 {
     printf("loadgen: %s %s:%d threads=%d conns=%d pipeline=%d keys=%" PRIu64
-           " value=%zu get-ratio=%.2f seed=%" PRIu64 "\n",
+           " value=%zu get-ratio=%.2f rate=%.0f seed=%" PRIu64 "\n",
            cfg->proto->name, cfg->host, cfg->port, cfg->threads, cfg->conns, cfg->pipeline,
-           cfg->keys, cfg->value_size, cfg->get_ratio, cfg->seed);
+           cfg->keys, cfg->value_size, cfg->get_ratio, cfg->rate, cfg->seed);
     if (cfg->preload)
         printf("preload    %" PRIu64 " sets in %.2f s (%.0f ops/s), %" PRIu64 " failed\n",
                st->preload_sets, r->preload_seconds,
@@ -1898,10 +1979,11 @@ print_json(const struct lg_config *cfg, const struct lg_stats *st, const struct 
 {
     printf("{\"protocol\":\"%s\",\"host\":\"%s\",\"port\":%d,\"threads\":%d,\"conns\":%d,"
            "\"pipeline\":%d,\"keys\":%" PRIu64 ",\"value_size\":%zu,\"get_ratio\":%.4f,"
-           "\"seed\":%" PRIu64 ",\"warmup\":%.3f,\"duration\":%.3f,\"interrupted\":%s,",
+           "\"rate\":%.1f,\"seed\":%" PRIu64 ",\"warmup\":%.3f,\"duration\":%.3f,"
+           "\"interrupted\":%s,",
            cfg->proto->name, cfg->host, cfg->port, cfg->threads, cfg->conns, cfg->pipeline,
-           cfg->keys, cfg->value_size, cfg->get_ratio, cfg->seed, cfg->warmup, r->seconds,
-           r->interrupted ? "true" : "false");
+           cfg->keys, cfg->value_size, cfg->get_ratio, cfg->rate, cfg->seed, cfg->warmup,
+           r->seconds, r->interrupted ? "true" : "false");
     printf("\"preload_sets\":%" PRIu64 ",\"preload_errors\":%" PRIu64 ",\"preload_seconds\":%.3f,",
            st->preload_sets, st->preload_errors, cfg->preload ? r->preload_seconds : 0.0);
     printf("\"ops\":%" PRIu64 ",\"ops_per_sec\":%.1f,\"gets\":%" PRIu64 ",\"sets\":%" PRIu64
