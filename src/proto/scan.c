@@ -113,7 +113,9 @@ scan_keys_text(const char *buf, size_t len, struct scan_key *out, size_t max)
     const char *p = buf, *end = buf + len;
     size_t n = 0;
 
-    while (p < end && n < max) {
+    /* At most `max` requests are looked at, keys or not: the caller scans
+     * again after every yield, so the work must not grow with the buffer. */
+    for (size_t seen = 0; p < end && n < max && seen < max; seen++) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *eol;
         struct scan_line l = {.n = 0};
@@ -155,7 +157,8 @@ scan_keys_binary(const unsigned char *buf, size_t len, struct scan_key *out, siz
 {
     size_t off = 0, n = 0;
 
-    while (n < max && len - off >= BIN_HEADER_LEN) {
+    /* At most `max` frames, as for text. */
+    for (size_t seen = 0; n < max && seen < max && len - off >= BIN_HEADER_LEN; seen++) {
         const unsigned char *h = buf + off;
         size_t keylen = ((size_t)h[2] << 8) | h[3];
         size_t extlen = h[4];

@@ -6,7 +6,8 @@
  * another).
  *
  * The scan is a guess, never a parse: it stops at the first thing it does
- * not recognise, at an incomplete request, or after `max` keys, and what it
+ * not recognise, at an incomplete request, after `max` keys or after `max`
+ * requests (so its cost is bounded whatever the buffer holds), and what it
  * returns may be wrong for input the parser would refuse (a wrong key only
  * wastes a prefetch). It reads only buf[0..len) and allocates nothing.
  */

@@ -89,6 +89,21 @@ test_text_stops(void **state)
     assert_int_equal(text("get a b c d e\r\nget f\r\n", k, 3), 3);
     assert_key(&k[2], "c");
     assert_int_equal(text("", k, MAXK), 0);
+    /* Bounded by requests looked at, not only by keys found: keyless
+     * lines (and binary frames) count. */
+    {
+        char many[4 * 40 + 16];
+        size_t at = 0;
+
+        for (int i = 0; i < 40; i++) {
+            memcpy(many + at, "mg\r\n", 4);
+            at += 4;
+        }
+        memcpy(many + at, "get z\r\n", 8);
+        many[at + 8] = '\0';
+        assert_int_equal(text(many, k, MAXK), 0);
+        assert_int_equal(text(many + 4 * 35, k, MAXK), 1);
+    }
 }
 
 static size_t
@@ -128,6 +143,19 @@ test_binary(void **state)
     assert_key(&k[0], "alpha");
     assert_key(&k[1], "beta");
     assert_key(&k[2], "gamma");
+    /* Keyless frames count against the limit too. */
+    {
+        unsigned char noops[BIN_HEADER_LEN * 40 + 64];
+        size_t at = 0;
+
+        for (int i = 0; i < 40; i++) {
+            at += frame(noops + at, BIN_MAGIC_REQ, 0x0a, "", 0, 0);
+        }
+        at += frame(noops + at, BIN_MAGIC_REQ, 0x00, "k", 0, 0);
+        assert_int_equal(scan_keys_binary(noops, at, k, MAXK), 0);
+        assert_int_equal(
+            scan_keys_binary(noops + BIN_HEADER_LEN * 35, at - BIN_HEADER_LEN * 35, k, MAXK), 1);
+    }
     /* Limit; a partial frame; a partial header. */
     assert_int_equal(scan_keys_binary(buf, len, k, 2), 2);
     assert_int_equal(scan_keys_binary(buf, len - 1, k, MAXK), 2);
