@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cluster_srv_internal.h - what cluster_srv.c, cluster_fwd.c and
+ * cluster_replay.c share: the daemon's replication state (struct
+ * cluster_srv) and the functions one file hands to another. Private to
+ * src/server; cluster_srv.h is the interface.
+ */
+#ifndef RC_SERVER_CLUSTER_SRV_INTERNAL_H
+#define RC_SERVER_CLUSTER_SRV_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "base/buf.h"
+#include "base/util.h"
+#include "cluster/peer_codec.h"
+#include "cluster/peer_net.h"
+#include "coord/cluster.h"
+#include "server/cluster_srv.h"
+
+#define CS_NO_PEER ((size_t)-1)
+
+/* An acknowledgement waiting for its flush (--sync=always). */
+struct cs_deferred {
+    struct cs_deferred *next;
+    uint64_t ticket;
+    struct peer_ticket pt;
+    struct peer_put_ack ack;
+};
+
+struct cluster_srv {
+    struct server *srv;
+    struct peer_net *net;
+    unsigned self;                /* ring index of this node */
+    size_t nnodes;                /* ring nodes */
+    size_t *peer_of;              /* ring index -> peer index (CS_NO_PEER: self) */
+    uint8_t (*target)[16];        /* ring index -> hint target id */
+    struct coord_thread *ct;      /* the peer thread's */
+    struct coord_cluster *fwd_cl; /* the peer thread's coordinator (FORWARD) */
+    struct cs_link *fwd_link;
+    struct buf scratch; /* GET replies (peer thread) */
+
+    pthread_mutex_t defer_lock;
+    struct cs_deferred *deferred;
+
+    pthread_t replayer;
+    bool replaying;
+    pthread_mutex_t replay_lock;
+    pthread_cond_t replay_cond;
+    bool stopping;
+    _Atomic unsigned replay_inflight;
+
+    _Atomic uint64_t puts_in, gets_in, hints_stored, hints_replayed, hint_failures, flushes_in;
+    _Atomic uint64_t notices_in, hints_expired;
+    /* ring index -> the protocol version its last reply came in (0: none
+     * yet): a tombstone notice goes only to a peer known to speak 2, since
+     * the net picks the connection (and so the version) after the frame is
+     * built, and a version 1 peer would refuse the flag and close. */
+    _Atomic uint8_t *peer_version;
+};
+
+/* The per-worker side: the transport a worker's coord_cluster uses. */
+struct cs_link {
+    struct cluster_srv *cs;
+    struct worker *w;
+    struct peer_completions *q;
+    struct event *ev;
+};
+
+static inline int64_t
+cs_now_ms(void)
+{
+    return util_now_ms();
+}
+
+/* cluster_srv.c */
+bool cs_node_of_target(const struct cluster_srv *cs, const uint8_t *target, unsigned *node);
+
+/* cluster_fwd.c: requests forwarded to the member that coordinates them,
+ * out (the transport of a worker's coordinator) and in (a peer's FORWARD,
+ * run on the peer thread's coordinator). */
+int cs_tr_forward(void *ctx, unsigned node, const struct request *req, size_t ki,
+                  coord_forward_done_fn done, void *arg);
+int cs_forward(void *arg, struct peer_call *call, const struct peer_forward *m,
+               struct peer_forward_reply *reply);
+
+/* cluster_replay.c: the hint replayer thread. */
+void *cs_replayer_main(void *arg);
+
+#endif
