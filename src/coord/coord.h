@@ -92,10 +92,10 @@ struct store *coord_store(struct coord *co);
 int coord_thread_create(struct coord *co, struct coord_thread **out);
 void coord_thread_destroy(struct coord_thread *ct); /* NULL ok */
 
+/* A hint that these keys will be used soon (store_prefetch). */
+void coord_prefetch(struct coord *co, const struct store_key *keys, size_t nkeys);
+
 /* Execute key ki of req (ki = 0 for single-key and keyless commands). */
-/* A hint that key will be used soon (store_prefetch): call with entry
- * false for every key of a batch, then with entry true. */
-void coord_prefetch(struct coord *co, const void *key, size_t nkey, bool entry);
 
 int coord_execute(struct coord_thread *ct, const struct request *req, size_t ki,
                   struct response *resp, uint64_t *ticket);

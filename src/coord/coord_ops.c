@@ -256,9 +256,9 @@ coord_count_hidden(struct coord_thread *ct, const struct response *resp)
 }
 
 void
-coord_prefetch(struct coord *co, const void *key, size_t nkey, bool entry)
+coord_prefetch(struct coord *co, const struct store_key *keys, size_t nkeys)
 {
-    store_prefetch(co->st, key, nkey, entry);
+    store_prefetch(co->st, keys, nkeys);
 }
 
 /* Does this hit of a get, gets or mg change nothing (no TTL, no access to

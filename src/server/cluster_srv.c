@@ -330,6 +330,39 @@ cs_note_version(const struct cs_call *c, const struct peer_reply *r)
     }
 }
 
+static struct cs_call *
+cs_call_new(struct cluster_srv *cs, unsigned node, void *arg)
+{
+    struct cs_call *c = rc_calloc(1, sizeof(*c));
+
+    if (c != NULL) {
+        c->arg = arg;
+        c->cs = cs;
+        c->node = node;
+    }
+    return c;
+}
+
+/* Send the frame encoded (encode_rc) for call c to its node on the link's
+ * completion queue, `reply` to run on the worker; releases the frame, and
+ * c when nothing was sent. */
+static int
+cs_call_send(struct cs_link *l, struct cs_call *c, struct buf *frame, int encode_rc,
+             peer_done_fn reply)
+{
+    int rc = encode_rc;
+
+    if (rc == RC_OK) {
+        rc = peer_net_request(l->cs->net, l->cs->peer_of[c->node], frame->data, frame->len, 0,
+                              reply, c, l->q);
+    }
+    buf_deinit(frame);
+    if (rc != RC_OK) {
+        rc_free(c);
+    }
+    return rc;
+}
+
 static bool
 cs_tr_healthy(void *ctx, unsigned node)
 {
@@ -394,25 +427,14 @@ cs_tr_put(void *ctx, unsigned node, uint32_t partition, const void *key, size_t 
     if ((flags & COORD_PUT_ACKED) && atomic_load(&cs->peer_version[node]) < 2) {
         return RC_EDISABLED; /* it speaks no notices: it keeps its tombstone */
     }
-    c = rc_calloc(1, sizeof(*c));
+    c = cs_call_new(cs, node, arg);
     if (c == NULL) {
         return RC_ENOMEM;
     }
     c->put_done = done;
-    c->arg = arg;
-    c->cs = cs;
-    c->node = node;
     buf_init(&frame);
     rc = peer_put_encode(PEER_VERSION_MAX, 1, &m, &frame);
-    if (rc == RC_OK) {
-        rc = peer_net_request(cs->net, cs->peer_of[node], frame.data, frame.len, 0, cs_put_reply, c,
-                              l->q);
-    }
-    buf_deinit(&frame);
-    if (rc != RC_OK) {
-        rc_free(c);
-    }
-    return rc;
+    return cs_call_send(l, c, &frame, rc, cs_put_reply);
 }
 
 static void
@@ -451,25 +473,14 @@ cs_tr_get(void *ctx, unsigned node, uint32_t partition, const void *key, size_t 
     if (node >= cs->nnodes || node == cs->self) {
         return RC_EINVAL;
     }
-    c = rc_calloc(1, sizeof(*c));
+    c = cs_call_new(cs, node, arg);
     if (c == NULL) {
         return RC_ENOMEM;
     }
     c->get_done = done;
-    c->arg = arg;
-    c->cs = cs;
-    c->node = node;
     buf_init(&frame);
     rc = peer_get_encode(PEER_VERSION_MAX, 1, &m, &frame);
-    if (rc == RC_OK) {
-        rc = peer_net_request(cs->net, cs->peer_of[node], frame.data, frame.len, 0, cs_get_reply, c,
-                              l->q);
-    }
-    buf_deinit(&frame);
-    if (rc != RC_OK) {
-        rc_free(c);
-    }
-    return rc;
+    return cs_call_send(l, c, &frame, rc, cs_get_reply);
 }
 
 static void

@@ -958,13 +958,14 @@ conn_parse_one(struct conn *c, struct request *req, size_t *consumed)
 }
 
 /* A pipelined batch: find the keys of the requests waiting in rbuf and
- * start loading their cache entries, every bucket slot first and then every
- * entry, so the lookups that follow overlap their memory loads instead of
- * missing one after another. A single request gains nothing: skipped. */
+ * start loading their cache entries all at once, so the lookups that follow
+ * overlap their memory loads instead of missing one after another. A
+ * single request gains nothing: skipped. */
 static void
 conn_prefetch(struct conn *c)
 {
     struct scan_key keys[CONN_PREFETCH_KEYS];
+    struct store_key sk[CONN_PREFETCH_KEYS];
     const char *p = c->rbuf.data + c->rpos;
     size_t len = c->rbuf.len - c->rpos, n;
 
@@ -982,11 +983,9 @@ conn_prefetch(struct conn *c)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        coord_prefetch(c->w->srv->co, keys[i].key, keys[i].nkey, false);
+        sk[i] = (struct store_key){keys[i].key, keys[i].nkey};
     }
-    for (size_t i = 0; i < n; i++) {
-        coord_prefetch(c->w->srv->co, keys[i].key, keys[i].nkey, true);
-    }
+    coord_prefetch(c->w->srv->co, sk, n);
 }
 
 /* Parse and execute what has arrived, then write. May close c. */

@@ -292,34 +292,39 @@ cache_insert(struct cache_shard *s, uint64_t h, const void *key, size_t nkey, co
 /* ------------------------------------------------------------ API */
 
 /* No lock: the count, then the array (see cache_grow), then the slot, all
- * atomic loads of memory that stays allocated; the entry it names may be
- * freed meanwhile, which a prefetch (it never faults) does not mind. */
+ * atomic loads of memory that stays allocated; the entry a slot names may
+ * be freed meanwhile, which a prefetch (it never faults) does not mind.
+ * Two passes: every slot first, then every entry, so the loads of the
+ * batch overlap instead of each entry waiting for its slot. */
 void
-cache_prefetch(struct cache *c, const void *key, size_t nkey, bool entry)
+cache_prefetch(struct cache *c, const struct store_key *keys, size_t nkeys)
 {
-    struct cache_shard *s;
-    struct cache_entry **b, *e;
-    uint64_t h;
-    size_t n;
+    struct cache_entry **slot[CACHE_PREFETCH_MAX];
 
     if (c == NULL) {
         return;
     }
-    h = hash_key64(key, nkey);
-    s = cache_shard(c, h);
-    n = __atomic_load_n(&s->nbuckets, __ATOMIC_ACQUIRE);
-    b = __atomic_load_n(&s->buckets, __ATOMIC_ACQUIRE);
-    if (!entry) {
-        __builtin_prefetch(&b[h & (n - 1)]);
-        return;
+    nkeys = nkeys < CACHE_PREFETCH_MAX ? nkeys : CACHE_PREFETCH_MAX;
+    for (size_t i = 0; i < nkeys; i++) {
+        uint64_t h = hash_key64(keys[i].key, keys[i].nkey);
+        struct cache_shard *s = cache_shard(c, h);
+        size_t n = __atomic_load_n(&s->nbuckets, __ATOMIC_ACQUIRE);
+        struct cache_entry **b = __atomic_load_n(&s->buckets, __ATOMIC_ACQUIRE);
+
+        slot[i] = &b[h & (n - 1)];
+        __builtin_prefetch(slot[i]);
     }
-    e = __atomic_load_n(&b[h & (n - 1)], __ATOMIC_RELAXED);
-    if (e != NULL) {
+    for (size_t i = 0; i < nkeys; i++) {
+        struct cache_entry *e = __atomic_load_n(slot[i], __ATOMIC_RELAXED);
+
+        if (e == NULL) {
+            continue;
+        }
         /* The header, the key and the first CACHE_PREFETCH_LINES - 1 lines
          * of the value (a typical small item whole); its size is in the
          * line being fetched, so this cannot be exact without waiting. */
-        for (int i = 0; i < CACHE_PREFETCH_LINES; i++) {
-            __builtin_prefetch((const char *)e + 64 * i);
+        for (int l = 0; l < CACHE_PREFETCH_LINES; l++) {
+            __builtin_prefetch((const char *)e + 64 * l);
         }
     }
 }

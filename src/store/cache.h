@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "store/store.h"
 
 struct cache;
 
@@ -38,12 +39,11 @@ struct cache;
 int cache_create(uint64_t bytes, struct cache **out);
 void cache_destroy(struct cache *c); /* NULL ok */
 
-/* A hint that the key will be looked up soon: start loading its bucket
- * slot (entry false) or, reading that slot, the first entry of its chain
- * (entry true) into the CPU cache. Callers with several keys issue every
- * slot first and then every entry, so the memory loads overlap. Takes no
- * lock and changes nothing. */
-void cache_prefetch(struct cache *c, const void *key, size_t nkey, bool entry);
+/* A hint that these keys will be looked up soon: start loading each one's
+ * bucket slot and the first entry of its chain into the CPU cache (the
+ * first CACHE_PREFETCH_MAX keys). Takes no lock and changes nothing. */
+#define CACHE_PREFETCH_MAX 64
+void cache_prefetch(struct cache *c, const struct store_key *keys, size_t nkeys);
 
 /* RC_OK and val filled on a hit; RC_ENOTFOUND on a miss, with *gen set for
  * a later cache_fill. */

@@ -465,11 +465,9 @@ store_get_touch(struct store *st, const void *key, size_t nkey, struct buf *val,
 }
 
 void
-store_prefetch(struct store *st, const void *key, size_t nkey, bool entry)
+store_prefetch(struct store *st, const struct store_key *keys, size_t nkeys)
 {
-    if (nkey > 0) {
-        cache_prefetch(st->cache, key, nkey, entry);
-    }
+    cache_prefetch(st->cache, keys, nkeys);
 }
 
 int

@@ -66,11 +66,15 @@ int store_put(struct store *st, const void *key, size_t nkey, const void *val, s
 /* RC_ENOTFOUND when absent. */
 int store_delete(struct store *st, const void *key, size_t nkey);
 
-/* A hint that key will be read or written soon (a pipelined batch): the
- * hot-item cache starts loading its bucket slot (entry false) or the entry
- * that slot names (entry true). Issue every slot of a batch, then every
- * entry. No lock, no effect on results; cheap when there is no cache. */
-void store_prefetch(struct store *st, const void *key, size_t nkey, bool entry);
+/* A hint that these keys will be read or written soon (a pipelined
+ * batch): the hot-item cache starts loading their entries into the CPU
+ * cache, all at once. No lock, no effect on results; nothing when there
+ * is no cache. */
+struct store_key {
+    const void *key;
+    size_t nkey;
+};
+void store_prefetch(struct store *st, const struct store_key *keys, size_t nkeys);
 
 /* store_get that records a read where it costs nothing: when the hot-item
  * cache holds the key, touch(arg, bytes, n) is called on the cached bytes

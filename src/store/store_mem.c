@@ -89,32 +89,34 @@ mem_table_find(const struct mem_table *t, const void *key, size_t nkey, size_t *
     return false;
 }
 
+/* Install it (NULL: remove) under key; *old gets the item displaced,
+ * detached (NULL if none). RC_ENOMEM only when an insert cannot grow the
+ * array; nothing changes then. */
 static int
-mem_table_put(struct mem_table *t, const void *key, size_t nkey, const void *val, size_t nval)
+mem_table_swap(struct mem_table *t, const void *key, size_t nkey, struct mem_item *it,
+               struct mem_item **old)
 {
-    struct mem_item *it, **grown;
+    struct mem_item **grown;
     size_t idx, cap;
 
-    it = rc_malloc(sizeof(*it) + nkey + nval);
-    if (it == NULL) {
-        return RC_ENOMEM;
-    }
-    it->nkey = nkey;
-    it->nval = nval;
-    memcpy(it->bytes, key, nkey);
-    if (nval > 0) {
-        memcpy(it->bytes + nkey, val, nval);
-    }
+    *old = NULL;
     if (mem_table_find(t, key, nkey, &idx)) {
-        rc_free(t->items[idx]);
-        t->items[idx] = it;
+        *old = t->items[idx];
+        if (it != NULL) {
+            t->items[idx] = it;
+        } else {
+            memmove(&t->items[idx], &t->items[idx + 1], (t->n - idx - 1) * sizeof(*t->items));
+            t->n--;
+        }
+        return RC_OK;
+    }
+    if (it == NULL) {
         return RC_OK;
     }
     if (t->n == t->cap) {
         cap = t->cap ? t->cap * 2 : 64;
         grown = rc_realloc(t->items, cap * sizeof(*grown));
         if (grown == NULL) {
-            rc_free(it);
             return RC_ENOMEM;
         }
         t->items = grown;
@@ -123,6 +125,39 @@ mem_table_put(struct mem_table *t, const void *key, size_t nkey, const void *val
     memmove(&t->items[idx + 1], &t->items[idx], (t->n - idx) * sizeof(*t->items));
     t->items[idx] = it;
     t->n++;
+    return RC_OK;
+}
+
+/* A new item holding key and val; NULL when out of memory. */
+static struct mem_item *
+mem_item_new(const void *key, size_t nkey, const void *val, size_t nval)
+{
+    struct mem_item *it = rc_malloc(sizeof(*it) + nkey + nval);
+
+    if (it != NULL) {
+        it->nkey = nkey;
+        it->nval = nval;
+        memcpy(it->bytes, key, nkey);
+        if (nval > 0) {
+            memcpy(it->bytes + nkey, val, nval);
+        }
+    }
+    return it;
+}
+
+static int
+mem_table_put(struct mem_table *t, const void *key, size_t nkey, const void *val, size_t nval)
+{
+    struct mem_item *it = mem_item_new(key, nkey, val, nval), *old;
+
+    if (it == NULL) {
+        return RC_ENOMEM;
+    }
+    if (mem_table_swap(t, key, nkey, it, &old) != RC_OK) {
+        rc_free(it);
+        return RC_ENOMEM;
+    }
+    rc_free(old);
     return RC_OK;
 }
 
@@ -403,45 +438,6 @@ struct mem_hint_tx {
     size_t n, cap;
 };
 
-/* Install it (NULL: remove) under key; *old gets the item displaced,
- * detached (NULL if none). RC_ENOMEM only when an insert cannot grow the
- * array; nothing changes then. */
-static int
-mem_table_swap(struct mem_table *t, const void *key, size_t nkey, struct mem_item *it,
-               struct mem_item **old)
-{
-    struct mem_item **grown;
-    size_t idx, cap;
-
-    *old = NULL;
-    if (mem_table_find(t, key, nkey, &idx)) {
-        *old = t->items[idx];
-        if (it != NULL) {
-            t->items[idx] = it;
-        } else {
-            memmove(&t->items[idx], &t->items[idx + 1], (t->n - idx - 1) * sizeof(*t->items));
-            t->n--;
-        }
-        return RC_OK;
-    }
-    if (it == NULL) {
-        return RC_OK;
-    }
-    if (t->n == t->cap) {
-        cap = t->cap ? t->cap * 2 : 64;
-        grown = rc_realloc(t->items, cap * sizeof(*grown));
-        if (grown == NULL) {
-            return RC_ENOMEM;
-        }
-        t->items = grown;
-        t->cap = cap;
-    }
-    memmove(&t->items[idx + 1], &t->items[idx], (t->n - idx) * sizeof(*t->items));
-    t->items[idx] = it;
-    t->n++;
-    return RC_OK;
-}
-
 /* Apply a write inside tx: it (NULL: delete) replaces key, logged. */
 static int
 mem_hint_apply(struct mem_hint_tx *tx, const void *key, size_t nkey, struct mem_item *it)
@@ -593,18 +589,11 @@ mem_hint_get(void *self, void *txp, const void *key, size_t nkey, struct buf *va
 static int
 mem_hint_put(void *self, void *txp, const void *key, size_t nkey, const void *val, size_t nval)
 {
-    struct mem_item *it;
+    struct mem_item *it = mem_item_new(key, nkey, val, nval);
 
     (void)self;
-    it = rc_malloc(sizeof(*it) + nkey + nval);
     if (it == NULL) {
         return RC_ENOMEM;
-    }
-    it->nkey = nkey;
-    it->nval = nval;
-    memcpy(it->bytes, key, nkey);
-    if (nval > 0) {
-        memcpy(it->bytes + nkey, val, nval);
     }
     return mem_hint_apply(txp, key, nkey, it);
 }

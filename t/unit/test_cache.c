@@ -76,10 +76,9 @@ pf_main(void *arg)
     char k[32];
 
     for (unsigned i = 0; !atomic_load(&a->stop); i++) {
-        int n = snprintf(k, sizeof(k), "key%u", i % 5000);
+        struct store_key sk = {k, (size_t)snprintf(k, sizeof(k), "key%u", i % 5000)};
 
-        cache_prefetch(a->c, k, (size_t)n, false);
-        cache_prefetch(a->c, k, (size_t)n, true);
+        cache_prefetch(a->c, &sk, 1);
     }
     return NULL;
 }
@@ -97,8 +96,7 @@ test_prefetch(void **state)
     buf_init(&b);
     assert_int_equal(cache_create(256 << 10, &a.c), RC_OK); /* small: evictions */
     atomic_init(&a.stop, false);
-    cache_prefetch(a.c, "nothing", 7, false);
-    cache_prefetch(a.c, "nothing", 7, true);
+    cache_prefetch(a.c, &(struct store_key){"nothing", 7}, 1);
     assert_int_equal(pthread_create(&t, NULL, pf_main, &a), 0);
     for (unsigned i = 0; i < 20000; i++) {
         snprintf(k, sizeof(k), "key%u", i % 5000);
@@ -107,11 +105,18 @@ test_prefetch(void **state)
     atomic_store(&a.stop, true);
     pthread_join(t, NULL);
     put(a.c, "last", "v");
-    cache_prefetch(a.c, "last", 4, false);
-    cache_prefetch(a.c, "last", 4, true);
+    {
+        /* More keys than one call takes: the rest are ignored. */
+        struct store_key many[CACHE_PREFETCH_MAX + 3];
+
+        for (size_t i = 0; i < CACHE_PREFETCH_MAX + 3; i++) {
+            many[i] = (struct store_key){"last", 4};
+        }
+        cache_prefetch(a.c, many, CACHE_PREFETCH_MAX + 3);
+    }
     assert_int_equal(get(a.c, "last", &b, &gen), RC_OK);
     assert_memory_equal(b.data, "v", 1);
-    cache_prefetch(NULL, "x", 1, true); /* no cache */
+    cache_prefetch(NULL, &(struct store_key){"x", 1}, 1); /* no cache */
     cache_destroy(a.c);
     buf_deinit(&b);
 }
