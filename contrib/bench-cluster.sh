@@ -345,7 +345,8 @@ echo
 echo "Command lines:"
 echo
 echo "    $(bench_command_line "$0" "${ARGS_ORIG[@]}")"
-echo "    cluster node (the last one): ${CL_CMD//$TMP/TMP}"
+CL_SHOWN="${CL_CMD//$TMP/TMP}"
+echo "    cluster node (the last one): ringcached ${CL_SHOWN#"$RINGCACHED" }"
 echo "    single node:  ringcached -l 127.0.0.1 -p PORT --data-dir DIR --name single ${SRV_FLAGS[*]}${ROOT_ARGS[*]:+ ${ROOT_ARGS[*]}}"
 echo "    preload: loadgen --port PORT --duration 0 --preload --conns 4 --pipeline 32 --keys $KEYS --value-size 100"
 echo "    (1) loadgen --port PORT --json --threads $LOADGEN_THREADS --conns 50 --get-ratio 0.9 --value-size 100 --keys $KEYS --duration $DURATION --warmup $WARMUP --seed ROUND"

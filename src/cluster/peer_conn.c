@@ -126,7 +126,7 @@ peer_conn_free(struct conn *c)
         peer_hs_deinit(&c->hs);
     }
     rc_free(c);
-    if (net->stopping && net->conns == NULL) {
+    if (net->stopping && net->conns == NULL && !net->attached) {
         event_base_loopbreak(net->base);
     }
 }
@@ -461,7 +461,7 @@ conn_hs_done(struct conn *c)
         return;
     }
     p = &net->peers[idx];
-    if (p->nin >= 2 * (size_t)net->connections + 2) {
+    if (p->nin >= PEER_NET_MAX_INBOUND) {
         CNT(net, t_refused);
         log_warn("peer %s: too many incoming connections; refusing %s", p->name, c->addr);
         peer_conn_send_error(c, PEER_PROTOCOL, "too many connections");

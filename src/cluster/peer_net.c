@@ -22,6 +22,11 @@
  *   deadline --> req_timeout_cb: forget the id, fail RC_EAGAIN, peer DOWN
  *   connection lost --> peer_conn_close: fail its in-flight requests RC_ECLOSED
  *
+ * An attached net (peer_net.h) has no thread: peer_net_request runs
+ * req_dispatch at once on the owner's thread, and the owner's base carries
+ * the sockets, deadlines, probes and reconnects; net_start_cb dials,
+ * net_stop_attached closes at once (no SHUTDOWN grace).
+ *
  * Invariants:
  *   - every struct req is in exactly one place: net->submit, a peer's
  *     pending list, a connection's in-flight list, a completion queue, or
@@ -362,7 +367,11 @@ peer_down(struct peer_net *net, size_t idx, const char *why)
         return;
     }
     atomic_store(&p->state, PEER_STATE_DOWN);
-    if (!net->stopping) {
+    if (net->stopping) {
+        /* quiet */
+    } else if (net->attached) { /* one worker's view; its thread's net logs */
+        log_debug("peer %s is down for a worker: %s", p->name, why);
+    } else {
         log_warn("peer %s is down: %s", p->name, why);
     }
     p->probe_ms = net->backoff_min;
@@ -379,7 +388,11 @@ peer_up(struct peer_net *net, size_t idx, const char *why)
         return;
     }
     atomic_store(&p->state, PEER_STATE_UP);
-    log_info("peer %s is up: %s", p->name, why);
+    if (net->attached) {
+        log_debug("peer %s is up for a worker: %s", p->name, why);
+    } else {
+        log_info("peer %s is up: %s", p->name, why);
+    }
     p->probe_ms = net->backoff_min;
     probe_schedule(net, idx, net->ping_ms);
 }
@@ -618,6 +631,22 @@ net_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(net->base);
 }
 
+/* At stop: no more probes or reconnects, and what waits for a connection
+ * fails. */
+static void
+net_quiesce_peers(struct peer_net *net)
+{
+    for (size_t i = 0; i < net->npeers; i++) {
+        struct peer *p = &net->peers[i];
+
+        evtimer_del(p->probe);
+        for (unsigned s = 0; s < net->connections; s++) {
+            evtimer_del(p->slots[s].retry);
+        }
+        peer_fail_pending(net, i, RC_ECLOSED, "stopping");
+    }
+}
+
 static void
 net_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -633,15 +662,7 @@ net_stop_cb(evutil_socket_t fd, short what, void *arg)
         net->listener = NULL;
     }
     net_submit_cb(-1, 0, net); /* fails what was submitted */
-    for (size_t i = 0; i < net->npeers; i++) {
-        struct peer *p = &net->peers[i];
-
-        evtimer_del(p->probe);
-        for (unsigned s = 0; s < net->connections; s++) {
-            evtimer_del(p->slots[s].retry);
-        }
-        peer_fail_pending(net, i, RC_ECLOSED, "stopping");
-    }
+    net_quiesce_peers(net);
     for (c = net->conns; c != NULL; c = next) {
         next = c->next;
         if (c->state == CONN_READY || c->state == CONN_HANDSHAKE) {
@@ -659,25 +680,66 @@ net_stop_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void *
-net_main(void *arg)
+/* Open every pool slot and start the keepalives. */
+static void
+net_dial_all(struct peer_net *net)
 {
-    struct peer_net *net = arg;
-
     for (size_t i = 0; i < net->npeers; i++) {
         for (unsigned s = 0; s < net->connections; s++) {
             slot_connect(net, i, (int)s);
         }
         probe_schedule(net, i, net->ping_ms);
     }
-    event_base_dispatch(net->base);
-    /* Whatever did not close in the grace period. */
+}
+
+/* Close and free whatever connections are left, at once. */
+static void
+net_close_all(struct peer_net *net)
+{
     net->stopping = true;
     while (net->conns != NULL) {
         peer_conn_close(net->conns, "stopping", false);
         peer_conn_free(net->conns);
     }
+}
+
+static void *
+net_main(void *arg)
+{
+    struct peer_net *net = arg;
+
+    net_dial_all(net);
+    event_base_dispatch(net->base);
+    net_close_all(net); /* whatever did not close in the grace period */
     return NULL;
+}
+
+/* Attached: the owner's base runs, on its thread. */
+static void
+net_start_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct peer_net *net = arg;
+
+    (void)fd;
+    (void)what;
+    if (!net->stopping) {
+        net_dial_all(net);
+    }
+}
+
+/* Attached: stop on the owner's thread (or after its loop ended), at once. */
+static void
+net_stop_attached(struct peer_net *net)
+{
+    net->stopping = true;
+    if (net->start_ev != NULL) {
+        event_del(net->start_ev);
+    }
+    net_quiesce_peers(net);
+    net_close_all(net);
+    for (size_t i = 0; i < net->npeers; i++) {
+        atomic_store(&net->peers[i].state, PEER_STATE_DOWN);
+    }
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -801,6 +863,10 @@ net_check_config(const struct peer_net_config *cfg)
         log_error("peer transport: bad node name \"%s\"", cfg->name != NULL ? cfg->name : "");
         return RC_EINVAL;
     }
+    if (cfg->base != NULL && cfg->listen != NULL) {
+        log_error("peer transport: an attached net cannot listen");
+        return RC_EINVAL;
+    }
     if (memcmp(cfg->node_id, zero, sizeof(zero)) == 0 || cfg->secret == NULL ||
         cfg->nsecret < PEER_SECRET_MIN || cfg->connections > PEER_NET_MAX_CONNECTIONS ||
         (cfg->npeers > 0 && cfg->peers == NULL)) {
@@ -882,15 +948,23 @@ net_setup(struct peer_net *net, const struct peer_net_config *cfg)
     (void)mac_random(&seed, sizeof(seed));
     net->rng = seed | 1;
 
-    net->base = event_base_new();
+    net->attached = cfg->base != NULL;
+    net->base = net->attached ? cfg->base : event_base_new();
     if (net->base == NULL) {
         return RC_EINTERNAL;
     }
-    net->submit_ev = event_new(net->base, -1, EV_PERSIST, net_submit_cb, net);
-    net->stop_ev = event_new(net->base, -1, 0, net_stop_cb, net);
-    net->stop_timer = evtimer_new(net->base, net_stop_timer_cb, net);
-    if (net->submit_ev == NULL || net->stop_ev == NULL || net->stop_timer == NULL) {
-        return RC_ENOMEM;
+    if (net->attached) {
+        net->start_ev = event_new(net->base, -1, 0, net_start_cb, net);
+        if (net->start_ev == NULL) {
+            return RC_ENOMEM;
+        }
+    } else {
+        net->submit_ev = event_new(net->base, -1, EV_PERSIST, net_submit_cb, net);
+        net->stop_ev = event_new(net->base, -1, 0, net_stop_cb, net);
+        net->stop_timer = evtimer_new(net->base, net_stop_timer_cb, net);
+        if (net->submit_ev == NULL || net->stop_ev == NULL || net->stop_timer == NULL) {
+            return RC_ENOMEM;
+        }
     }
     for (size_t i = 0; i < cfg->npeers; i++) {
         struct peer *p = &net->peers[i];
@@ -966,6 +1040,11 @@ peer_net_start(struct peer_net *net)
     if (net->started) {
         return RC_EINVAL;
     }
+    if (net->attached) {
+        net->started = true;
+        event_active(net->start_ev, EV_READ, 0);
+        return RC_OK;
+    }
     if (pthread_create(&net->thread, NULL, net_main, net) != 0) {
         return RC_ENOMEM;
     }
@@ -983,6 +1062,11 @@ peer_net_stop(struct peer_net *net)
     net->closed = true;
     pthread_mutex_unlock(&net->lock);
     if (!net->started || net->joined) {
+        return;
+    }
+    if (net->attached) {
+        net_stop_attached(net);
+        net->joined = true;
         return;
     }
     event_active(net->stop_ev, EV_READ, 0);
@@ -1040,7 +1124,10 @@ peer_net_destroy(struct peer_net *net)
     if (net->stop_timer != NULL) {
         event_free(net->stop_timer);
     }
-    if (net->base != NULL) {
+    if (net->start_ev != NULL) {
+        event_free(net->start_ev);
+    }
+    if (net->base != NULL && !net->attached) {
         event_base_free(net->base);
     }
     if (net->secret != NULL) {
@@ -1091,7 +1178,7 @@ peer_net_request(struct peer_net *net, size_t peer, const void *frame, size_t le
     struct req *r;
     bool wake, closed;
 
-    if (peer >= net->npeers || done == NULL ||
+    if (peer >= net->npeers || done == NULL || (net->attached && q == NULL) ||
         frame_check(frame, len, PEER_KIND_REQUEST, &h) != RC_OK) {
         return RC_EINVAL;
     }
@@ -1112,6 +1199,15 @@ peer_net_request(struct peer_net *net, size_t peer, const void *frame, size_t le
     r->q = q;
     if (q != NULL) {
         peer_completions_ref(q);
+    }
+    if (net->attached) { /* on the owner's thread: straight to a connection */
+        if (net->closed) {
+            r->done = NULL;
+            peer_req_free(r);
+            return RC_ECLOSED;
+        }
+        req_dispatch(net, r);
+        return RC_OK;
     }
     pthread_mutex_lock(&net->lock);
     closed = net->closed;
@@ -1139,7 +1235,7 @@ peer_net_reply(struct peer_net *net, const struct peer_ticket *t, const void *fr
     struct dreply *d;
     bool wake, closed;
 
-    if (t == NULL || frame_check(frame, len, PEER_KIND_REPLY, &h) != RC_OK ||
+    if (t == NULL || net->attached || frame_check(frame, len, PEER_KIND_REPLY, &h) != RC_OK ||
         (h.type != PEER_T_ERROR && h.type != (t->type | 0x80))) {
         return RC_EINVAL;
     }

@@ -39,7 +39,7 @@
  * Bounds: frames by the handshake limits (1044 bytes before it, the max
  * body each side announced after; checked from the header before the body is
  * buffered); at most PEER_NET_MAX_UNAUTHENTICATED sockets in the handshake,
- * each for at most timeout_ms; 2 * connections + 2 authenticated inbound
+ * each for at most timeout_ms; PEER_NET_MAX_INBOUND authenticated inbound
  * sockets per peer; a responder stops reading a connection whose deferred
  * requests reach its max in flight or whose output passes 8 MiB; at most
  * PEER_NET_MAX_PENDING requests wait per peer for room on a connection.
@@ -47,6 +47,18 @@
  * Ring hash: the HELLO carries 32 bytes; kv/ring computes a 64-bit hash.
  * peer_net_ring_digest writes the canonical form this daemon sends: the
  * 8-byte big-endian ring_hash() followed by 24 zero bytes.
+ *
+ * Attached nets: with cfg->base set, the net runs on that event_base (a
+ * server worker's) instead of a thread of its own, so the worker that sends a
+ * request also writes its frame and reads its reply: no thread hand-off on
+ * either side. An attached net only dials (no listener, no handlers' calls,
+ * no peer_net_reply); peer_net_request must be called on the base's thread
+ * and with a completion queue (a failure found at once is then delivered
+ * through it, never inside the call); peer_net_start only asks the base to
+ * dial once it runs; peer_net_stop and peer_net_destroy must be called on
+ * that thread or after its loop has ended, and they close at once, without
+ * the SHUTDOWN grace. Health, pings and reconnects are the attached net's
+ * own: each one is a view of the peers from its own connections.
  *
  * Threads: create, start, stop and destroy belong to the owner and must not
  * be called from the peer thread (a handler, or the callback of a request
@@ -68,6 +80,8 @@
 #include "base/buf.h"
 #include "cluster/peer_codec.h"
 
+struct event_base;
+
 #define PEER_NET_DEFAULT_TIMEOUT_MS  500
 #define PEER_NET_DEFAULT_CONNECTIONS 2
 #define PEER_NET_MAX_CONNECTIONS     16
@@ -77,7 +91,10 @@
 #define PEER_NET_BACKOFF_MAX_MS      10000
 #define PEER_NET_MAX_PENDING         65536 /* per peer, waiting for a connection */
 #define PEER_NET_MAX_UNAUTHENTICATED 64    /* inbound sockets still in the handshake */
-#define PEER_NET_ADDR_MAX            128
+/* Authenticated inbound sockets one peer may hold: its own pools (its
+ * thread's and every worker's attached net) with room for reconnects. */
+#define PEER_NET_MAX_INBOUND 320
+#define PEER_NET_ADDR_MAX    128
 
 /* ------------------------------------------------------------ completions
  *
@@ -200,6 +217,7 @@ struct peer_net_config {
     unsigned backoff_min_ms;   /* 0: PEER_NET_BACKOFF_MIN_MS */
     unsigned backoff_max_ms;   /* 0: PEER_NET_BACKOFF_MAX_MS */
     struct peer_handlers handlers;
+    struct event_base *base; /* attached to this base (see above); NULL: own thread */
 };
 
 enum peer_state { PEER_STATE_DOWN = 0, PEER_STATE_UP, PEER_STATE__COUNT };
@@ -250,8 +268,8 @@ struct peer_net;
 int peer_net_create(const struct peer_net_config *cfg, struct peer_net **out);
 /* The bound listener port (0 without a listener). */
 int peer_net_port(const struct peer_net *net);
-/* Start the peer thread: it dials every peer. RC_OK, RC_EINVAL (already
- * started), RC_ENOMEM. */
+/* Start the peer thread: it dials every peer (attached: the base dials them
+ * once it runs). RC_OK, RC_EINVAL (already started), RC_ENOMEM. */
 int peer_net_start(struct peer_net *net);
 /* Graceful stop: refuse new requests, fail every queued and in-flight one
  * with RC_ECLOSED ("stopping"), send ERROR SHUTDOWN on every connection,
@@ -267,15 +285,16 @@ void peer_net_destroy(struct peer_net *net);
  * timeout_ms: the deadline from now (0: the net's timeout). done(arg, reply)
  * runs exactly once, on the thread that drains q, or on the peer thread
  * when q is NULL. Returns RC_OK when the request was taken (done will run),
- * or RC_EINVAL (no such peer, not a request frame), RC_ECLOSED (stopped),
- * RC_ENOMEM; done will then never run. */
+ * or RC_EINVAL (no such peer, not a request frame, an attached net without
+ * q), RC_ECLOSED (stopped), RC_ENOMEM; done will then never run. */
 int peer_net_request(struct peer_net *net, size_t peer, const void *frame, size_t len,
                      unsigned timeout_ms, peer_done_fn done, void *arg, struct peer_completions *q);
 
 /* Answer a deferred request (PEER_NET_DEFER), from any thread: frame is the
  * whole reply (the request's reply type, or ERROR) with any version and id.
- * If the connection has gone, the reply is dropped. RC_OK, RC_EINVAL,
- * RC_ECLOSED (stopped), RC_ENOMEM. */
+ * If the connection has gone, the reply is dropped. RC_OK, RC_EINVAL (also
+ * from an attached net, which serves no requests), RC_ECLOSED (stopped),
+ * RC_ENOMEM. */
 int peer_net_reply(struct peer_net *net, const struct peer_ticket *ticket, const void *frame,
                    size_t len);
 

@@ -141,10 +141,11 @@ struct peer_net {
     struct peer *peers; /* owned, npeers */
     size_t npeers;
 
-    struct event_base *base; /* owned */
+    struct event_base *base; /* owned unless attached */
+    bool attached;           /* runs on its owner's base: peer_net.h */
     struct evconnlistener *listener;
     int port;
-    struct event *submit_ev, *stop_ev, *stop_timer;
+    struct event *submit_ev, *stop_ev, *stop_timer, *start_ev;
     pthread_t thread;
     bool started, joined;
 

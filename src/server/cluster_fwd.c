@@ -181,7 +181,7 @@ cs_tr_forward(void *ctx, unsigned node, const struct request *req, size_t ki,
     buf_init(&frame);
     rc = peer_forward_encode(PEER_VERSION_MAX, 1, &m, &frame);
     if (rc == RC_OK) {
-        rc = peer_net_request(cs->net, cs->peer_of[node], frame.data, frame.len, 0, cs_fwd_reply, f,
+        rc = peer_net_request(l->net, cs->peer_of[node], frame.data, frame.len, 0, cs_fwd_reply, f,
                               l->q);
     }
     buf_deinit(&frame);

@@ -3,8 +3,10 @@
  * cluster_srv.c - replication wired into the daemon (doc/replication.txt).
  *
  *   worker: conn --coord_cluster_execute--> coord/cluster (state machine)
- *              --transport put/get--> peer_net_request --> peer thread
- *              <-- completion queue <-- reply         (drained on the worker)
+ *              --transport put/get--> peer_net_request on the worker's own
+ *              attached net: the frame is written and the reply read by the
+ *              worker itself; the callback comes through the completion
+ *              queue, drained on the same worker
  *   peer thread: PUT  -> coord_replica_merge (or the hint store with HINT)
  *                GET  -> coord_replica_read
  *                FLUSH-> flush_all here
@@ -353,8 +355,8 @@ cs_call_send(struct cs_link *l, struct cs_call *c, struct buf *frame, int encode
     int rc = encode_rc;
 
     if (rc == RC_OK) {
-        rc = peer_net_request(l->cs->net, l->cs->peer_of[c->node], frame->data, frame->len, 0,
-                              reply, c, l->q);
+        rc = peer_net_request(l->net, l->cs->peer_of[c->node], frame->data, frame->len, 0, reply, c,
+                              l->q);
     }
     buf_deinit(frame);
     if (rc != RC_OK) {
@@ -372,7 +374,7 @@ cs_tr_healthy(void *ctx, unsigned node)
     if (node == cs->self) {
         return true;
     }
-    return node < cs->nnodes && peer_net_healthy(cs->net, cs->peer_of[node]);
+    return node < cs->nnodes && peer_net_healthy(l->net, cs->peer_of[node]);
 }
 
 static void
@@ -513,15 +515,21 @@ cluster_srv_worker_init(struct cluster_srv *cs, struct worker *w)
     }
     l->cs = cs;
     l->w = w;
+    w->cl_link = l;
     l->ev = event_new(w->base, -1, EV_PERSIST, cs_worker_drain_cb, l);
     if (l->ev == NULL) {
-        rc_free(l);
+        cluster_srv_worker_deinit(w);
         return RC_ENOMEM;
     }
     rc = peer_completions_create(cs_worker_notify, l, &l->q);
+    if (rc == RC_OK) {
+        struct peer_net_config nc = cs->wcfg;
+
+        nc.base = w->base; /* one connection per peer: the worker is one thread */
+        rc = peer_net_create(&nc, &l->net);
+    }
     if (rc != RC_OK) {
-        event_free(l->ev);
-        rc_free(l);
+        cluster_srv_worker_deinit(w);
         return rc;
     }
     memset(&cc, 0, sizeof(cc));
@@ -536,12 +544,9 @@ cluster_srv_worker_init(struct cluster_srv *cs, struct worker *w)
     cc.transport.forward = cs_tr_forward;
     rc = coord_cluster_create(w->srv->co, &cc, &w->cl);
     if (rc != RC_OK) {
-        peer_completions_destroy(l->q);
-        event_free(l->ev);
-        rc_free(l);
+        cluster_srv_worker_deinit(w);
         return rc;
     }
-    w->cl_link = l;
     return RC_OK;
 }
 
@@ -553,12 +558,19 @@ cluster_srv_worker_deinit(struct worker *w)
     if (l == NULL) {
         return;
     }
-    /* The net is stopped: every request has completed into the queue. */
-    peer_completions_drain(l->q);
+    /* The worker's loop has ended: stopping its net fails what is in flight
+     * into the queue, and the drain completes every request. */
+    peer_net_stop(l->net);
+    if (l->q != NULL) {
+        peer_completions_drain(l->q);
+    }
     coord_cluster_destroy(w->cl);
     w->cl = NULL;
+    peer_net_destroy(l->net);
     peer_completions_destroy(l->q);
-    event_free(l->ev);
+    if (l->ev != NULL) {
+        event_free(l->ev);
+    }
     rc_free(l);
     w->cl_link = NULL;
 }
@@ -697,7 +709,7 @@ cluster_srv_flush(struct worker *w, int64_t delay, cluster_flush_done_fn done, v
             continue;
         }
         fl->pending++;
-        if (peer_net_request(cs->net, cs->peer_of[i], frame.data, frame.len, 0, cs_flush_reply, fl,
+        if (peer_net_request(l->net, cs->peer_of[i], frame.data, frame.len, 0, cs_flush_reply, fl,
                              l->q) != RC_OK) {
             fl->pending--;
             fl->failed++;
@@ -724,6 +736,7 @@ cs_fwd_cluster_create(struct cluster_srv *cs)
         return RC_ENOMEM;
     }
     l->cs = cs;
+    l->net = cs->net;
     memset(&cc, 0, sizeof(cc));
     cc.ring = cs->srv->ring;
     cc.self = cs->self;
@@ -830,8 +843,14 @@ cluster_srv_create(struct server *srv, struct cluster_srv **out)
     if (rc != RC_OK) {
         goto fail;
     }
-    rc_free(peers);
-    rc_free(addrs);
+    /* The workers' nets: the same identity and peers, no listener, no
+     * handlers, one connection per peer each. */
+    cs->net_peers = peers;
+    cs->net_addrs = addrs;
+    cs->wcfg = nc;
+    cs->wcfg.listen = NULL;
+    memset(&cs->wcfg.handlers, 0, sizeof(cs->wcfg.handlers));
+    cs->wcfg.connections = 1;
     log_info("cluster: peer port %d, %zu peers, node %s", peer_net_port(cs->net), cfg->npeers,
              cfg->name);
     *out = cs;
@@ -848,6 +867,13 @@ cluster_srv_start(struct cluster_srv *cs)
 {
     int rc = peer_net_start(cs->net);
 
+    for (int i = 0; rc == RC_OK && i < cs->srv->nworkers; i++) {
+        struct cs_link *l = cs->srv->workers[i].cl_link;
+
+        if (l != NULL) {
+            rc = peer_net_start(l->net); /* dials once the worker's loop runs */
+        }
+    }
     if (rc != RC_OK) {
         return rc;
     }
@@ -897,6 +923,8 @@ cluster_srv_destroy(struct cluster_srv *cs)
     buf_deinit(&cs->scratch);
     rc_free(cs->peer_of);
     rc_free(cs->target);
+    rc_free(cs->net_peers);
+    rc_free(cs->net_addrs);
     rc_free((void *)cs->peer_version);
     pthread_mutex_destroy(&cs->defer_lock);
     pthread_mutex_destroy(&cs->replay_lock);
@@ -906,6 +934,66 @@ cluster_srv_destroy(struct cluster_srv *cs)
 
 /* ------------------------------------------------------------------ admin */
 
+/* One peer as this node sees it: the peer thread's net and every worker's
+ * attached net together. It is up only when all of them reach it (a write
+ * through any worker then finds it); the round trip is the peer thread's
+ * PING; counters and connections are sums. */
+static int
+cs_peer_stats(struct cluster_srv *cs, size_t peer, struct peer_net_peer_stats *ps)
+{
+    struct peer_net_peer_stats one;
+    int rc = peer_net_peer_stats(cs->net, peer, ps);
+
+    for (int i = 0; rc == RC_OK && i < cs->srv->nworkers; i++) {
+        struct cs_link *l = cs->srv->workers[i].cl_link;
+
+        if (l == NULL || peer_net_peer_stats(l->net, peer, &one) != RC_OK) {
+            continue;
+        }
+        if (one.state != PEER_STATE_UP) {
+            ps->state = one.state;
+        }
+        if (one.last_seen_ms > ps->last_seen_ms) {
+            ps->last_seen_ms = one.last_seen_ms;
+        }
+        ps->conns_out += one.conns_out;
+        ps->queued += one.queued;
+        ps->requests_sent += one.requests_sent;
+        ps->replies += one.replies;
+        ps->timeouts += one.timeouts;
+        ps->errors += one.errors;
+        ps->auth_failures += one.auth_failures;
+        ps->ring_mismatches += one.ring_mismatches;
+        ps->late_replies += one.late_replies;
+        ps->reconnects += one.reconnects;
+    }
+    return rc;
+}
+
+/* The transport totals over the peer thread's net and the workers'. */
+static void
+cs_net_totals(struct cluster_srv *cs, struct peer_net_totals *t)
+{
+    struct peer_net_totals one;
+
+    peer_net_totals(cs->net, t);
+    for (int i = 0; i < cs->srv->nworkers; i++) {
+        struct cs_link *l = cs->srv->workers[i].cl_link;
+
+        if (l == NULL) {
+            continue;
+        }
+        peer_net_totals(l->net, &one);
+        t->auth_failures += one.auth_failures;
+        t->ring_mismatches += one.ring_mismatches;
+        t->protocol_errors += one.protocol_errors;
+        t->late_replies += one.late_replies;
+        t->timeouts += one.timeouts;
+        t->reconnects += one.reconnects;
+        t->requests_sent += one.requests_sent;
+    }
+}
+
 void
 cluster_srv_members(struct cluster_srv *cs, struct buf *out)
 {
@@ -914,7 +1002,7 @@ cluster_srv_members(struct cluster_srv *cs, struct buf *out)
         struct store_hint_stats hs;
         int64_t now = cs_now_ms();
 
-        if (i == cs->self || peer_net_peer_stats(cs->net, cs->peer_of[i], &ps) != RC_OK) {
+        if (i == cs->self || cs_peer_stats(cs, cs->peer_of[i], &ps) != RC_OK) {
             continue;
         }
         memset(&hs, 0, sizeof(hs));
@@ -987,7 +1075,7 @@ cluster_srv_stats(struct cluster_srv *cs, struct server *srv, cluster_stat_fn em
             }
         }
     }
-    peer_net_totals(cs->net, &t);
+    cs_net_totals(cs, &t);
     cs_emit_u64(emit, arg, "cluster_nodes", cs->nnodes);
     cs_emit_u64(emit, arg, "cluster_reads", sum.reads);
     cs_emit_u64(emit, arg, "cluster_writes", sum.writes);

@@ -34,7 +34,12 @@ struct cs_deferred {
 
 struct cluster_srv {
     struct server *srv;
-    struct peer_net *net;
+    struct peer_net *net; /* the peer thread's: serves peers, replays hints */
+    /* What every worker's attached net is created from (the peers' names
+     * and addresses live in net_peers/net_addrs, owned). */
+    struct peer_net_config wcfg;
+    struct peer_net_peer_config *net_peers;
+    char (*net_addrs)[PEER_NET_ADDR_MAX];
     unsigned self;                /* ring index of this node */
     size_t nnodes;                /* ring nodes */
     size_t *peer_of;              /* ring index -> peer index (CS_NO_PEER: self) */
@@ -63,10 +68,15 @@ struct cluster_srv {
     _Atomic uint8_t *peer_version;
 };
 
-/* The per-worker side: the transport a worker's coord_cluster uses. */
+/* The per-worker side: the transport a worker's coord_cluster uses. A
+ * worker sends on its own attached net (peer_net.h), so its requests and
+ * their replies never change threads; the peer thread's FORWARD
+ * coordinator has a link too, on the peer thread's net and without a
+ * queue (w NULL). */
 struct cs_link {
     struct cluster_srv *cs;
     struct worker *w;
+    struct peer_net *net; /* owned when w is set */
     struct peer_completions *q;
     struct event *ev;
 };
