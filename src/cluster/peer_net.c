@@ -318,7 +318,11 @@ req_dispatch(struct peer_net *net, struct req *r)
         peer_req_finish(r, RC_EAGAIN, PEER_OK, "queue full");
     } else {
         r->where = REQ_PENDING;
-        list_push(&p->pending, r);
+        if (r->internal) { /* a PING measures the peer, not our queue */
+            list_push_front(&p->pending, r);
+        } else {
+            list_push(&p->pending, r);
+        }
     }
 }
 

@@ -56,9 +56,10 @@
  * and with a completion queue (a failure found at once is then delivered
  * through it, never inside the call); peer_net_start only asks the base to
  * dial once it runs; peer_net_stop and peer_net_destroy must be called on
- * that thread or after its loop has ended, and they close at once, without
- * the SHUTDOWN grace. Health, pings and reconnects are the attached net's
- * own: each one is a view of the peers from its own connections.
+ * that thread or after its loop has ended, and they fail every request and
+ * release every connection at once, without the SHUTDOWN grace (libevent
+ * closes the sockets themselves when the base next runs or is freed). Health, pings and reconnects
+ * are the attached net's own: each one is a view of the peers from its own connections.
  *
  * Threads: create, start, stop and destroy belong to the owner and must not
  * be called from the peer thread (a handler, or the callback of a request

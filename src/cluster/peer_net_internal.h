@@ -210,6 +210,20 @@ list_push(struct req_list *l, struct req *r)
 }
 
 static inline void
+list_push_front(struct req_list *l, struct req *r)
+{
+    r->prev = NULL;
+    r->next = l->head;
+    if (l->head != NULL) {
+        l->head->prev = r;
+    } else {
+        l->tail = r;
+    }
+    l->head = r;
+    l->n++;
+}
+
+static inline void
 list_remove(struct req_list *l, struct req *r)
 {
     if (r->prev != NULL) {

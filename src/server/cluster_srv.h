@@ -7,9 +7,10 @@
  * net, replays hints, and reports members and cluster figures.
  *
  * Threads: the peer handlers run on the peer thread (with their own
- * coord_thread); a worker's requests complete through its own completion
- * queue, drained on the worker's event base; hint replay runs on a small
- * thread of its own. Nothing here exists on a single node.
+ * coord_thread); a worker sends its requests on its own attached net (one
+ * connection per peer on the worker's event base) and they complete through
+ * its own completion queue, drained on that base; hint replay runs on a
+ * small thread of its own. Nothing here exists on a single node.
  */
 #ifndef RC_SERVER_CLUSTER_SRV_H
 #define RC_SERVER_CLUSTER_SRV_H
@@ -33,8 +34,9 @@ int cluster_srv_start(struct cluster_srv *cs);
 void cluster_srv_stop(struct cluster_srv *cs);
 void cluster_srv_destroy(struct cluster_srv *cs); /* NULL ok */
 
-/* Per worker, on the worker's thread before its loop starts / after it
- * ends: the completion queue and event, and the coord_cluster. */
+/* Per worker, before its loop starts / after it ends: the completion queue
+ * and event, the attached net (started by cluster_srv_start, stopped by
+ * deinit) and the coord_cluster. */
 int cluster_srv_worker_init(struct cluster_srv *cs, struct worker *w);
 void cluster_srv_worker_deinit(struct worker *w);
 
