@@ -131,10 +131,35 @@ peer_conn_free(struct conn *c)
     }
 }
 
+/* With nothing queued, the bytes go to the socket at once: one send(2)
+ * where the bufferevent would arm EPOLLOUT, wait for it, write and disarm it
+ * (four system calls, and a loop pass later). What the socket does not take
+ * is queued behind, in order, as is everything while something waits or
+ * the connect is in progress; a send error is left for the bufferevent to
+ * meet and report. */
 int
 peer_conn_write(struct conn *c, const void *p, size_t n)
 {
-    return bufferevent_write(c->bev, p, n) == 0 ? RC_OK : RC_ENOMEM;
+    const unsigned char *b = p;
+
+    if (c->state != CONN_CONNECTING && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        ssize_t w = send(bufferevent_getfd(c->bev), b, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (w > 0) {
+            b += w;
+            n -= (size_t)w;
+        }
+        if (n == 0) {
+            return RC_OK;
+        }
+    }
+    if (bufferevent_write(c->bev, b, n) != 0) {
+        if (b != p) { /* half a frame is on the wire: the stream is lost */
+            peer_conn_close(c, "out of memory", false);
+        }
+        return RC_ENOMEM;
+    }
+    return RC_OK;
 }
 
 /* Write and empty net->out. */

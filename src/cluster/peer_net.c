@@ -252,7 +252,7 @@ conn_send(struct conn *c, struct req *r)
     r->id = ++c->last_id;
     r->frame[2] = c->version;
     be_put64(r->frame + 8, r->id);
-    if (bufferevent_write(c->bev, r->frame, r->nframe) != 0) {
+    if (peer_conn_write(c, r->frame, r->nframe) != RC_OK) {
         peer_req_finish(r, RC_ENOMEM, PEER_OK, "out of memory");
         return;
     }
