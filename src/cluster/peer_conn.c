@@ -42,11 +42,12 @@
 #include "cluster/peer_net.h"
 #include "cluster/peer_net_internal.h"
 
-#define NET_OUT_PAUSE      (8u << 20) /* stop reading a responder above this output */
-#define NET_CLOSE_GRACE_MS 1000       /* to flush a final ERROR */
-#define NET_RING_LOG_MS    60000      /* ring mismatch: once per peer per minute */
-#define NET_AUTH_LOG_MS    1000       /* auth failures: at most once a second */
-#define NET_RTT_WEIGHT     8          /* EWMA: new = old + (sample - old) / 8 */
+#define NET_OUT_PAUSE      (8u << 20)  /* stop reading a responder above this output */
+#define NET_CLOSE_GRACE_MS 1000        /* to flush a final ERROR */
+#define NET_STAGE_KEEP     (64u << 10) /* stage capacity kept between passes */
+#define NET_RING_LOG_MS    60000       /* ring mismatch: once per peer per minute */
+#define NET_AUTH_LOG_MS    1000        /* auth failures: at most once a second */
+#define NET_RTT_WEIGHT     8           /* EWMA: new = old + (sample - old) / 8 */
 
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_read_cb(struct bufferevent *bev, void *arg);
@@ -81,6 +82,7 @@ peer_conn_new(struct peer_net *net, evutil_socket_t fd, enum peer_role role)
     c->serial = ++net->serial;
     c->lim.version = PEER_HANDSHAKE_VERSION;
     c->lim.max_body = PEER_HANDSHAKE_MAX_BODY;
+    buf_init(&c->stage);
     c->bev = bufferevent_socket_new(net->base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->timer = evtimer_new(net->base, conn_timer_cb, c);
     if (c->bev == NULL || c->timer == NULL) {
@@ -92,6 +94,7 @@ peer_conn_new(struct peer_net *net, evutil_socket_t fd, enum peer_role role)
         if (c->timer != NULL) {
             event_free(c->timer);
         }
+        buf_deinit(&c->stage);
         rc_free(c);
         return NULL;
     }
@@ -111,7 +114,7 @@ peer_conn_free(struct conn *c)
 {
     struct peer_net *net = c->net;
 
-    assert(c->state == CONN_CLOSING && c->inflight.n == 0);
+    assert(c->state == CONN_CLOSING && c->inflight.n == 0 && !c->dirty);
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -125,41 +128,102 @@ peer_conn_free(struct conn *c)
     if (c->hs_live) {
         peer_hs_deinit(&c->hs);
     }
+    buf_deinit(&c->stage);
     rc_free(c);
     if (net->stopping && net->conns == NULL && !net->attached) {
         event_base_loopbreak(net->base);
     }
 }
 
-/* With nothing queued, the bytes go to the socket at once: one send(2)
- * where the bufferevent would arm EPOLLOUT, wait for it, write and disarm it
- * (four system calls, and a loop pass later). What the socket does not take
- * is queued behind, in order, as is everything while something waits or
- * the connect is in progress; a send error is left for the bufferevent to
- * meet and report. */
+/* Bytes queued and not yet sent: the bufferevent's output and the stage. */
+static size_t
+conn_out_len(const struct conn *c)
+{
+    return evbuffer_get_length(bufferevent_get_output(c->bev)) + c->stage.len;
+}
+
+/* Take the connection out of net->dirty (it is there when dirty is set). */
+static void
+conn_undirty(struct conn *c)
+{
+    struct conn **pp = &c->net->dirty;
+
+    if (!c->dirty) {
+        return;
+    }
+    while (*pp != c) {
+        pp = &(*pp)->dirty_next;
+    }
+    *pp = c->dirty_next;
+    c->dirty_next = NULL;
+    c->dirty = false;
+}
+
+/* Frames are staged and sent together at the end of the loop pass: one
+ * send(2) per connection per pass, where the bufferevent would arm EPOLLOUT,
+ * wait for it, write and disarm it (four system calls, and a pass later),
+ * and where a send per frame would cost a system call and a wake-up of the
+ * peer for every frame under load. While the bufferevent holds bytes (the
+ * socket was full, or the connect is in progress) they queue behind them
+ * there instead. */
 int
 peer_conn_write(struct conn *c, const void *p, size_t n)
 {
-    const unsigned char *b = p;
+    struct peer_net *net = c->net;
 
-    if (c->state != CONN_CONNECTING && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-        ssize_t w = send(bufferevent_getfd(c->bev), b, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-        if (w > 0) {
-            b += w;
-            n -= (size_t)w;
-        }
-        if (n == 0) {
-            return RC_OK;
-        }
+    if (c->state == CONN_CONNECTING || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+        return bufferevent_write(c->bev, p, n) == 0 ? RC_OK : RC_ENOMEM;
     }
-    if (bufferevent_write(c->bev, b, n) != 0) {
-        if (b != p) { /* half a frame is on the wire: the stream is lost */
-            peer_conn_close(c, "out of memory", false);
-        }
+    if (buf_append(&c->stage, p, n) != RC_OK) {
         return RC_ENOMEM;
     }
+    if (!c->dirty) {
+        if (net->dirty == NULL) {
+            event_active(net->flush_ev, EV_WRITE, 0);
+        }
+        c->dirty = true;
+        c->dirty_next = net->dirty;
+        net->dirty = c;
+    }
     return RC_OK;
+}
+
+/* Send the stage; what the socket does not take goes to the bufferevent (a
+ * send error is left for it to meet and report). */
+static void
+conn_stage_send(struct conn *c)
+{
+    const char *b = c->stage.data;
+    size_t n = c->stage.len;
+    ssize_t w = send(bufferevent_getfd(c->bev), b, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+    if (w > 0) {
+        b += w;
+        n -= (size_t)w;
+    }
+    if (n > 0 && bufferevent_write(c->bev, b, n) != 0) {
+        buf_reset(&c->stage);
+        peer_conn_close(c, "out of memory", false); /* part of a frame is out */
+        return;
+    }
+    buf_reset(&c->stage);
+    buf_shrink(&c->stage, NET_STAGE_KEEP); /* a burst's memory goes back */
+    peer_conn_resume(c);                   /* a pause for output may be over */
+}
+
+void
+peer_conn_flush_all(struct peer_net *net)
+{
+    struct conn *c;
+
+    while ((c = net->dirty) != NULL) {
+        net->dirty = c->dirty_next;
+        c->dirty_next = NULL;
+        c->dirty = false;
+        if (c->stage.len > 0 && c->state != CONN_CLOSING) {
+            conn_stage_send(c);
+        }
+    }
 }
 
 /* Write and empty net->out. */
@@ -208,6 +272,11 @@ peer_conn_close(struct conn *c, const char *why, bool flush)
     }
     c->state = CONN_CLOSING;
     bufferevent_disable(c->bev, EV_READ);
+    conn_undirty(c);
+    if (flush && c->stage.len > 0 && was != CONN_CONNECTING) { /* behind the grace below */
+        (void)bufferevent_write(c->bev, c->stage.data, c->stage.len);
+    }
+    buf_reset(&c->stage);
     log_debug("peer connection %s (%s, %s): closing: %s", c->addr, conn_peer_name(c),
               c->role == PEER_ROLE_INITIATOR ? "out" : "in", why);
     while (c->inflight.head != NULL) {
@@ -300,7 +369,7 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 void
 peer_conn_resume(struct conn *c)
 {
-    size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
+    size_t out = conn_out_len(c);
 
     if (!c->paused || c->state != CONN_READY || out > NET_OUT_PAUSE / 2 ||
         c->deferred >= c->net->hs_cfg.max_inflight) {
@@ -314,7 +383,7 @@ peer_conn_resume(struct conn *c)
 static void
 conn_maybe_pause(struct conn *c)
 {
-    size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
+    size_t out = conn_out_len(c);
 
     if (out > NET_OUT_PAUSE || c->deferred >= c->net->hs_cfg.max_inflight) {
         c->paused = true;

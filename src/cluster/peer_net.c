@@ -684,6 +684,16 @@ net_stop_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The end of a loop pass: what the pass wrote goes out, a send per
+ * connection. */
+static void
+net_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    peer_conn_flush_all(arg);
+}
+
 /* Open every pool slot and start the keepalives. */
 static void
 net_dial_all(struct peer_net *net)
@@ -954,8 +964,15 @@ net_setup(struct peer_net *net, const struct peer_net_config *cfg)
 
     net->attached = cfg->base != NULL;
     net->base = net->attached ? cfg->base : event_base_new();
-    if (net->base == NULL) {
+    /* Own base: three priorities as a worker's, sockets and timers at the
+     * default (1), the end-of-pass flush below them. */
+    if (net->base == NULL || (!net->attached && event_base_priority_init(net->base, 3) != 0)) {
         return RC_EINTERNAL;
+    }
+    net->flush_ev = event_new(net->base, -1, 0, net_flush_cb, net);
+    if (net->flush_ev == NULL ||
+        event_priority_set(net->flush_ev, event_base_get_npriorities(net->base) - 1) != 0) {
+        return RC_ENOMEM;
     }
     if (net->attached) {
         net->start_ev = event_new(net->base, -1, 0, net_start_cb, net);
@@ -1130,6 +1147,9 @@ peer_net_destroy(struct peer_net *net)
     }
     if (net->start_ev != NULL) {
         event_free(net->start_ev);
+    }
+    if (net->flush_ev != NULL) {
+        event_free(net->flush_ev);
     }
     if (net->base != NULL && !net->attached) {
         event_base_free(net->base);

@@ -98,6 +98,12 @@ struct conn {
     uint64_t last_id;         /* initiator: the highest id sent */
     struct req_list inflight; /* initiator */
     size_t deferred;          /* responder: requests awaiting peer_net_reply */
+    /* Frames written in this loop pass, sent together at its end (the
+     * net's flush_ev): non-empty only while the bufferevent's output is
+     * empty, so the order on the wire is the order written. */
+    struct buf stage;
+    struct conn *dirty_next; /* in net->dirty while the stage holds bytes */
+    bool dirty;
     char addr[PEER_NET_ADDR_MAX];
 };
 
@@ -146,6 +152,8 @@ struct peer_net {
     struct evconnlistener *listener;
     int port;
     struct event *submit_ev, *stop_ev, *stop_timer, *start_ev;
+    struct event *flush_ev; /* the lowest priority: sends every stage */
+    struct conn *dirty;     /* connections whose stage holds bytes */
     pthread_t thread;
     bool started, joined;
 
@@ -292,6 +300,9 @@ void peer_conn_free(struct conn *c);
 
 /* Queue n bytes on the connection: RC_OK or RC_ENOMEM. */
 int peer_conn_write(struct conn *c, const void *p, size_t n);
+
+/* The end of a loop pass (net->flush_ev): send every connection's stage. */
+void peer_conn_flush_all(struct peer_net *net);
 
 /* Send a connection-level ERROR (id 0). */
 void peer_conn_send_error(struct conn *c, uint16_t code, const char *text);
