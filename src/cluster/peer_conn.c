@@ -450,10 +450,11 @@ log_ring_mismatch(struct conn *c, size_t idx_or_npeers)
     hex(h->ring_hash, PEER_RING_HASH_SIZE, theirs);
     hex(net->hs_cfg.node_id, PEER_NODE_ID_SIZE, myid);
     hex(h->node_id, PEER_NODE_ID_SIZE, theirid);
-    log_error("RING MISMATCH with peer %.*s (%s, id %s): this node %s (id %s) has ring %s Q=%u "
-              "N=%u, the peer has ring %s Q=%u N=%u; refusing it until the configurations agree",
-              (int)h->nname, h->name, c->addr, theirid, net->name, myid, mine,
-              net->hs_cfg.partitions, net->hs_cfg.replicas, theirs, h->partitions, h->replicas);
+    NET_LOG(c->net, log_error,
+            "RING MISMATCH with peer %.*s (%s, id %s): this node %s (id %s) has ring %s Q=%u "
+            "N=%u, the peer has ring %s Q=%u N=%u; refusing it until the configurations agree",
+            (int)h->nname, h->name, c->addr, theirid, net->name, myid, mine, net->hs_cfg.partitions,
+            net->hs_cfg.replicas, theirs, h->partitions, h->replicas);
 }
 
 /* The handshake failed: count, log, close (the codec queued our ERROR). */
@@ -477,10 +478,11 @@ conn_hs_failed(struct conn *c)
         }
         if (now - net->last_auth_log_ms >= NET_AUTH_LOG_MS || net->last_auth_log_ms == 0) {
             net->last_auth_log_ms = now;
-            log_error("peer authentication FAILED (%s) on %s connection %s%s%s: wrong "
-                      "--cluster-secret-file on one side?",
-                      how, c->role == PEER_ROLE_INITIATOR ? "outgoing" : "incoming", c->addr,
-                      p != NULL ? " to " : "", p != NULL ? p->name : "");
+            NET_LOG(c->net, log_error,
+                    "peer authentication FAILED (%s) on %s connection %s%s%s: wrong "
+                    "--cluster-secret-file on one side?",
+                    how, c->role == PEER_ROLE_INITIATOR ? "outgoing" : "incoming", c->addr,
+                    p != NULL ? " to " : "", p != NULL ? p->name : "");
         }
     } else if (code == PEER_RING_MISMATCH) {
         long idx = c->hs.hello.nname > 0
@@ -507,7 +509,8 @@ conn_hs_failed(struct conn *c)
         log_debug("peer handshake with %s %s: %s %s", c->addr, how, peer_code_name(code),
                   c->hs.fault.why != NULL ? c->hs.fault.why : "");
         if (p != NULL && (code == PEER_SELF || code == PEER_UNKNOWN_PEER || code == PEER_VERSION)) {
-            log_warn("peer %s (%s): handshake %s: %s", p->name, c->addr, how, peer_code_name(code));
+            NET_LOG(c->net, log_warn, "peer %s (%s): handshake %s: %s", p->name, c->addr, how,
+                    peer_code_name(code));
         }
     }
     peer_conn_close(c, "handshake failed", true);
@@ -530,8 +533,8 @@ conn_hs_done(struct conn *c)
     if (c->role == PEER_ROLE_INITIATOR) {
         p = &net->peers[c->peer];
         if (idx != c->peer) {
-            log_error("peer %s (%s) answered as \"%.*s\": refusing it", p->name, c->addr,
-                      (int)h->nname, h->name);
+            NET_LOG(c->net, log_error, "peer %s (%s) answered as \"%.*s\": refusing it", p->name,
+                    c->addr, (int)h->nname, h->name);
             p->slots[c->slot].backoff_ms = net->backoff_max;
             peer_conn_send_error(c, PEER_UNKNOWN_PEER, "unexpected node name");
             peer_conn_close(c, "unexpected node name", true);
@@ -670,8 +673,8 @@ conn_on_reply(struct conn *c, const struct peer_frame *f)
     }
     if (f->h.type == PEER_T_ERROR && f->h.id == 0) {
         (void)peer_error_decode(f, &e, NULL);
-        log_info("peer %s (%s) closed the connection: %s %.*s", p->name, c->addr,
-                 peer_code_name(e.code), (int)e.ntext, e.text);
+        NET_LOG(c->net, log_info, "peer %s (%s) closed the connection: %s %.*s", p->name, c->addr,
+                peer_code_name(e.code), (int)e.ntext, e.text);
         peer_conn_close(c, e.code == PEER_SHUTDOWN ? "peer shutting down" : "peer sent ERROR",
                         false);
         return;
@@ -880,8 +883,8 @@ conn_on_request(struct conn *c, const struct peer_frame *f)
 
     if (f->h.type == PEER_T_ERROR) {
         if (peer_error_decode(f, &e, NULL) == RC_OK) {
-            log_info("peer %s (%s) sent %s: %.*s", p->name, c->addr, peer_code_name(e.code),
-                     (int)e.ntext, e.text);
+            NET_LOG(c->net, log_info, "peer %s (%s) sent %s: %.*s", p->name, c->addr,
+                    peer_code_name(e.code), (int)e.ntext, e.text);
         }
         peer_conn_close(c, "peer sent ERROR", false);
         return;

@@ -31,6 +31,7 @@
 #include <event2/util.h>
 
 #include "base/buf.h"
+#include "base/log.h"
 #include "base/util.h"
 #include "cluster/peer_codec.h"
 #include "cluster/peer_net.h"
@@ -42,6 +43,19 @@ struct event_base;
 struct evconnlistener;
 
 #define CNT(p, field) atomic_fetch_add_explicit(&(p)->field, 1, memory_order_relaxed)
+
+/* A message about a peer that each of this node's nets would write alike
+ * (its handshake, a refusal, its shutdown): an attached net, one worker's
+ * view, writes it at debug level, since the peer thread's net writes it at
+ * `fn`'s. */
+#define NET_LOG(net, fn, ...)       \
+    do {                            \
+        if ((net)->attached) {      \
+            log_debug(__VA_ARGS__); \
+        } else {                    \
+            fn(__VA_ARGS__);        \
+        }                           \
+    } while (0)
 
 enum req_where { REQ_NOWHERE = 0, REQ_SUBMIT, REQ_PENDING, REQ_INFLIGHT };
 
