@@ -149,9 +149,12 @@ peer_req_deliver(struct req *r)
     }
     wake = q->list.head == NULL;
     list_push(&q->list, r);
-    pthread_mutex_unlock(&q->lock);
-    /* q stays alive: r, now in its list, holds a reference. */
+    /* Under the lock: once r is in the list the owner may drain it and
+     * destroy q (dropping the last reference) as soon as the lock is free,
+     * so nothing here touches q after the unlock; and a destroy that has
+     * returned is never followed by a notify. */
     if (wake && q->notify != NULL) {
         q->notify(q->notify_arg);
     }
+    pthread_mutex_unlock(&q->lock);
 }

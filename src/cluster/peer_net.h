@@ -103,8 +103,9 @@ struct event_base;
  * thread pushes finished requests onto it and calls notify(notify_arg) when
  * the queue goes from empty to non-empty; the owner then calls
  * peer_completions_drain on its own thread, which runs each request's
- * callback there. notify runs on the peer thread and must only wake the
- * owner (event_active on the owner's base, a write to an eventfd, ...).
+ * callback there. notify runs on the peer thread, with the queue's lock
+ * held, and must only wake the owner (event_active on the owner's base, a
+ * write to an eventfd, ...), never call peer_completions_*.
  *
  * Reference-counted: every request in flight holds a reference, so
  * peer_completions_destroy may be called at any time; completions that
