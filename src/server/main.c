@@ -237,7 +237,10 @@ main_run(const struct config *cfg)
     }
     rc = server_create(cfg, co, &srv);
     if (rc != RC_OK) {
-        log_error("cannot start the server: %s", rc_strerror(rc));
+        /* RC_EIO here is a socket that could not be bound, logged above;
+         * its text ("storage i/o error") would point at the disk. */
+        log_error("cannot start the server: %s",
+                  rc == RC_EIO ? "a port or socket could not be opened" : rc_strerror(rc));
         goto out;
     }
     rc = server_run(srv);
