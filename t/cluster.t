@@ -80,6 +80,11 @@ sub get_value {
           or diag($raw // 'no reply');
         like($raw // '', qr/\A(?:MEMBER \S+ (?:up|down)[^\r\n]*\r\n)+END\r\n\z/,
             "A: members through $n: MEMBER <name> <state> lines, then END");
+        # Up means every view of this node reaches the peer: its peer
+        # thread's and each worker's (nets_up k/n with k == n >= 2).
+        my @partial = grep { ($m->{$_}{nets_up} // '') !~ m{\A(\d+)/\1\z} || $1 < 2 } @others;
+        is_deeply(\@partial, [], "A: members through $n: nets_up n/n (n >= 2) for each peer")
+          or diag($raw // 'no reply');
     }
 
     my %hash;

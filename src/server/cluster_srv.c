@@ -937,12 +937,17 @@ cluster_srv_destroy(struct cluster_srv *cs)
 /* One peer as this node sees it: the peer thread's net and every worker's
  * attached net together. It is up only when all of them reach it (a write
  * through any worker then finds it); the round trip is the peer thread's
- * PING; counters and connections are sums. */
+ * PING; counters and connections are sums. *nets and *nets_up count the
+ * nets and those that reach the peer. */
 static int
-cs_peer_stats(struct cluster_srv *cs, size_t peer, struct peer_net_peer_stats *ps)
+cs_peer_stats(struct cluster_srv *cs, size_t peer, struct peer_net_peer_stats *ps, unsigned *nets,
+              unsigned *nets_up)
 {
     struct peer_net_peer_stats one;
     int rc = peer_net_peer_stats(cs->net, peer, ps);
+
+    *nets = 1;
+    *nets_up = ps->state == PEER_STATE_UP;
 
     for (int i = 0; rc == RC_OK && i < cs->srv->nworkers; i++) {
         struct cs_link *l = cs->srv->workers[i].cl_link;
@@ -950,8 +955,11 @@ cs_peer_stats(struct cluster_srv *cs, size_t peer, struct peer_net_peer_stats *p
         if (l == NULL || peer_net_peer_stats(l->net, peer, &one) != RC_OK) {
             continue;
         }
+        (*nets)++;
         if (one.state != PEER_STATE_UP) {
             ps->state = one.state;
+        } else {
+            (*nets_up)++;
         }
         if (one.last_seen_ms > ps->last_seen_ms) {
             ps->last_seen_ms = one.last_seen_ms;
@@ -999,10 +1007,11 @@ cluster_srv_members(struct cluster_srv *cs, struct buf *out)
 {
     for (size_t i = 0; i < cs->nnodes; i++) {
         struct peer_net_peer_stats ps;
+        unsigned nets, nets_up;
         struct store_hint_stats hs;
         int64_t now = cs_now_ms();
 
-        if (i == cs->self || cs_peer_stats(cs, cs->peer_of[i], &ps) != RC_OK) {
+        if (i == cs->self || cs_peer_stats(cs, cs->peer_of[i], &ps, &nets, &nets_up) != RC_OK) {
             continue;
         }
         memset(&hs, 0, sizeof(hs));
@@ -1010,11 +1019,11 @@ cluster_srv_members(struct cluster_srv *cs, struct buf *out)
         buf_printf(out,
                    "MEMBER %s %s addr %s last_seen_ms %" PRId64 " rtt_us %" PRIu64 " hints %" PRIu64
                    " hint_bytes %" PRIu64 " oldest_hint_ms %" PRId64 " hints_replayed %" PRIu64
-                   " hints_dropped %" PRIu64 " repair_partitions %" PRIu64 "\r\n",
+                   " hints_dropped %" PRIu64 " repair_partitions %" PRIu64 " nets_up %u/%u\r\n",
                    ps.name, peer_state_name(ps.state), ps.addr,
                    ps.last_seen_ms > 0 ? now - ps.last_seen_ms : (int64_t)-1, ps.rtt_us, hs.pending,
                    hs.bytes, hs.oldest_ms > 0 ? now - hs.oldest_ms : (int64_t)-1, hs.replayed,
-                   hs.dropped_bytes + hs.dropped_age, hs.repair_parts);
+                   hs.dropped_bytes + hs.dropped_age, hs.repair_parts, nets_up, nets);
     }
     buf_printf(out, "END\r\n");
 }
