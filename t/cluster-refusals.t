@@ -9,9 +9,9 @@
 #   wrong-partition  a key n1 replicates, partition field off by one:
 #                    ERROR WRONG_PARTITION, logged, nothing stored
 #   not-replica      a key whose preference list leaves n1 out:
-#                    ERROR NOT_REPLICA
+#                    ERROR NOT_REPLICA, logged
 #   hint-self        HINT naming n1 itself as the owner: ERROR NOT_REPLICA,
-#                    no hint kept
+#                    logged, no hint kept
 #   good             a correct PUT of a key n1 replicates: PUT_ACK STORED,
 #                    and a client get on n1 reads the value
 #
@@ -118,6 +118,10 @@ SKIP: {
     like($srv->log_text, qr/peer PUT for partition \d+, which this ring computes as \d+/,
         'wrong-partition: logged loudly');
 }
+like($srv->log_text, qr/peer n2 sent a PUT for a key this node does not own: refused/,
+    'not-replica: logged, naming the peer');
+like($srv->log_text, qr/peer n2 sent a hint whose owner is this node: refused/,
+    'hint-self: logged, naming the peer');
 
 # n1 goes on: alive, a plain set and get of a key it owns, stats cluster.
 ok($srv->alive, 'n1 is still running');

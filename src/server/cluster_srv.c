@@ -203,14 +203,18 @@ cs_put_check(struct cluster_srv *cs, struct peer_call *call, const struct peer_p
         return RC_EINVAL;
     }
     if ((m->flags & PEER_PUT_HINT) != 0) {
-        if (!cs_node_of_target(cs, m->owner, &owner) || owner == cs->self) {
+        bool known = cs_node_of_target(cs, m->owner, &owner);
+
+        if (!known || owner == cs->self) {
+            log_error("peer %s sent a hint whose owner is %s: refused", call->peer_name,
+                      known ? "this node" : "not a member");
             call->error_code = PEER_NOT_REPLICA;
             return RC_EINVAL;
         }
         return RC_OK;
     }
     if (cs->fwd_cl == NULL || !coord_cluster_is_member(cs->fwd_cl, m->key, m->nkey)) {
-        log_error("peer PUT for a key this node does not own: refused");
+        log_error("peer %s sent a PUT for a key this node does not own: refused", call->peer_name);
         call->error_code = PEER_NOT_REPLICA;
         return RC_EINVAL;
     }
