@@ -925,8 +925,10 @@ net_check_config(const struct peer_net_config *cfg)
     return rc;
 }
 
+/* like: a net whose resolved peer addresses are taken instead of resolving
+ * the configured ones again (peer_net_attach); NULL resolves. */
 static int
-net_setup(struct peer_net *net, const struct peer_net_config *cfg)
+net_setup(struct peer_net *net, const struct peer_net_config *cfg, const struct peer_net *like)
 {
     uint64_t seed = 0;
     int rc;
@@ -1010,7 +1012,10 @@ net_setup(struct peer_net *net, const struct peer_net_config *cfg)
                 return RC_ENOMEM;
             }
         }
-        if ((rc = resolve(cfg->peers[i].addr, false, &p->sa, &p->salen)) != RC_OK) {
+        if (like != NULL) {
+            p->sa = like->peers[i].sa;
+            p->salen = like->peers[i].salen;
+        } else if ((rc = resolve(cfg->peers[i].addr, false, &p->sa, &p->salen)) != RC_OK) {
             return rc;
         }
     }
@@ -1020,8 +1025,8 @@ net_setup(struct peer_net *net, const struct peer_net_config *cfg)
     return RC_OK;
 }
 
-int
-peer_net_create(const struct peer_net_config *cfg, struct peer_net **out)
+static int
+net_create(const struct peer_net_config *cfg, const struct peer_net *like, struct peer_net **out)
 {
     struct peer_net *net;
     int rc;
@@ -1040,13 +1045,62 @@ peer_net_create(const struct peer_net_config *cfg, struct peer_net **out)
     pthread_mutex_init(&net->lock, NULL);
     buf_init(&net->out);
     buf_init(&net->scratch);
-    rc = net_setup(net, cfg);
+    rc = net_setup(net, cfg, like);
     if (rc != RC_OK) {
         peer_net_destroy(net);
         return rc;
     }
     *out = net;
     return RC_OK;
+}
+
+int
+peer_net_create(const struct peer_net_config *cfg, struct peer_net **out)
+{
+    return net_create(cfg, NULL, out);
+}
+
+int
+peer_net_attach(const struct peer_net *parent, struct event_base *base, unsigned connections,
+                struct peer_net **out)
+{
+    struct peer_net_peer_config *peers;
+    struct peer_net_config cfg;
+    int rc;
+
+    *out = NULL;
+    if (base == NULL) {
+        return RC_EINVAL;
+    }
+    peers = rc_calloc(parent->npeers > 0 ? parent->npeers : 1, sizeof(*peers));
+    if (peers == NULL) {
+        return RC_ENOMEM;
+    }
+    for (size_t i = 0; i < parent->npeers; i++) {
+        peers[i].name = parent->peers[i].name;
+        peers[i].addr = parent->peers[i].addr;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.name = parent->name;
+    memcpy(cfg.node_id, parent->hs_cfg.node_id, sizeof(cfg.node_id));
+    memcpy(cfg.ring_hash, parent->hs_cfg.ring_hash, sizeof(cfg.ring_hash));
+    cfg.partitions = parent->hs_cfg.partitions;
+    cfg.replicas = parent->hs_cfg.replicas;
+    cfg.secret = parent->secret;
+    cfg.nsecret = parent->hs_cfg.nsecret;
+    cfg.peers = peers;
+    cfg.npeers = parent->npeers;
+    cfg.timeout_ms = parent->timeout_ms;
+    cfg.max_body = parent->hs_cfg.max_body;
+    cfg.connections = connections;
+    cfg.max_inflight = parent->hs_cfg.max_inflight;
+    cfg.ping_interval_ms = parent->ping_ms;
+    cfg.backoff_min_ms = parent->backoff_min;
+    cfg.backoff_max_ms = parent->backoff_max;
+    cfg.base = base;
+    rc = net_create(&cfg, parent, out);
+    rc_free(peers);
+    return rc;
 }
 
 int

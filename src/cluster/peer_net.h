@@ -268,6 +268,13 @@ struct peer_net;
  * peer_net_start. RC_EINVAL (the configuration; logged), RC_EIO (bind),
  * RC_ENOMEM, RC_EINTERNAL (libevent). *out is NULL on failure. */
 int peer_net_create(const struct peer_net_config *cfg, struct peer_net **out);
+/* An attached net on base (see above) with parent's identity, secret,
+ * ring, limits, timeouts and peers, whose addresses it takes as parent
+ * resolved them (no second lookup), `connections` sockets per peer (0: the
+ * default) and no handlers. parent is only read, and may be running.
+ * RC_OK, RC_EINVAL, RC_ENOMEM, RC_EINTERNAL; *out is NULL on failure. */
+int peer_net_attach(const struct peer_net *parent, struct event_base *base, unsigned connections,
+                    struct peer_net **out);
 /* The bound listener port (0 without a listener). */
 int peer_net_port(const struct peer_net *net);
 /* Start the peer thread: it dials every peer (attached: the base dials them

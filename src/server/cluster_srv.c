@@ -526,11 +526,8 @@ cluster_srv_worker_init(struct cluster_srv *cs, struct worker *w)
         return RC_ENOMEM;
     }
     rc = peer_completions_create(cs_worker_notify, l, &l->q);
-    if (rc == RC_OK) {
-        struct peer_net_config nc = cs->wcfg;
-
-        nc.base = w->base; /* one connection per peer: the worker is one thread */
-        rc = peer_net_create(&nc, &l->net);
+    if (rc == RC_OK) { /* one connection per peer: the worker is one thread */
+        rc = peer_net_attach(cs->net, w->base, 1, &l->net);
     }
     if (rc != RC_OK) {
         cluster_srv_worker_deinit(w);
@@ -847,14 +844,8 @@ cluster_srv_create(struct server *srv, struct cluster_srv **out)
     if (rc != RC_OK) {
         goto fail;
     }
-    /* The workers' nets: the same identity and peers, no listener, no
-     * handlers, one connection per peer each. */
-    cs->net_peers = peers;
-    cs->net_addrs = addrs;
-    cs->wcfg = nc;
-    cs->wcfg.listen = NULL;
-    memset(&cs->wcfg.handlers, 0, sizeof(cs->wcfg.handlers));
-    cs->wcfg.connections = 1;
+    rc_free(peers);
+    rc_free(addrs);
     log_info("cluster: peer port %d, %zu peers, node %s", peer_net_port(cs->net), cfg->npeers,
              cfg->name);
     *out = cs;
@@ -927,8 +918,6 @@ cluster_srv_destroy(struct cluster_srv *cs)
     buf_deinit(&cs->scratch);
     rc_free(cs->peer_of);
     rc_free(cs->target);
-    rc_free(cs->net_peers);
-    rc_free(cs->net_addrs);
     rc_free((void *)cs->peer_version);
     pthread_mutex_destroy(&cs->defer_lock);
     pthread_mutex_destroy(&cs->replay_lock);

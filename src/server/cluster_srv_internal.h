@@ -34,12 +34,7 @@ struct cs_deferred {
 
 struct cluster_srv {
     struct server *srv;
-    struct peer_net *net; /* the peer thread's: serves peers, replays hints */
-    /* What every worker's attached net is created from (the peers' names
-     * and addresses live in net_peers/net_addrs, owned). */
-    struct peer_net_config wcfg;
-    struct peer_net_peer_config *net_peers;
-    char (*net_addrs)[PEER_NET_ADDR_MAX];
+    struct peer_net *net;         /* the peer thread's: serves peers, replays hints */
     unsigned self;                /* ring index of this node */
     size_t nnodes;                /* ring nodes */
     size_t *peer_of;              /* ring index -> peer index (CS_NO_PEER: self) */
