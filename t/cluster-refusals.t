@@ -31,7 +31,7 @@ use lib "$FindBin::Bin/lib";
 use RCTest;
 use RCCluster;
 
-RCTest::set_timeout(120);
+RCTest::set_timeout(300);
 RCCluster::skip_unless_available();
 my $poke = $ENV{PEERPOKE}
   // File::Spec->catfile(dirname(RCTest::ringcached_bin()), 't', 'peerpoke');
@@ -75,7 +75,7 @@ sub poke {
     my ($case) = @_;
     my ($status, $out) = RCTest::run_capture([ $poke, '--name', 'n2', '--secret-file', $secret,
         '--peer', "n1=127.0.0.1:$pport{n1}", '--nodes', 'n1,n2,n3', @RING,
-        '--value', "poked-$$", '--wait-ms', 5000, $case ], 30);
+        '--value', "poked-$$", '--wait-ms', 20000, '--timeout-ms', 30000, $case ], 60);
     my ($line) = grep { /^(?:OK|ERROR|FAIL)\b/ } split /\n/, $out;
     return ($status, $line // '', $out);
 }
@@ -97,7 +97,7 @@ my %key;
 for my $c (qw(wrong-partition not-replica hint-self good)) {
     my ($re, $owned) = @{ $case{$c} };
     my ($status, $line, $out) = poke($c);
-    is($status, 0, "$c: peerpoke exits 0") or diag($out);
+    is($status, 0, "$c: peerpoke exits 0") or diag($out, "n1's log:\n", $srv->log_text);
     like($line, $re, "$c: n1 answers as 8.2 says") or diag($out);
     $key{$c} = $line =~ $re ? $1 : undef;
     SKIP: {
@@ -145,5 +145,5 @@ is($st->{peer_errors}, 0, 'stats cluster: no protocol error');
 is($st->{peer_auth_failures}, 0, 'stats cluster: no auth failure');
 is($st->{peer_ring_mismatches}, 0, 'stats cluster: no ring mismatch');
 
-is($srv->stop(10), 0, 'n1 stops cleanly');
+is($srv->stop(30), 0, 'n1 stops cleanly');
 done_testing();
