@@ -656,6 +656,12 @@ cluster_srv_peer_version(struct cluster_srv *cs, unsigned node, const void *key,
 
 /* ------------------------------------------------------------------ flush_all */
 
+/* A FLUSH waits at least this long for each peer. A peer applies flush_all
+ * with durable writes on its peer thread, so one slow flush to disk can
+ * outlast a short --peer-timeout-ms; a flush_all is rare and an operator's
+ * command, so it waits for a slow disk where a read or write would not. */
+#define CS_FLUSH_TIMEOUT_MIN_MS 5000u
+
 struct cs_flush {
     cluster_flush_done_fn done;
     void *arg;
@@ -710,8 +716,8 @@ cluster_srv_flush(struct worker *w, int64_t delay, cluster_flush_done_fn done, v
             continue;
         }
         fl->pending++;
-        if (peer_net_request(l->net, cs->peer_of[i], frame.data, frame.len, 0, cs_flush_reply, fl,
-                             l->q) != RC_OK) {
+        if (peer_net_request(l->net, cs->peer_of[i], frame.data, frame.len, cs->flush_timeout_ms,
+                             cs_flush_reply, fl, l->q) != RC_OK) {
             fl->pending--;
             fl->failed++;
         }
@@ -810,6 +816,8 @@ cluster_srv_create(struct server *srv, struct cluster_srv **out)
     nc.peers = peers;
     nc.npeers = cfg->npeers;
     nc.timeout_ms = (unsigned)cfg->peer_timeout_ms;
+    cs->flush_timeout_ms =
+        nc.timeout_ms > CS_FLUSH_TIMEOUT_MIN_MS ? nc.timeout_ms : CS_FLUSH_TIMEOUT_MIN_MS;
     nc.max_body = 64u << 20;
     nc.handlers.arg = cs;
     nc.handlers.put = cs_put;

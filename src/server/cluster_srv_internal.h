@@ -42,7 +42,8 @@ struct cluster_srv {
     struct coord_thread *ct;      /* the peer thread's */
     struct coord_cluster *fwd_cl; /* the peer thread's coordinator (FORWARD) */
     struct cs_link *fwd_link;
-    struct buf scratch; /* GET replies (peer thread) */
+    struct buf scratch;        /* GET replies (peer thread) */
+    unsigned flush_timeout_ms; /* FLUSH's deadline: see cluster_srv_flush */
 
     pthread_mutex_t defer_lock;
     struct cs_deferred *deferred;
