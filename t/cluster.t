@@ -536,7 +536,7 @@ PY
 # ============================================================ E. kill -9 under writes
 {
     my $c = RCCluster::start(nodes => 3, replicas => 3, read_quorum => 2, write_quorum => 2,
-        peer_timeout_ms => $PEER_TIMEOUT, sync => 'always');
+        peer_timeout_ms => 5000, sync => 'always');
     ok($c->wait_all_up(20), 'E: --sync=always cluster up');
     my $dir = tempdir('rccluster-e-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     my $log = "$dir/acks";
