@@ -32,7 +32,7 @@ use RCTest;
 use RCCluster;
 
 RCTest::set_timeout(300);
-RCCluster::skip_unless_available();
+RCCluster::require_member_start();
 my $poke = $ENV{PEERPOKE}
   // File::Spec->catfile(dirname(RCTest::ringcached_bin()), 't', 'peerpoke');
 plan skip_all => "peerpoke is not built ($poke)" unless -x $poke;

@@ -25,7 +25,7 @@ use RCTest;
 use RCCluster;
 
 RCTest::set_timeout($ENV{RC_CLUSTER_TIMEOUT} // 300);
-RCCluster::skip_unless_available();
+RCCluster::require_member_start();
 
 my $GRACE = 2;
 my @ALL = qw(n1 n2 n3);

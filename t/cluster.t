@@ -49,7 +49,7 @@ use RCBinary;
 use RCCluster;
 
 RCTest::set_timeout($ENV{RC_CLUSTER_TIMEOUT} // 600);
-RCCluster::skip_unless_available();
+RCCluster::require_member_start();
 
 my $PEER_TIMEOUT = 500;
 

@@ -790,8 +790,7 @@ static const struct opt_def opt_table[] = {
     {"peer-listen", OPT_PEER_LISTEN, REQ, opt_peer_listen, 0, 0, 0, NULL, "<host:port>",
      "address for peer connections, host:port or [ipv6]:port (required with --peers)"},
     {"peers", OPT_PEERS, REQ, opt_peers, 0, 0, 0, NULL, "<list>",
-     "the other nodes: name=host:port,... (names: 1-64 of A-Z a-z 0-9 . _ -); "
-     "clustering is not available in this build yet"},
+     "the other nodes: name=host:port,... (names: 1-64 of A-Z a-z 0-9 . _ -)"},
     {"replicas", OPT_REPLICAS, REQ, opt_set_int, OFF(replicas), 1, OPT_MAX_REPLICAS,
      "replicas must be a number from 1 to 16", "<num>",
      "replicas per key, capped at the nodes (default: 3; alone: 1)"},
