@@ -88,9 +88,12 @@ if ($MC) {
     is(meta($s, 'mg hl u v'), "VA 2\r\naa\r\n", 'mg u: value');
 }
 
-# T: touch; mg T-1 expires the item
+# T: touch; mg T-1 expires the item. A ttl read back by a later command
+# may be one less: a second boundary can pass between the two (a write
+# waits for the disk under --sync always).
 is(meta($s, 'ms tt 2 T100', 'aa'), "HD\r\n", 'ms T100');
-is(meta($s, 'mg tt t'), "HD t100\r\n", 'mg t: remaining ttl');
+# 100, or 99 once a second boundary passed since the set
+like(meta($s, 'mg tt t'), qr/\AHD t(?:100|99)\r\n\z/, 'mg t: remaining ttl');
 is(meta($s, 'mg tt T5 t'), "HD t5\r\n", 'mg T5 t: the new ttl');
 is(meta($s, 'mg tt T0 t v'), "VA 2 t-1\r\naa\r\n", 'mg T0: no expiry any more');
 is(meta($s, 'mg tt T-1 v'), "VA 2\r\naa\r\n", 'mg T-1: answered ...');
@@ -100,7 +103,8 @@ is(meta($s, 'mg tt v'), "EN\r\n", '... then expired');
 $r = meta($s, 'mg vivi N30 v c t');
 like($r, qr/\AVA 0 c\d+ t30 W\r\n\r\n\z/, 'mg N miss: created empty, W (win)');
 my $vcas = cas_of($r);
-is(meta($s, 'mg vivi N30 v c t'), "VA 0 c$vcas t30 Z\r\n\r\n", 'mg N again: Z (win already sent)');
+like(meta($s, 'mg vivi N30 v c t'), qr/\AVA 0 c$vcas t(?:30|29) Z\r\n\r\n\z/,
+    'mg N again: Z (win already sent)');
 is(meta($s, 'mg vivi v'), "VA 0 Z\r\n\r\n", 'plain mg of the vivified item: Z');
 is(meta($s, 'ms vivi 3', 'new'), "HD\r\n", 'ms over the vivified item');
 is(meta($s, 'mg vivi v'), "VA 3\r\nnew\r\n", 'a set clears the win flags');
@@ -108,11 +112,12 @@ is(meta($s, 'mg vivi v'), "VA 3\r\nnew\r\n", 'a set clears the win flags');
 # R: recache when the remaining ttl is below the token
 is(meta($s, 'ms ttl 2 T1000', 'aa'), "HD\r\n", 'ms T1000');
 $r = meta($s, 'mg ttl R2000 v c t');
-like($r, qr/\AVA 2 c\d+ t1000 W\r\naa\r\n\z/, 'mg R2000 with 1000 s left: W');
+like($r, qr/\AVA 2 c\d+ t(?:1000|999) W\r\naa\r\n\z/, 'mg R2000 with 1000 s left: W');
 my $tcas = cas_of($r);
-is(meta($s, 'mg ttl v c t'), "VA 2 c$tcas t1000 Z\r\naa\r\n", 'next mg: Z');
+like(meta($s, 'mg ttl v c t'), qr/\AVA 2 c$tcas t(?:1000|999) Z\r\naa\r\n\z/, 'next mg: Z');
 is(meta($s, 'ms ttl2 2 T1000', 'aa'), "HD\r\n", 'ms ttl2 T1000');
-like(meta($s, 'mg ttl2 R10 v t'), qr/\AVA 2 t1000\r\naa\r\n\z/, 'mg R10 with 1000 s left: no W');
+like(meta($s, 'mg ttl2 R10 v t'), qr/\AVA 2 t(?:1000|999)\r\naa\r\n\z/,
+    'mg R10 with 1000 s left: no W');
 
 # ------------------------------------------------------------ ms modes
 is(meta($s, 'ms foo 2 MS', 'ab'), "HD\r\n", 'ms MS (set)');
@@ -181,7 +186,7 @@ is(meta($s, 'ms d2 2 T100 c', 'aa') =~ /^HD/ ? 1 : 0, 1, 'ms d2');
 my $d2 = cas_of(meta($s, 'mg d2 c'));
 is(meta($s, 'md d2 I T30'), "HD\r\n", 'md I T30: invalidated');
 $r = meta($s, 'mg d2 v c t');
-like($r, qr/\AVA 2 c(\d+) t30 X W\r\naa\r\n\z/, 'mg after md I: stale (X), win (W), new ttl');
+like($r, qr/\AVA 2 c(\d+) t(?:30|29) X W\r\naa\r\n\z/, 'mg after md I: stale (X), win (W), new ttl');
 my $d2b = cas_of($r);
 is(meta($s, 'mg d2 v c'), "VA 2 c$d2b Z X\r\naa\r\n", 'next mg: Z X');
 like(meta($s, 'ms d2 2 c', 'bb'), qr/\AHD c\d+\r\n\z/, 'ms over a stale item');
