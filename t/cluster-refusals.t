@@ -145,5 +145,5 @@ is($st->{peer_errors}, 0, 'stats cluster: no protocol error');
 is($st->{peer_auth_failures}, 0, 'stats cluster: no auth failure');
 is($st->{peer_ring_mismatches}, 0, 'stats cluster: no ring mismatch');
 
-is($srv->stop(30), 0, 'n1 stops cleanly');
+is($srv->stop(30), 0, 'n1 stops cleanly') or diag("n1's log:\n", $srv->log_text);
 done_testing();

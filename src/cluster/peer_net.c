@@ -373,8 +373,11 @@ peer_down(struct peer_net *net, size_t idx, const char *why)
     atomic_store(&p->state, PEER_STATE_DOWN);
     if (net->stopping) {
         /* quiet */
-    } else if (net->attached) { /* one worker's view; its thread's net logs */
-        log_debug("peer %s is down for a worker: %s", p->name, why);
+    } else if (net->attached) {
+        /* One worker's view. Logged at warning level too: a timeout on a
+         * worker's own connection may be seen by no other net, and it is
+         * what turns that worker's requests into quorum errors. */
+        log_warn("peer %s is down for one worker's connections: %s", p->name, why);
     } else {
         log_warn("peer %s is down: %s", p->name, why);
     }
@@ -393,7 +396,7 @@ peer_up(struct peer_net *net, size_t idx, const char *why)
     }
     atomic_store(&p->state, PEER_STATE_UP);
     if (net->attached) {
-        log_debug("peer %s is up for a worker: %s", p->name, why);
+        log_info("peer %s is up for one worker's connections: %s", p->name, why);
     } else {
         log_info("peer %s is up: %s", p->name, why);
     }
