@@ -912,6 +912,8 @@ cluster_srv_destroy(struct cluster_srv *cs)
     if (cs == NULL) {
         return;
     }
+    /* The store's sync thread outlives this: no more deferred acks. */
+    store_sync_unsubscribe(cs->srv->st, cs_sync_notify, cs);
     cluster_srv_stop(cs);
     peer_net_destroy(cs->net);
     while (cs->deferred != NULL) {

@@ -744,6 +744,9 @@ server_destroy(struct server *srv)
     rc_free(srv->listeners);
     cluster_srv_stop(srv->cluster);
     for (int i = 0; i < srv->nworkers; i++) {
+        /* The store's sync thread runs until the store closes, after this:
+         * it must not wake a worker that is gone. */
+        store_sync_unsubscribe(srv->st, worker_sync_notify, &srv->workers[i]);
         worker_deinit(&srv->workers[i]);
     }
     rc_free(srv->workers);

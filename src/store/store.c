@@ -27,9 +27,11 @@
  * Threads and locks: `lock` guards every field of the sync section. Writers
  * take it briefly in store_sync_ticket/check; the sync thread drops it while
  * flushing and while calling subscribers, so notify may call
- * store_sync_check. Subscribers are append-only: entries below nsubs never
- * change, nsubs is read under the lock. Close stops the thread after it has
- * resolved every ticket handed out.
+ * store_sync_check. `subs_mu` guards the subscribers and is held while they
+ * are called (lock order: subs_mu, then lock), so once
+ * store_sync_unsubscribe returns no call to that subscriber is running and
+ * none will start. Close stops the thread after it has resolved every ticket
+ * handed out.
  *
  * Ownership: struct store owns the engine state (eng) and a copy of the
  * config including its data_dir string.
@@ -86,8 +88,9 @@ struct store {
     uint64_t started;   /* flushes started */
     uint64_t completed; /* flushes completed (ok or failed) */
     struct store_fail fails[STORE_FAIL_RING];
-    uint64_t nfails;       /* failed flushes ever; ring holds the last ones */
-    uint64_t fail_horizon; /* newest failed flush pushed out of the ring */
+    uint64_t nfails;         /* failed flushes ever; ring holds the last ones */
+    uint64_t fail_horizon;   /* newest failed flush pushed out of the ring */
+    pthread_mutex_t subs_mu; /* guards subs, nsubs; held while calling them */
     struct store_sub subs[STORE_MAX_SUBSCRIBERS];
     unsigned nsubs;
     uint64_t flush_ns_total;
@@ -159,7 +162,6 @@ static int
 store_flush_locked(struct store *st, bool to_disk, bool notify)
 {
     uint64_t k, t0, dt;
-    unsigned i, nsubs;
     int rc;
 
     pthread_mutex_unlock(&st->lock);
@@ -188,15 +190,18 @@ store_flush_locked(struct store *st, bool to_disk, bool notify)
     if (rc != RC_OK) {
         store_record_fail_locked(st, k, rc);
     }
-    nsubs = st->nsubs;
     pthread_mutex_unlock(&st->lock);
     pthread_mutex_unlock(&st->round_mu);
 
     if (rc != RC_OK) {
         log_error("store: log flush %llu failed: %s", (unsigned long long)k, rc_strerror(rc));
     }
-    for (i = 0; notify && i < nsubs; i++) {
-        st->subs[i].notify(st->subs[i].arg);
+    if (notify) {
+        pthread_mutex_lock(&st->subs_mu);
+        for (unsigned i = 0; i < st->nsubs; i++) {
+            st->subs[i].notify(st->subs[i].arg);
+        }
+        pthread_mutex_unlock(&st->subs_mu);
     }
     pthread_mutex_lock(&st->lock);
     return rc;
@@ -297,13 +302,22 @@ store_start_sync(struct store *st)
         return RC_ENOMEM;
     }
     if (pthread_mutex_init(&st->lock, NULL) != 0) {
+        pthread_mutex_destroy(&st->round_mu);
+        pthread_cond_destroy(&st->wake);
+        return RC_ENOMEM;
+    }
+    if (pthread_mutex_init(&st->subs_mu, NULL) != 0) {
+        pthread_mutex_destroy(&st->lock);
+        pthread_mutex_destroy(&st->round_mu);
         pthread_cond_destroy(&st->wake);
         return RC_ENOMEM;
     }
     st->has_thread = st->ops->flush_log != NULL && st->cfg.sync != STORE_SYNC_NONE;
     if (st->has_thread && pthread_create(&st->thread, NULL, store_sync_main, st) != 0) {
         log_error("store: cannot start the sync thread");
+        pthread_mutex_destroy(&st->subs_mu);
         pthread_mutex_destroy(&st->lock);
+        pthread_mutex_destroy(&st->round_mu);
         pthread_cond_destroy(&st->wake);
         return RC_EINTERNAL;
     }
@@ -320,6 +334,7 @@ store_stop_sync(struct store *st)
         pthread_mutex_unlock(&st->lock);
         pthread_join(st->thread, NULL);
     }
+    pthread_mutex_destroy(&st->subs_mu);
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->round_mu);
     pthread_cond_destroy(&st->wake);
@@ -813,7 +828,7 @@ store_sync_subscribe(struct store *st, void (*notify)(void *arg), void *arg)
     if (notify == NULL) {
         return RC_EINVAL;
     }
-    pthread_mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->subs_mu);
     if (st->nsubs >= STORE_MAX_SUBSCRIBERS) {
         rc = RC_ENOMEM;
     } else {
@@ -821,8 +836,26 @@ store_sync_subscribe(struct store *st, void (*notify)(void *arg), void *arg)
         st->subs[st->nsubs].arg = arg;
         st->nsubs++;
     }
-    pthread_mutex_unlock(&st->lock);
+    pthread_mutex_unlock(&st->subs_mu);
     return rc;
+}
+
+void
+store_sync_unsubscribe(struct store *st, void (*notify)(void *arg), void *arg)
+{
+    unsigned j = 0;
+
+    if (st == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&st->subs_mu);
+    for (unsigned i = 0; i < st->nsubs; i++) {
+        if (st->subs[i].notify != notify || st->subs[i].arg != arg) {
+            st->subs[j++] = st->subs[i];
+        }
+    }
+    st->nsubs = j;
+    pthread_mutex_unlock(&st->subs_mu);
 }
 
 static void

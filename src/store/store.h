@@ -166,6 +166,9 @@ int store_sync_write_now(struct store *st);
 /* notify(arg) runs on the sync thread after every completed (or failed)
  * flush; it must be cheap and thread-safe. Up to 64 subscribers. */
 int store_sync_subscribe(struct store *st, void (*notify)(void *arg), void *arg);
+/* Removes every subscription of (notify, arg). On return no call to it is
+ * running and none will start, so arg may be freed. Not from a notify. */
+void store_sync_unsubscribe(struct store *st, void (*notify)(void *arg), void *arg);
 
 /* Engine figures for `stats store`: emit(arg, name, value) per figure. */
 typedef void (*store_stat_fn)(void *arg, const char *name, const char *value);

@@ -16,7 +16,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,16 +31,9 @@
 #include "store/engine.h"
 #include "store/hints.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
-#define WAIT_LIMIT_MS 10000
-#define TOK           8
-
-struct fixture {
-    char dir[64];
-    char data_dir[96];
-    struct store_config cfg;
-    struct store *st;
-};
+#define TOK 8
 
 static const enum store_kind kind_bdb = STORE_KIND_BDB;
 static const enum store_kind kind_mem = STORE_KIND_MEM;
@@ -55,71 +47,21 @@ static const uint8_t target_c[STORE_HINT_ID_SIZE] = {0xc0};
 /* ------------------------------------------------------------ helpers */
 
 static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+fixture_reopen(struct store_fixture *fx)
 {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int
-fixture_reopen(struct fixture *fx)
-{
-    store_close(fx->st);
-    fx->st = NULL;
-    return store_open(&fx->cfg, &fx->st);
+    return store_fixture_reopen(fx);
 }
 
 static int
 setup_store(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof(*fx));
-
-    if (fx == NULL) {
-        return -1;
-    }
-    strcpy(fx->dir, "/tmp/rc-test-hints-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
-        free(fx);
-        return -1;
-    }
-    snprintf(fx->data_dir, sizeof(fx->data_dir), "%s/env", fx->dir);
-    fx->cfg.kind = *(const enum store_kind *)*state;
-    fx->cfg.data_dir = fx->data_dir;
-    fx->cfg.sync = STORE_SYNC_ALWAYS;
-    fx->cfg.sync_interval_ms = 50;
-    fx->cfg.cache_bytes = 16u << 20;
-    if (store_open(&fx->cfg, &fx->st) != RC_OK) {
-        nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        free(fx);
-        return -1;
-    }
-    *state = fx;
-    return 0;
+    return store_fixture_setup(state, "hints", *(const enum store_kind *)*state, 0);
 }
 
 static int
 teardown_store(void **state)
 {
-    struct fixture *fx = *state;
-
-    store_close(fx->st);
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(fx);
-    return 0;
-}
-
-static int
-wait_ticket(struct store *st, uint64_t t)
-{
-    uint64_t end = util_mono_ms() + WAIT_LIMIT_MS;
-    int rc;
-
-    while ((rc = store_sync_check(st, t)) == RC_EAGAIN && util_mono_ms() < end) {
-        usleep(500);
-    }
-    return rc;
+    return store_fixture_teardown(state);
 }
 
 /* Token sets: a record is a sorted run of distinct TOK-byte tokens. */
@@ -348,7 +290,7 @@ store_stat(struct store *st, const char *name)
 static void
 test_round_trip(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct store_hint_stats hs;
     struct seen s;
     uint64_t id1, id2, t;
@@ -359,7 +301,7 @@ test_round_trip(void **state)
     assert_int_equal(put(fx->st, target_a, "beta", "", 9, 1001, NULL, &id2), RC_OK);
     assert_true(id1 > 0 && id2 > id1);
     t = store_sync_ticket(fx->st);
-    assert_int_equal(wait_ticket(fx->st, t), RC_OK);
+    assert_int_equal(store_fixture_wait_ticket(fx->st, t), RC_OK);
     assert_true(has_target(fx->st, target_a));
 
     scan_all(fx->st, target_a, &s);
@@ -409,7 +351,7 @@ test_round_trip(void **state)
 static void
 test_arrival_order(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     char key[32], rec[32];
     uint64_t cursor = 0, last = 0, ids[300];
     struct seen s;
@@ -461,7 +403,7 @@ test_arrival_order(void **state)
 static void
 test_targets_isolated(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct seen s;
     uint64_t ida, idb;
     struct target_seen t = {0};
@@ -493,7 +435,7 @@ test_targets_isolated(void **state)
 static void
 test_reopen_keeps_hints(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct store_hint_stats before, after;
     struct repair_seen r;
     struct seen s;
@@ -543,7 +485,7 @@ test_reopen_keeps_hints(void **state)
 static void
 test_byte_bound(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct store_hint_stats hs;
     struct repair_seen r;
     struct seen s;
@@ -620,7 +562,7 @@ test_byte_bound(void **state)
 static void
 test_age_reaping(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct store_hint_stats hs;
     struct repair_seen r;
     struct seen s;
@@ -688,7 +630,7 @@ test_age_reaping(void **state)
 static void
 test_replaced_hint_delete(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct store_hint_stats hs;
     struct seen s;
     uint64_t id1, id2, id3, id4;
@@ -786,7 +728,7 @@ worker_main(void *arg)
             w->failures++;
         }
         t = store_sync_ticket(w->st);
-        if ((rc = wait_ticket(w->st, t)) != RC_OK) {
+        if ((rc = store_fixture_wait_ticket(w->st, t)) != RC_OK) {
             w->failures++;
         }
     }
@@ -839,7 +781,7 @@ scanner_main(void *arg)
 static void
 test_concurrent_puts(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct worker w[THREADS];
     pthread_t th[THREADS], scan_th;
     struct scanner sc = {.st = fx->st};
@@ -925,7 +867,7 @@ crash_child(struct store_config *cfg, enum store_sync sync)
     if (sync == STORE_SYNC_BATCH && store_sync_write_now(st) != RC_OK) {
         _exit(5);
     }
-    if (wait_ticket(st, t) != RC_OK) {
+    if (store_fixture_wait_ticket(st, t) != RC_OK) {
         _exit(4);
     }
     _exit(0);
@@ -934,7 +876,7 @@ crash_child(struct store_config *cfg, enum store_sync sync)
 static void
 test_durable_after_ticket(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     enum store_sync modes[] = {STORE_SYNC_ALWAYS, STORE_SYNC_BATCH};
     struct seen s;
     pid_t pid;
@@ -971,7 +913,7 @@ test_durable_after_ticket(void **state)
 static void
 test_ticket_covers_hints(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     uint64_t t;
 
     assert_int_equal(put(fx->st, target_a, "k", "v", 1, 1, NULL, NULL), RC_OK);
@@ -981,7 +923,7 @@ test_ticket_covers_hints(void **state)
     } else {
         assert_true(t > 0);
     }
-    assert_int_equal(wait_ticket(fx->st, t), RC_OK);
+    assert_int_equal(store_fixture_wait_ticket(fx->st, t), RC_OK);
 }
 
 /* ------------------------------------------------------------ misc */
@@ -989,7 +931,7 @@ test_ticket_covers_hints(void **state)
 static void
 test_bad_arguments(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct store_hint h = {.key = "k", .nkey = 1, .rec = "v", .nrec = 1};
     uint64_t cursor = 0;
     bool done;
@@ -1125,7 +1067,7 @@ test_failed_write_changes_nothing(void **state)
 static void
 test_empty_table_reopens(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     uint64_t id;
 
     fx->cfg.hint_max_bytes = 10; /* every put refused: the table exists, no hint */

@@ -18,7 +18,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,15 +31,9 @@
 #include "base/util.h"
 #include "store/engine.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
-#define WAIT_LIMIT_MS 10000
-
-struct fixture {
-    char dir[64];      /* mkdtemp result */
-    char data_dir[96]; /* dir/env, created by the engine */
-    struct store_config cfg;
-    struct store *st;
-};
+#define WAIT_LIMIT_MS STORE_FIXTURE_WAIT_MS
 
 /* Every engine test runs on each variant: the two engines, and Berkeley DB
  * behind the hot-item cache (what the daemon runs). */
@@ -56,61 +49,24 @@ static const struct variant kind_mem_cache = {STORE_KIND_MEM, 4u << 20};
 /* ------------------------------------------------------------ helpers */
 
 static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+fixture_reopen(struct store_fixture *fx, enum store_sync sync)
 {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int
-fixture_reopen(struct fixture *fx, enum store_sync sync)
-{
-    store_close(fx->st);
-    fx->st = NULL;
     fx->cfg.sync = sync;
-    return store_open(&fx->cfg, &fx->st);
+    return store_fixture_reopen(fx);
 }
 
 static int
 setup_store(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof(*fx));
+    const struct variant *v = *state;
 
-    if (fx == NULL) {
-        return -1;
-    }
-    strcpy(fx->dir, "/tmp/rc-test-store-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
-        free(fx);
-        return -1;
-    }
-    snprintf(fx->data_dir, sizeof(fx->data_dir), "%s/env", fx->dir);
-    fx->cfg.kind = ((const struct variant *)*state)->kind;
-    fx->cfg.hot_cache_bytes = ((const struct variant *)*state)->hot_cache_bytes;
-    fx->cfg.data_dir = fx->data_dir;
-    fx->cfg.sync = STORE_SYNC_ALWAYS;
-    fx->cfg.sync_interval_ms = 50;
-    fx->cfg.cache_bytes = 16u << 20;
-    if (store_open(&fx->cfg, &fx->st) != RC_OK) {
-        nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        free(fx);
-        return -1;
-    }
-    *state = fx;
-    return 0;
+    return store_fixture_setup(state, "store", v->kind, v->hot_cache_bytes);
 }
 
 static int
 teardown_store(void **state)
 {
-    struct fixture *fx = *state;
-
-    store_close(fx->st);
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(fx);
-    return 0;
+    return store_fixture_teardown(state);
 }
 
 static void
@@ -135,18 +91,6 @@ check_absent(struct store *st, const void *key, size_t nkey)
     buf_init(&b);
     assert_int_equal(store_get(st, key, nkey, &b), RC_ENOTFOUND);
     buf_deinit(&b);
-}
-
-static int
-wait_ticket(struct store *st, uint64_t t)
-{
-    uint64_t end = util_mono_ms() + WAIT_LIMIT_MS;
-    int rc;
-
-    while ((rc = store_sync_check(st, t)) == RC_EAGAIN && util_mono_ms() < end) {
-        usleep(500);
-    }
-    return rc;
 }
 
 struct stats_seen {
@@ -209,7 +153,7 @@ decide_put_arg(void *arg, const void *old, size_t nold, struct store_update_out 
 static void
 test_put_get_delete(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct buf b;
 
     buf_init(&b);
@@ -235,7 +179,7 @@ test_put_get_delete(void **state)
 static void
 test_binary_keys_values(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     static const char k1[] = {0, 1, 0, 2};
     static const char k2[] = {0, 1, 0}; /* prefix of k1 */
     static const char k3[] = {(char)0xff, 0, (char)0x80};
@@ -256,7 +200,7 @@ test_binary_keys_values(void **state)
 static void
 test_large_values(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     size_t n = 1u << 20, i;
     char *v = malloc(n);
     struct buf b;
@@ -330,7 +274,7 @@ scan_fill(struct store *st)
 static void
 test_scan_order_and_resume(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct scan_log *sl = calloc(1, sizeof(*sl));
     struct buf cursor;
     bool done = false;
@@ -376,7 +320,7 @@ test_scan_order_and_resume(void **state)
 static void
 test_scan_cursor_between_keys(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct scan_log *sl = calloc(1, sizeof(*sl));
     struct buf cursor;
     bool done = false;
@@ -404,7 +348,7 @@ test_scan_cursor_between_keys(void **state)
 static void
 test_scan_early_stop(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct scan_log *sl = calloc(1, sizeof(*sl));
     struct buf cursor;
     bool done = true;
@@ -431,7 +375,7 @@ test_scan_early_stop(void **state)
 static void
 test_truncate(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct scan_log *sl = calloc(1, sizeof(*sl));
     struct buf cursor;
     bool done = false;
@@ -458,7 +402,7 @@ test_truncate(void **state)
 static void
 test_meta(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     static const char bin[] = {0, 1, 2, 0};
     struct buf b;
 
@@ -485,7 +429,7 @@ test_meta(void **state)
 static void
 test_reopen_keeps_data(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct buf b;
 
     buf_init(&b);
@@ -507,7 +451,7 @@ test_reopen_keeps_data(void **state)
 static void
 test_second_open_refused(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct store *other = NULL;
 
     /* One process per environment: a second open of the same directory
@@ -538,7 +482,7 @@ crash_child(struct store_config *cfg, enum store_sync sync)
         _exit(3);
     }
     t = store_sync_ticket(st);
-    if (wait_ticket(st, t) != RC_OK) {
+    if (store_fixture_wait_ticket(st, t) != RC_OK) {
         _exit(4);
     }
     _exit(0);
@@ -547,7 +491,7 @@ crash_child(struct store_config *cfg, enum store_sync sync)
 static void
 test_crash_recovery(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     enum store_sync modes[] = {STORE_SYNC_ALWAYS, STORE_SYNC_BATCH};
     struct buf b;
     pid_t pid;
@@ -590,17 +534,17 @@ count_notify(void *arg)
 static void
 test_sync_always(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     uint64_t t1, t2, end;
 
     atomic_store(&notified, 0);
     assert_int_equal(store_sync_subscribe(fx->st, count_notify, &notified), RC_OK);
     assert_int_equal(store_put(fx->st, "a", 1, "1", 1), RC_OK);
     t1 = store_sync_ticket(fx->st);
-    assert_int_equal(wait_ticket(fx->st, t1), RC_OK);
+    assert_int_equal(store_fixture_wait_ticket(fx->st, t1), RC_OK);
     assert_int_equal(store_put(fx->st, "b", 1, "2", 1), RC_OK);
     t2 = store_sync_ticket(fx->st);
-    assert_int_equal(wait_ticket(fx->st, t2), RC_OK);
+    assert_int_equal(store_fixture_wait_ticket(fx->st, t2), RC_OK);
     assert_int_equal(store_sync_check(fx->st, t1), RC_OK);
     if (fx->cfg.kind == STORE_KIND_MEM) {
         assert_true(t1 == 0 && t2 == 0); /* durable on return */
@@ -618,7 +562,7 @@ test_sync_always(void **state)
 static void
 test_sync_batch_and_none(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     uint64_t end, ticket;
 
     assert_int_equal(fixture_reopen(fx, STORE_SYNC_BATCH), RC_OK);
@@ -682,7 +626,7 @@ writer_main(void *arg)
             continue;
         }
         t = store_sync_ticket(w->st);
-        if (wait_ticket(w->st, t) != RC_OK) {
+        if (store_fixture_wait_ticket(w->st, t) != RC_OK) {
             w->failures++;
         }
     }
@@ -692,7 +636,7 @@ writer_main(void *arg)
 static void
 test_concurrent_group_commit(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct writer w[WRITER_THREADS];
     pthread_t th[WRITER_THREADS];
     unsigned long long syncs;
@@ -728,7 +672,7 @@ test_concurrent_group_commit(void **state)
 static void
 test_stats(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct stats_seen s;
     const char *v;
 
@@ -752,7 +696,7 @@ test_stats(void **state)
 static void
 test_checkpoint_by_log_volume(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     char val[4096];
     char key[16];
     uint64_t end;
@@ -803,14 +747,14 @@ test_failed_flush_surfaces(void **state)
     assert_int_equal(store_sync_subscribe(st, count_notify, &notified), RC_OK);
     assert_int_equal(store_put(st, "k", 1, "v", 1), RC_OK);
     t1 = store_sync_ticket(st);
-    assert_int_equal(wait_ticket(st, t1), RC_ENOSPC);
+    assert_int_equal(store_fixture_wait_ticket(st, t1), RC_ENOSPC);
     atomic_store(&flush_result, -5); /* an unexpected engine error */
     t2 = store_sync_ticket(st);
     assert_true(t2 > t1);
-    assert_int_equal(wait_ticket(st, t2), RC_EIO);
+    assert_int_equal(store_fixture_wait_ticket(st, t2), RC_EIO);
     atomic_store(&flush_result, RC_OK);
     t3 = store_sync_ticket(st);
-    assert_int_equal(wait_ticket(st, t3), RC_OK);
+    assert_int_equal(store_fixture_wait_ticket(st, t3), RC_OK);
     /* Earlier failures are not retracted by a later success. */
     assert_int_equal(store_sync_check(st, t1), RC_ENOSPC);
     assert_int_equal(store_sync_check(st, t2), RC_EIO);
@@ -976,7 +920,7 @@ probe_act(enum store_update_action a)
 static void
 test_update_basic(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct probe p;
 
     /* Absent: decide sees NULL/0; NONE writes nothing. */
@@ -1048,7 +992,7 @@ decide_tag(void *arg, const void *old, size_t nold, struct store_update_out *out
 static void
 test_update_speculative_insert(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct probe p;
     char big[4096];
     struct buf b;
@@ -1071,7 +1015,7 @@ test_update_speculative_insert(void **state)
 static void
 test_update_decide_error(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct probe p;
 
     /* A failing decide aborts: nothing written, its status returned, even
@@ -1105,7 +1049,7 @@ test_update_decide_error(void **state)
 static void
 test_update_large_and_truncate(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     size_t n = 200 * 1024, i; /* bigger than any hot-cache entry */
     char *v = malloc(n + 1);
     struct probe p;
@@ -1196,7 +1140,7 @@ mix_check_seen(const struct probe *p, bool present, const char *old, size_t nold
 static void
 test_update_cache_coherence(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct mix_model *m = calloc(1, sizeof(*m));
     char *big = malloc(20000 + 64);
     char key[8], nv[32];
@@ -1306,20 +1250,20 @@ test_update_cache_coherence(void **state)
 static void
 test_update_durability(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct probe p;
     uint64_t t1, t2;
 
     p = probe_put("d1");
     assert_int_equal(store_update(fx->st, "dur", 3, decide_probe, &p), RC_OK);
     t1 = store_sync_ticket(fx->st);
-    assert_int_equal(wait_ticket(fx->st, t1), RC_OK);
+    assert_int_equal(store_fixture_wait_ticket(fx->st, t1), RC_OK);
     p = probe_act(STORE_UPDATE_DELETE);
     assert_int_equal(store_update(fx->st, "dur2", 4, decide_probe, &p), RC_OK);
     p = probe_put("d2");
     assert_int_equal(store_update(fx->st, "dur", 3, decide_probe, &p), RC_OK);
     t2 = store_sync_ticket(fx->st);
-    assert_int_equal(wait_ticket(fx->st, t2), RC_OK);
+    assert_int_equal(store_fixture_wait_ticket(fx->st, t2), RC_OK);
     if (fx->cfg.kind == STORE_KIND_MEM) {
         assert_true(t1 == 0 && t2 == 0);
         return;
@@ -1341,7 +1285,7 @@ test_update_durability(void **state)
 static void
 test_update_stats(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     unsigned long long c0, c1;
     struct probe p;
 
@@ -1447,7 +1391,7 @@ incr_main(void *arg)
 static void
 test_update_concurrent_increments(void **state)
 {
-    struct fixture *fx = *state;
+    struct store_fixture *fx = *state;
     struct incr in[INCR_THREADS];
     pthread_t th[INCR_THREADS];
     int want[INCR_KEYS] = {0}, calls = 0, i, k;
