@@ -61,6 +61,18 @@ sub which {
     return undef;
 }
 
+# Waits (up to 10 s) until every node's own replica of $key holds the same
+# version. A write is answered after W of N replicas; a check that reads
+# one node's own replica (delete's answer, flush_all's reach) first lets
+# the last replica catch up. True once settled.
+sub settled {
+    my ($c, $key) = @_;
+    return RCTest::wait_for(sub {
+        my %v = map { $_ => $c->local_version($_, $key) // 'undef' } $c->names;
+        return !grep({ $_ eq 'undef' } values %v) && keys %{ { reverse %v } } == 1;
+    }, 10, 0.05);
+}
+
 sub get_value {
     my ($c, $name, $key) = @_;
     my $s = $c->try_sock($name) or return undef;
@@ -252,6 +264,8 @@ PY
         is(mc_get($b, 'cnt'), 'z', 'A: get through n2: z');
         is(mc_cmd($b, 'delete cnt'), "DELETED\r\n", 'A: delete through n2');
         is(mc_cmd($d, 'get cnt'), "END\r\n", 'A: get through n3: gone');
+        # delete answers from the coordinator's own replica (replication.txt 9)
+        ok(settled($c, 'cnt'), 'A: the tombstone reached every replica');
         is(mc_cmd($a, 'delete cnt'), "NOT_FOUND\r\n", 'A: delete again through n1: NOT_FOUND');
         # binary and meta protocols, across nodes (binary on fresh
         # connections: the protocol is chosen by a connection's first byte)
@@ -268,6 +282,8 @@ PY
         is(read_line($b) // '', "VA 12 f9\r\n", 'A: mg through n2: VA 12 f9');
         is(read_line($b) // '', "binary value\r\n", 'A: mg through n2: the value');
         is(mc_store($a, 'set', 'fl', 'x'), "STORED\r\n", 'A: set fl through n1');
+        # a PUT still on its way when the FLUSH arrives survives it (9)
+        ok(settled($c, 'fl'), 'A: fl reached every replica before the flush');
         is(mc_cmd($b, 'flush_all'), "OK\r\n", 'A: flush_all through n2');
         is(mc_cmd($d, 'get fl'), "END\r\n", 'A: flush_all reached n3');
         is(mc_cmd($a, 'get fl'), "END\r\n", 'A: flush_all reached n1');
