@@ -675,8 +675,7 @@ conn_on_reply(struct conn *c, const struct peer_frame *f)
         (void)peer_error_decode(f, &e, NULL);
         NET_LOG(c->net, log_info, "peer %s (%s) closed the connection: %s %.*s", p->name, c->addr,
                 peer_code_name(e.code), (int)e.ntext, e.text);
-        peer_conn_close(c, e.code == PEER_SHUTDOWN ? "peer shutting down" : "peer sent ERROR",
-                        false);
+        peer_conn_close(c, e.code == PEER_SHUTDOWN ? peer_why_shutdown : "peer sent ERROR", false);
         return;
     }
     r = conn_find(c, f->h.id);

@@ -362,6 +362,8 @@ probe_schedule(struct peer_net *net, size_t idx, unsigned ms)
     }
 }
 
+const char peer_why_shutdown[] = "peer shutting down";
+
 void
 peer_down(struct peer_net *net, size_t idx, const char *why)
 {
@@ -373,6 +375,9 @@ peer_down(struct peer_net *net, size_t idx, const char *why)
     atomic_store(&p->state, PEER_STATE_DOWN);
     if (net->stopping) {
         /* quiet */
+    } else if (net->attached && why == peer_why_shutdown) {
+        /* An orderly stop: the peer thread's net warns once for the node. */
+        log_info("peer %s is down for one worker's connections: %s", p->name, why);
     } else if (net->attached) {
         /* One worker's view. Logged at warning level too: a timeout on a
          * worker's own connection may be seen by no other net, and it is

@@ -293,6 +293,9 @@ void peer_pump(struct peer_net *net, size_t idx);
 
 /* Mark the peer DOWN (logging why) and start probing it; UP again, and
  * probing at the keepalive interval. */
+/* The `why` of a close the peer announced (ERROR SHUTDOWN): compared by
+ * address, so a worker's net logs an orderly stop below warning level. */
+extern const char peer_why_shutdown[];
 void peer_down(struct peer_net *net, size_t idx, const char *why);
 void peer_up(struct peer_net *net, size_t idx, const char *why);
 
