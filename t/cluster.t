@@ -603,7 +603,7 @@ PY
     my $n = keys %acked;
     ok($n >= 450, "E: $n of 500 writes acknowledged (at most a few lost to the kill)")
       or diag(join('', @nacks[0 .. ($#nacks < 9 ? $#nacks : 9)]),
-        map { "$_'s log:\n" . $c->log_text($_) } qw(n1 n2));
+        map { "${_}'s log:\n" . $c->log_text($_) } qw(n1 n2));
     diag("E: not acknowledged: " . join('', @nacks)) if @nacks && @nacks <= 10;
     $c->restart('n3');
     ok($c->wait_all_up(20), 'E: n3 restarted; all up');
