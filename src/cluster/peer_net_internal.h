@@ -291,11 +291,12 @@ bool peer_has_ready(const struct peer_net *net, size_t idx);
 /* Send what waits in the peer's pending list, while there is room. */
 void peer_pump(struct peer_net *net, size_t idx);
 
-/* Mark the peer DOWN (logging why) and start probing it; UP again, and
- * probing at the keepalive interval. */
 /* The `why` of a close the peer announced (ERROR SHUTDOWN): compared by
  * address, so a worker's net logs an orderly stop below warning level. */
 extern const char peer_why_shutdown[];
+
+/* Mark the peer DOWN (logging why) and start probing it; UP again, and
+ * probing at the keepalive interval. */
 void peer_down(struct peer_net *net, size_t idx, const char *why);
 void peer_up(struct peer_net *net, size_t idx, const char *why);
 
