@@ -105,6 +105,7 @@ cs_ack_durable(struct cluster_srv *cs, struct peer_call *call, uint64_t ticket,
 {
     struct store *st = cs->srv->st;
     struct cs_deferred *d;
+    int rc;
 
     if (ticket == 0 || store_sync_check(st, ticket) == RC_OK) {
         ack->flags |= PEER_ACK_SYNCED;
@@ -125,11 +126,28 @@ cs_ack_durable(struct cluster_srv *cs, struct peer_call *call, uint64_t ticket,
     d->pt = call->ticket;
     d->ack = *ack;
     d->ack.flags |= PEER_ACK_SYNCED;
+    /* The flush may have completed, and its notify scanned the list, since
+     * the check above: look again under the list's lock. A notify that ran
+     * before this sees the flush done (completed is set before subscribers
+     * are called); one after it finds d on the list. Without this the ack
+     * waited for the next flush, which a lone writer waiting on this very
+     * ack never causes: the coordinator's request timed out. */
     pthread_mutex_lock(&cs->defer_lock);
-    d->next = cs->deferred;
-    cs->deferred = d;
+    rc = store_sync_check(st, ticket);
+    if (rc == RC_EAGAIN) {
+        d->next = cs->deferred;
+        cs->deferred = d;
+    }
     pthread_mutex_unlock(&cs->defer_lock);
-    return PEER_NET_DEFER;
+    if (rc == RC_EAGAIN) {
+        return PEER_NET_DEFER;
+    }
+    rc_free(d);
+    if (rc != RC_OK) {
+        return RC_EIO;
+    }
+    ack->flags |= PEER_ACK_SYNCED;
+    return RC_OK;
 }
 
 /* The sync thread finished a flush: send the acks it covers. */
