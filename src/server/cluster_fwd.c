@@ -210,7 +210,6 @@ cs_fwd_in_done(void *arg, const struct response *resp, uint64_t ticket)
     struct peer_sibling *sibs = NULL;
     struct buf frame;
 
-    (void)ticket; /* a forwarded write is durable as the coordinator's mode says */
     memset(&m, 0, sizeof(m));
     m.status = peer_code_from_status(resp->status);
     m.rflags = (uint8_t)((resp->stale ? PEER_RF_STALE : 0) | (resp->win ? PEER_RF_WIN : 0) |
@@ -244,7 +243,9 @@ cs_fwd_in_done(void *arg, const struct response *resp, uint64_t ticket)
     }
     buf_init(&frame);
     if (peer_forward_reply_encode(PEER_VERSION_MAX, fi->pt.id, &m, &frame) == RC_OK) {
-        peer_net_reply(cs->net, &fi->pt, frame.data, frame.len);
+        /* This node's own write counts towards W: the reply waits until it
+         * is as durable as --sync promises, as a direct client's does. */
+        cs_reply_durable(cs, &fi->pt, ticket, &frame);
     }
     buf_deinit(&frame);
     rc_free(sibs);

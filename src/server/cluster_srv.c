@@ -96,6 +96,49 @@ cs_hint_merge(void *arg, const void *older, size_t nolder, const void *newer, si
     return coord_merge_records(cs->srv->co, "", 0, older, nolder, newer, nnewer, out);
 }
 
+static void
+cs_deferred_free(struct cs_deferred *d)
+{
+    buf_deinit(&d->frame);
+    rc_free(d);
+}
+
+static void
+cs_reply_io_error(struct cluster_srv *cs, const struct peer_ticket *pt)
+{
+    struct peer_error e = {.code = PEER_IO, .text = "flush failed", .ntext = 12};
+    struct buf frame;
+
+    buf_init(&frame);
+    if (peer_error_encode(PEER_VERSION_MAX, pt->id, &e, &frame) == RC_OK) {
+        peer_net_reply(cs->net, pt, frame.data, frame.len);
+    }
+    buf_deinit(&frame);
+}
+
+/* Queue d for the sync thread unless its ticket resolved meanwhile: RC_EAGAIN
+ * when queued, else the ticket's result (d stays the caller's). The flush
+ * may have completed, and its notify scanned the queue, since the caller's
+ * own check: the ticket is looked at again under the queue's lock. A notify
+ * that ran before this sees the flush done (completed is set before
+ * subscribers are called); one after it finds d queued. Without this the
+ * reply waited for the next flush, which a lone writer waiting on this very
+ * reply never causes: the coordinator's request timed out. */
+static int
+cs_defer(struct cluster_srv *cs, struct cs_deferred *d)
+{
+    int rc;
+
+    pthread_mutex_lock(&cs->defer_lock);
+    rc = store_sync_check(cs->srv->st, d->ticket);
+    if (rc == RC_EAGAIN) {
+        d->next = cs->deferred;
+        cs->deferred = d;
+    }
+    pthread_mutex_unlock(&cs->defer_lock);
+    return rc;
+}
+
 /* Make the write behind `ticket` as durable as the mode promises before the
  * ack: batch writes the log to the OS now; always waits (deferred). Returns
  * PEER_NET_DEFER when the ack was queued for the sync thread. */
@@ -126,23 +169,11 @@ cs_ack_durable(struct cluster_srv *cs, struct peer_call *call, uint64_t ticket,
     d->pt = call->ticket;
     d->ack = *ack;
     d->ack.flags |= PEER_ACK_SYNCED;
-    /* The flush may have completed, and its notify scanned the list, since
-     * the check above: look again under the list's lock. A notify that ran
-     * before this sees the flush done (completed is set before subscribers
-     * are called); one after it finds d on the list. Without this the ack
-     * waited for the next flush, which a lone writer waiting on this very
-     * ack never causes: the coordinator's request timed out. */
-    pthread_mutex_lock(&cs->defer_lock);
-    rc = store_sync_check(st, ticket);
-    if (rc == RC_EAGAIN) {
-        d->next = cs->deferred;
-        cs->deferred = d;
-    }
-    pthread_mutex_unlock(&cs->defer_lock);
+    rc = cs_defer(cs, d);
     if (rc == RC_EAGAIN) {
         return PEER_NET_DEFER;
     }
-    rc_free(d);
+    cs_deferred_free(d);
     if (rc != RC_OK) {
         return RC_EIO;
     }
@@ -182,17 +213,48 @@ cs_sync_notify(void *arg)
         ready = d->next;
         buf_reset(&frame);
         if (d->ack.flags == 0xff) {
-            struct peer_error e = {.code = PEER_IO, .text = "flush failed", .ntext = 12};
-
-            if (peer_error_encode(PEER_VERSION_MAX, d->pt.id, &e, &frame) == RC_OK) {
-                peer_net_reply(cs->net, &d->pt, frame.data, frame.len);
-            }
+            cs_reply_io_error(cs, &d->pt);
+        } else if (d->frame.len > 0) {
+            peer_net_reply(cs->net, &d->pt, d->frame.data, d->frame.len);
         } else if (peer_put_ack_encode(PEER_VERSION_MAX, d->pt.id, &d->ack, &frame) == RC_OK) {
             peer_net_reply(cs->net, &d->pt, frame.data, frame.len);
         }
-        rc_free(d);
+        cs_deferred_free(d);
     }
     buf_deinit(&frame);
+}
+
+void
+cs_reply_durable(struct cluster_srv *cs, const struct peer_ticket *pt, uint64_t ticket,
+                 const struct buf *frame)
+{
+    struct store *st = cs->srv->st;
+    struct cs_deferred *d;
+    int rc = ticket == 0 ? RC_OK : store_sync_check(st, ticket);
+
+    if (rc == RC_EAGAIN && store_sync_inline(st)) {
+        rc = store_sync_write_now(st) == RC_OK ? RC_OK : RC_EIO;
+    }
+    if (rc == RC_EAGAIN) {
+        d = rc_calloc(1, sizeof(*d));
+        rc = RC_ENOMEM;
+        if (d != NULL) {
+            d->ticket = ticket;
+            d->pt = *pt;
+            buf_init(&d->frame);
+            if (buf_append(&d->frame, frame->data, frame->len) == RC_OK) {
+                rc = cs_defer(cs, d);
+            }
+            if (rc != RC_EAGAIN) {
+                cs_deferred_free(d);
+            }
+        }
+    }
+    if (rc == RC_OK) {
+        peer_net_reply(cs->net, pt, frame->data, frame->len);
+    } else if (rc != RC_EAGAIN) {
+        cs_reply_io_error(cs, pt);
+    }
 }
 
 /* The figures of a replica's merge or mark, as its PUT_ACK carries them. */
@@ -938,7 +1000,7 @@ cluster_srv_destroy(struct cluster_srv *cs)
         struct cs_deferred *d = cs->deferred;
 
         cs->deferred = d->next;
-        rc_free(d);
+        cs_deferred_free(d);
     }
     coord_cluster_destroy(cs->fwd_cl); /* the net is stopped: nothing in flight */
     rc_free(cs->fwd_link);

@@ -29,7 +29,8 @@ struct cs_deferred {
     struct cs_deferred *next;
     uint64_t ticket;
     struct peer_ticket pt;
-    struct peer_put_ack ack;
+    struct peer_put_ack ack; /* a PUT's, encoded when sent; flags 0xff: failed */
+    struct buf frame;        /* when not empty: the reply itself (FORWARD) */
 };
 
 struct cluster_srv {
@@ -85,6 +86,11 @@ cs_now_ms(void)
 
 /* cluster_srv.c */
 bool cs_node_of_target(const struct cluster_srv *cs, const uint8_t *target, unsigned *node);
+/* Sends `frame`, the encoded reply to pt, once the write behind `ticket`
+ * (0: none) is as durable as --sync promises: at once, or from the sync
+ * thread like a PUT's ack. A failed flush answers ERROR IO instead. */
+void cs_reply_durable(struct cluster_srv *cs, const struct peer_ticket *pt, uint64_t ticket,
+                      const struct buf *frame);
 
 /* cluster_fwd.c: requests forwarded to the member that coordinates them,
  * out (the transport of a worker's coordinator) and in (a peer's FORWARD,
