@@ -386,15 +386,27 @@ cs_flush(void *arg, struct peer_call *call, const struct peer_flush *m)
     struct cluster_srv *cs = arg;
     struct request req;
     struct response resp;
-    uint64_t ticket;
+    uint64_t ticket = 0;
+    struct buf frame;
 
-    (void)call;
     atomic_fetch_add(&cs->flushes_in, 1);
     request_reset(&req);
     req.cmd = REQ_FLUSH_ALL;
     req.exptime = m->delay;
     coord_execute(cs->ct, &req, 0, &resp, &ticket);
-    return resp.status;
+    if (resp.status != RC_OK || ticket == 0) {
+        return resp.status;
+    }
+    /* Acknowledged once the flush is as durable as a client's flush_all
+     * here would be (PP.11). */
+    buf_init(&frame);
+    if (peer_flush_ack_encode(PEER_VERSION_MAX, call->ticket.id, &frame) != RC_OK) {
+        buf_deinit(&frame);
+        return RC_ENOMEM;
+    }
+    cs_reply_durable(cs, &call->ticket, ticket, &frame);
+    buf_deinit(&frame);
+    return PEER_NET_DEFER;
 }
 
 /* ------------------------------------------------------------------ worker transport */
