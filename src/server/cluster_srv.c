@@ -139,55 +139,51 @@ cs_defer(struct cluster_srv *cs, struct cs_deferred *d)
     return rc;
 }
 
-/* Make the write behind `ticket` as durable as the mode promises before the
- * ack: batch writes the log to the OS now; always waits (deferred). Returns
- * PEER_NET_DEFER when the ack was queued for the sync thread. */
+/* Whether the write behind `ticket` (0: none) is already as durable as
+ * --sync promises: RC_OK; RC_EAGAIN when the sync thread must flush it
+ * first (always); RC_EIO when its flush failed. batch writes the log to the
+ * OS here. */
+static int
+cs_durable_now(struct cluster_srv *cs, uint64_t ticket)
+{
+    struct store *st = cs->srv->st;
+    int rc = ticket == 0 ? RC_OK : store_sync_check(st, ticket);
+
+    if (rc == RC_EAGAIN && store_sync_inline(st)) {
+        rc = store_sync_write_now(st);
+    }
+    return rc == RC_OK || rc == RC_EAGAIN ? rc : RC_EIO;
+}
+
+/* A PUT's ack, SYNCED, once the write behind `ticket` is durable: filled in
+ * for the net to send (RC_OK) when it already is, else held for the sync
+ * thread (PEER_NET_DEFER). */
 static int
 cs_ack_durable(struct cluster_srv *cs, struct peer_call *call, uint64_t ticket,
                struct peer_put_ack *ack)
 {
-    struct store *st = cs->srv->st;
-    struct cs_deferred *d;
-    int rc;
+    int rc = cs_durable_now(cs, ticket);
+    struct buf frame;
 
-    if (ticket == 0 || store_sync_check(st, ticket) == RC_OK) {
-        ack->flags |= PEER_ACK_SYNCED;
-        return RC_OK;
-    }
-    if (store_sync_inline(st)) {
-        if (store_sync_write_now(st) != RC_OK) {
-            return RC_EIO;
-        }
-        ack->flags |= PEER_ACK_SYNCED;
-        return RC_OK;
-    }
-    d = rc_calloc(1, sizeof(*d));
-    if (d == NULL) {
-        return RC_ENOMEM;
-    }
-    d->ticket = ticket;
-    d->pt = call->ticket;
-    d->ack = *ack;
-    d->ack.flags |= PEER_ACK_SYNCED;
-    rc = cs_defer(cs, d);
-    if (rc == RC_EAGAIN) {
-        return PEER_NET_DEFER;
-    }
-    cs_deferred_free(d);
-    if (rc != RC_OK) {
-        return RC_EIO;
-    }
     ack->flags |= PEER_ACK_SYNCED;
-    return RC_OK;
+    if (rc != RC_EAGAIN) {
+        return rc;
+    }
+    buf_init(&frame);
+    rc = peer_put_ack_encode(PEER_VERSION_MAX, call->ticket.id, ack, &frame);
+    if (rc == RC_OK) {
+        cs_reply_durable(cs, &call->ticket, ticket, &frame);
+    }
+    buf_deinit(&frame);
+    return rc == RC_OK ? PEER_NET_DEFER : rc;
 }
 
-/* The sync thread finished a flush: send the acks it covers. */
+/* The sync thread finished a flush: send the replies it covers. */
 static void
 cs_sync_notify(void *arg)
 {
     struct cluster_srv *cs = arg;
     struct cs_deferred **pp, *ready = NULL;
-    struct buf frame;
 
     pthread_mutex_lock(&cs->defer_lock);
     for (pp = &cs->deferred; *pp != NULL;) {
@@ -199,42 +195,31 @@ cs_sync_notify(void *arg)
             continue;
         }
         *pp = d->next;
-        if (rc != RC_OK) {
-            d->ack.flags = 0xff; /* marks a failed flush: answer ERROR */
-        }
+        d->failed = rc != RC_OK;
         d->next = ready;
         ready = d;
     }
     pthread_mutex_unlock(&cs->defer_lock);
-    buf_init(&frame);
     while (ready != NULL) {
         struct cs_deferred *d = ready;
 
         ready = d->next;
-        buf_reset(&frame);
-        if (d->ack.flags == 0xff) {
+        if (d->failed) {
             cs_reply_io_error(cs, &d->pt);
-        } else if (d->frame.len > 0) {
+        } else {
             peer_net_reply(cs->net, &d->pt, d->frame.data, d->frame.len);
-        } else if (peer_put_ack_encode(PEER_VERSION_MAX, d->pt.id, &d->ack, &frame) == RC_OK) {
-            peer_net_reply(cs->net, &d->pt, frame.data, frame.len);
         }
         cs_deferred_free(d);
     }
-    buf_deinit(&frame);
 }
 
 void
 cs_reply_durable(struct cluster_srv *cs, const struct peer_ticket *pt, uint64_t ticket,
                  const struct buf *frame)
 {
-    struct store *st = cs->srv->st;
     struct cs_deferred *d;
-    int rc = ticket == 0 ? RC_OK : store_sync_check(st, ticket);
+    int rc = cs_durable_now(cs, ticket);
 
-    if (rc == RC_EAGAIN && store_sync_inline(st)) {
-        rc = store_sync_write_now(st) == RC_OK ? RC_OK : RC_EIO;
-    }
     if (rc == RC_EAGAIN) {
         d = rc_calloc(1, sizeof(*d));
         rc = RC_ENOMEM;

@@ -29,8 +29,8 @@ struct cs_deferred {
     struct cs_deferred *next;
     uint64_t ticket;
     struct peer_ticket pt;
-    struct peer_put_ack ack; /* a PUT's, encoded when sent; flags 0xff: failed */
-    struct buf frame;        /* when not empty: the reply itself (FORWARD) */
+    bool failed;      /* its flush failed: answer ERROR IO instead */
+    struct buf frame; /* the reply, encoded */
 };
 
 struct cluster_srv {
